@@ -1,0 +1,105 @@
+/**
+ * The shape of herd's two YAML files: the node config and the cookbook. Both are strict
+ * (an unknown key is an error naming that key) and every default lives here, so SPEC.md
+ * can be checked against one file.
+ */
+import { z } from 'zod'
+
+const port = z.number().int().min(1).max(65535)
+
+export const httpSchema = z.strictObject({
+  /** host:port the HTTP API listens on. */
+  listen: z.string().regex(/^.+:\d+$/, 'expected host:port').default('127.0.0.1:8080'),
+  /** Bearer keys accepted on /v1 and /admin. Empty: no authentication. */
+  api_keys: z.array(z.string().min(1)).default([]),
+  body_limit_bytes: z.number().int().positive().default(16 * 1024 * 1024),
+  /** How long in-flight requests may run after SIGTERM before children are stopped. */
+  drain_timeout_ms: z.number().int().nonnegative().default(30_000),
+})
+
+export const meshSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  listen: z.array(z.string()).default(['/ip4/0.0.0.0/tcp/7946']),
+  mdns: z.boolean().default(true),
+  peers: z.array(z.string()).default([]),
+  secret_file: z.string().nullable().default(null),
+  allow: z.array(z.string()).default([]),
+  gossip_interval_ms: z.number().int().min(50).default(1000),
+  /** A peer silent for this long mid-request is given up on. */
+  peer_timeout_ms: z.number().int().min(100).default(10_000),
+  max_hops: z.number().int().min(1).default(2),
+})
+
+export const llamaSchema = z.strictObject({
+  /** Path to llama-server, or `auto`: PATH, then the herd cache, else build. */
+  server: z.string().min(1).default('auto'),
+  /** Extra cmake args for an automatic build (e.g. `-DGGML_CUDA=ON`). */
+  cmake_args: z.array(z.string()).default([]),
+  /** First port tried for llama-server children; 0 lets the OS choose. */
+  port_base: z.union([port, z.literal(0)]).default(0),
+})
+
+export const resourcesSchema = z.strictObject({
+  max_vram_mb: z.number().int().positive().nullable().default(null),
+  max_sysmem_mb: z.number().int().positive().nullable().default(null),
+  nvidia_smi: z.string().default('nvidia-smi'),
+  sample_interval_ms: z.number().int().min(100).default(3000),
+})
+
+export const nodeSchema = z.strictObject({
+  /** Human name shown in /cluster/nodes and x-herd-node. Default: the host name. */
+  name: z.string().min(1).optional(),
+})
+
+export const configSchema = z.strictObject({
+  node: nodeSchema.prefault({}),
+  http: httpSchema.prefault({}),
+  mesh: meshSchema.prefault({}),
+  llama: llamaSchema.prefault({}),
+  resources: resourcesSchema.prefault({}),
+  /** Cookbook file or folder of *.yaml files; relative to the config file. */
+  cookbook: z.string().default('cookbook.yaml'),
+  log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+})
+
+export type ConfigFile = z.infer<typeof configSchema>
+
+const argsSchema = z.union([z.string(), z.array(z.string())])
+
+export const profileSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-" only'),
+  description: z.string().optional(),
+  enabled: z.boolean().default(true),
+  model_path: z.string().optional(),
+  /** Hugging Face repo for llama-server's own `-hf` download (llamesh compatible). */
+  hf_repo: z.string().optional(),
+  hf_file: z.string().optional(),
+  llama_server_args: argsSchema.default([]),
+  idle_timeout_seconds: z.number().nonnegative().default(300),
+  startup_timeout_seconds: z.number().positive().default(120),
+  max_instances: z.number().int().positive().default(1),
+  max_queue_size: z.number().int().nonnegative().default(64),
+  max_wait_in_queue_ms: z.number().int().positive().default(60_000),
+  max_request_duration_ms: z.number().int().positive().optional(),
+  download_timeout_seconds: z.number().positive().optional(),
+  min_eviction_tenure_secs: z.number().nonnegative().optional(),
+  estimated_vram_mb: z.number().nonnegative().optional(),
+  estimated_sysmem_mb: z.number().nonnegative().optional(),
+})
+
+export const modelSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9._/-]+$/, 'letters, digits, ".", "_", "/" and "-" only'),
+  description: z.string().optional(),
+  enabled: z.boolean().default(true),
+  /** Other names clients may use for this model. */
+  aliases: z.array(z.string()).default([]),
+  profiles: z.array(profileSchema).min(1),
+})
+
+export const cookbookSchema = z.strictObject({
+  default_model: z.string().optional(),
+  models: z.array(modelSchema).default([]),
+})
+
+export type CookbookFile = z.infer<typeof cookbookSchema>
+export type ProfileFile = z.infer<typeof profileSchema>

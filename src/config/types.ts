@@ -1,0 +1,61 @@
+/**
+ * The resolved, frozen forms the rest of the daemon receives. Paths are absolute, args are
+ * tokenized, seconds became milliseconds; components never see raw YAML.
+ */
+import type { ConfigFile } from './schema.ts'
+
+/** Which OpenAI endpoints a profile can serve, derived from its llama-server args. */
+export interface Capabilities {
+  /** /v1/chat/completions and /v1/completions (every profile but pure embedding/rerank ones). */
+  completion: boolean
+  /** /v1/embeddings: args contain `--embedding` / `--embeddings`. */
+  embeddings: boolean
+  /** /v1/rerank: args contain `--reranking` / `--rerank`. */
+  rerank: boolean
+}
+
+/** One `model:profile` as the supervisor and router use it. */
+export interface ProfileSpec {
+  /** `model:profile`, the key used everywhere (gossip, metrics, instances). */
+  readonly id: string
+  readonly model: string
+  readonly profile: string
+  readonly description: string | undefined
+  /** Absolute path of the GGUF file, when the profile names one. */
+  readonly modelPath: string | undefined
+  /** Tokenized `llama_server_args`, plus `-hf` args from hf_repo/hf_file. Never includes --host/--port. */
+  readonly args: readonly string[]
+  readonly capabilities: Capabilities
+  readonly idleTimeoutMs: number
+  readonly startupTimeoutMs: number
+  readonly maxInstances: number
+  readonly maxQueueSize: number
+  readonly maxWaitInQueueMs: number
+  readonly estimatedVramMb: number | undefined
+  readonly estimatedSysmemMb: number | undefined
+  /** A stable hash of what is launched (binary-independent): model path + args. Keys learned memory. */
+  readonly launchHash: string
+}
+
+/** The cookbook after validation: enabled profiles only, with addressing resolved. */
+export interface Cookbook {
+  /** Enabled profiles by `model:profile`. */
+  readonly profiles: ReadonlyMap<string, ProfileSpec>
+  /** Bare model name (and aliases) → the `model:profile` it means (profile `default`, or the only one). */
+  readonly names: ReadonlyMap<string, string>
+  /** `model:profile` used when a request has no `model`. */
+  readonly defaultModel: string | undefined
+  /** Files it was read from (for messages and the watcher). */
+  readonly sources: readonly string[]
+}
+
+/** The node config after validation, with paths resolved against the config file. */
+export interface Config extends Omit<ConfigFile, 'node' | 'cookbook'> {
+  readonly node: { readonly name: string }
+  /** Absolute cookbook file or folder. */
+  readonly cookbook: string
+  /** HERD_HOME: key, secret, learned state, llama cache. */
+  readonly home: string
+  /** The config file it came from, when there was one. */
+  readonly file: string | undefined
+}

@@ -1,0 +1,34 @@
+/**
+ * The seam between the HTTP surface, the local supervisor and the mesh: a request as the
+ * router sees it, and a response head plus a streaming body as every target returns it.
+ */
+import type { Readable } from 'node:stream'
+
+/** The OpenAI endpoints herd routes. */
+export type Endpoint = 'chat' | 'completions' | 'embeddings' | 'rerank'
+
+export interface RouteRequest {
+  requestId: string
+  endpoint: Endpoint
+  /** Path sent upstream, e.g. `/v1/chat/completions`. */
+  path: string
+  /** `model:profile` the request resolved to. */
+  profileId: string
+  /** The raw JSON body bytes, sent on verbatim (the `model` field rewritten to what the target expects is not needed: llama-server ignores it). */
+  body: Buffer
+  stream: boolean
+  /** How many nodes already forwarded this request. A forwarded request is served locally. */
+  hops: number
+  /** Headers worth passing on (content-type, accept, traceparent). */
+  headers: Record<string, string>
+  signal: AbortSignal
+}
+
+/** A response whose head has arrived; the body streams. */
+export interface UpstreamResponse {
+  status: number
+  headers: Record<string, string>
+  body: Readable
+  /** Name of the node that served it (for x-herd-node). */
+  servedBy: string
+}

@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Several suites spawn real processes; a little parallelism, not a stampede on 2 cores.
+    maxWorkers: 2,
+  },
+})
