@@ -1,0 +1,7 @@
+/** GET /cluster/nodes: every node as this node sees it, with the age of its state. */
+import type { FastifyInstance } from 'fastify'
+import type { ApiDeps } from '../app.ts'
+
+export function clusterRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  app.get('/cluster/nodes', async () => ({ nodes: deps.cluster() }))
+}

@@ -1,0 +1,27 @@
+/** GET /v1/models and /v1/models/{id}: the union over the mesh, in OpenAI's list shape. */
+import type { FastifyInstance } from 'fastify'
+import { HerdError } from '../../errors/index.ts'
+import type { CatalogEntry } from '../../router/catalog.ts'
+import type { ApiDeps } from '../app.ts'
+
+function toOpenAi(e: CatalogEntry): Record<string, unknown> {
+  return {
+    id: e.id,
+    object: 'model',
+    created: e.created,
+    owned_by: e.ownedBy,
+    // herd's own additions, ignored by OpenAI clients.
+    herd: { profile: e.profileId, local: e.local, capabilities: e.capabilities, description: e.description ?? null },
+  }
+}
+
+export function modelRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  app.get('/v1/models', async () => ({ object: 'list', data: deps.catalog.list().map(toOpenAi) }))
+  app.get<{ Params: { '*': string } }>('/v1/models/*', async (request) => {
+    // Model ids may contain '/', so the id is the rest of the path.
+    const id = decodeURIComponent(request.params['*'])
+    const entry = deps.catalog.list().find((e) => e.id === id)
+    if (!entry) throw new HerdError('model_not_found', `model '${id}' does not exist on any node`, { param: 'model' })
+    return toOpenAi(entry)
+  })
+}

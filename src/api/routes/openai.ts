@@ -1,0 +1,46 @@
+/**
+ * The OpenAI-compatible endpoints: validate, resolve the model, hand the request to the
+ * router, relay the answer. A client disconnect aborts one controller that cancels the
+ * peer stream or the upstream request.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { ENDPOINT_BY_PATH, prepareRoute } from '../prepare.ts'
+import { relay } from '../relay.ts'
+import type { ApiDeps } from '../app.ts'
+
+export function openaiRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  for (const [path, endpoint] of Object.entries(ENDPOINT_BY_PATH)) {
+    app.post(path, async (request: FastifyRequest, reply: FastifyReply) => {
+      const controller = new AbortController()
+      const abort = (): void => {
+        if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'))
+      }
+      reply.raw.once('close', abort)
+      const started = performance.now()
+      const route = prepareRoute(deps.catalog, {
+        endpoint,
+        body: request.body as Buffer,
+        requestId: request.id,
+        hops: 0,
+        accept: request.headers.accept,
+        signal: controller.signal,
+      })
+      deps.metrics.inFlight.inc()
+      let res
+      try {
+        res = await deps.router.route(route)
+      } catch (err: unknown) {
+        deps.metrics.inFlight.dec()
+        deps.metrics.requests.inc({ endpoint, model: route.profileId, status: 'error' })
+        throw err
+      }
+      deps.metrics.ttfb.observe({ endpoint, served_by: res.servedBy }, (performance.now() - started) / 1000)
+      request.log.info({ model: route.profileId, served_by: res.servedBy, status: res.status, stream: route.stream }, 'routed')
+      return relay(reply, res, (err) => {
+        deps.metrics.inFlight.dec()
+        deps.metrics.requests.inc({ endpoint, model: route.profileId, status: err ? 'aborted' : String(res.status) })
+        if (err) request.log.warn({ err: err.message }, 'response ended early')
+      })
+    })
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * `herd` — a thin CLI over the same code the daemon runs. Each command lives in its own
+ * file; this one only dispatches.
+ */
+import { stdout, stderr, argv, exit } from 'node:process'
+
+const USAGE = `herd — one OpenAI-compatible endpoint for all your llama.cpp machines
+
+Usage:
+  herd start [--config FILE]            run the daemon
+  herd demo                             write the tiny demo model if missing, then serve cookbook/demo.yaml
+  herd init [--join SECRET|FILE] [--force]  write HERD_HOME/config.yaml and a cluster secret
+  herd nodes [--config FILE] [--url URL] [--json]   the mesh as this node sees it
+  herd models [--config FILE] [--url URL] [--json]  models served anywhere in the mesh
+  herd ps [--config FILE] [--url URL] [--logs] [--json]  this node's llama-server instances
+  herd llama build [--git URL --ref REF] [--force] [-- CMAKE_ARGS...]
+  herd gguf FILE [--ctx N] [--parallel N] [--json]
+
+HERD_HOME (default ~/.herd) holds the config, the peer key, the cluster secret and the llama.cpp cache.
+`
+
+async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args
+  switch (command) {
+    case 'start':
+      return (await import('./start.ts')).startCommand(rest)
+    case 'demo':
+      return (await import('./demo.ts')).demoCommand(rest)
+    case 'init':
+      return (await import('./init.ts')).initCommand(rest, stdout)
+    case 'nodes':
+    case 'models':
+    case 'ps':
+      return (await import('./inspect.ts')).inspectCommand(command, rest, stdout)
+    case 'llama': {
+      if (rest[0] !== 'build') break
+      const { llamaBuildCommand } = await import('../llama/index.ts')
+      return llamaBuildCommand(rest.slice(1), stdout)
+    }
+    case 'gguf': {
+      const { ggufCommand } = await import('../hardware/index.ts')
+      return ggufCommand(rest, stdout)
+    }
+    case '--version':
+    case 'version': {
+      const { HERD_VERSION } = await import('../version.ts')
+      stdout.write(`herd ${HERD_VERSION}\n`)
+      return 0
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      stdout.write(USAGE)
+      return 0
+  }
+  stderr.write(`herd: unknown command '${args.join(' ')}'\n\n${USAGE}`)
+  return 2
+}
+
+main(argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (err: unknown) => {
+    stderr.write(`herd: ${err instanceof Error ? err.message : String(err)}\n`)
+    exit(1)
+  },
+)

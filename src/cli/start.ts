@@ -1,0 +1,31 @@
+/** `herd start`: run the daemon until SIGTERM/SIGINT, then drain and exit. */
+import { stderr } from 'node:process'
+import { Daemon } from '../daemon.ts'
+import { commonFlags } from './flags.ts'
+
+export async function startCommand(args: string[]): Promise<number> {
+  const { values } = commonFlags(args)
+  const daemon = await Daemon.create(values.config === undefined ? {} : { configFile: values.config })
+  await daemon.start()
+  return new Promise<number>((resolve) => {
+    let stopping = false
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        // A second signal: the user wants out now. Children die with us (pdeathsig).
+        stderr.write(`herd: ${signal} again, exiting now\n`)
+        process.exit(130)
+      }
+      stopping = true
+      daemon.logger.info({ signal }, 'shutting down')
+      daemon.stop().then(
+        () => resolve(0),
+        (err: unknown) => {
+          daemon.logger.error({ err }, 'shutdown failed')
+          resolve(1)
+        },
+      )
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+  })
+}

@@ -1,0 +1,227 @@
+/**
+ * The composition root: the only place components are wired together. Builds them from
+ * the config, starts them in order (stopping what started if a later one fails), and
+ * stops them in reverse: drain HTTP and instances first, then the mesh, then children.
+ */
+import { readFile } from 'node:fs/promises'
+import pino, { type Logger } from 'pino'
+import { Agent } from 'undici'
+import type { FastifyInstance } from 'fastify'
+import { buildApp, Metrics } from './api/index.ts'
+import { CookbookWatcher, loadConfig, loadCookbook, type Config, type Cookbook } from './config/index.ts'
+import { HerdError } from './errors/index.ts'
+import { InstanceManager } from './instances/index.ts'
+import { resolveLlamaServer } from './node/llama-binary.ts'
+import { clusterView } from './node/cluster-view.ts'
+import { forwardHandler } from './node/forward-handler.ts'
+import { localModels, localState, type LocalStateSources } from './node/local-state.ts'
+import { NodeResources } from './node/resources.ts'
+import { Router, ModelCatalog, type RemoteTargets } from './router/index.ts'
+import { HERD_VERSION } from './version.ts'
+import { createMesh, MESH_SECRET_MISSING, type Mesh } from './mesh/index.ts'
+
+export interface DaemonOptions {
+  /** `--config` */
+  configFile?: string
+  env?: NodeJS.ProcessEnv
+  /** Default: pino to stdout at the config's log level. */
+  logger?: Logger
+}
+
+export class Daemon {
+  readonly config: Config
+  readonly logger: Logger
+  private readonly startedAt = Date.now()
+  private draining = false
+  private started = false
+  private cookbook: Cookbook
+  private llamaVersion: string | null = null
+  private readonly dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 256 })
+  private readonly instances: InstanceManager
+  private readonly watcher: CookbookWatcher
+  private readonly resources: NodeResources
+  private readonly catalog: ModelCatalog
+  private readonly router: Router
+  private readonly metrics: Metrics
+  private readonly app: FastifyInstance
+  private readonly stateSources: LocalStateSources
+  private mesh: Mesh | undefined
+  private address: string | undefined
+
+  static async create(options: DaemonOptions = {}): Promise<Daemon> {
+    const config = await loadConfig({ ...(options.configFile === undefined ? {} : { file: options.configFile }), ...(options.env ? { env: options.env } : {}) })
+    const logger = options.logger ?? pino({ level: config.log_level, base: { node: config.node.name } })
+    const cookbook = await loadCookbook(config.cookbook, { logger })
+    return new Daemon(config, logger, cookbook)
+  }
+
+  private constructor(config: Config, logger: Logger, cookbook: Cookbook) {
+    this.config = config
+    this.logger = logger
+    this.cookbook = cookbook
+    const name = config.node.name
+    this.watcher = new CookbookWatcher({ path: config.cookbook, logger: logger.child({ component: 'cookbook' }), initial: cookbook })
+    this.resources = new NodeResources({ logger: logger.child({ component: 'hardware' }) }, config.resources)
+    this.instances = new InstanceManager(
+      {
+        logger: logger.child({ component: 'instances' }),
+        binary: () => resolveLlamaServer(config, logger.child({ component: 'llama' })).then((info) => {
+          this.llamaVersion = info.version
+          return info.serverPath
+        }),
+        runtimeDir: config.home,
+      },
+      {},
+    )
+    this.instances.setProfiles([...cookbook.profiles.values()])
+    this.stateSources = {
+      name,
+      herdVersion: HERD_VERSION,
+      llamaVersion: () => this.llamaVersion,
+      startedAt: this.startedAt,
+      draining: () => this.draining,
+      cookbook: () => this.cookbook,
+      load: () => this.instances.load(),
+      resources: () => this.resources.state(),
+      fit: (p) => this.resources.fit(p),
+    }
+    const remote: RemoteTargets = {
+      peers: () => this.mesh?.peers() ?? [],
+      forward: (peerId, req, opts) => {
+        if (!this.mesh) return Promise.reject(new HerdError('peer_unavailable', 'the mesh is off'))
+        return this.mesh.forward(peerId, req, opts)
+      },
+    }
+    this.catalog = new ModelCatalog({ nodeName: name, startedAt: this.startedAt, cookbook: () => this.cookbook, peers: remote.peers })
+    this.metrics = new Metrics({ load: () => this.instances.load() })
+    this.router = new Router(
+      {
+        logger: logger.child({ component: 'router' }),
+        local: {
+          logger: logger.child({ component: 'proxy' }),
+          instances: this.instances,
+          dispatcher: this.dispatcher,
+          nodeName: name,
+          profile: (id) => this.cookbook.profiles.get(id),
+        },
+        localModels: () => localModels(this.stateSources),
+        localFreeMemoryMb: () => this.resources.freeMemoryMb(),
+        draining: () => this.draining,
+        remote,
+      },
+      { maxHops: config.mesh.max_hops },
+    )
+    this.app = buildApp({
+      logger,
+      nodeName: name,
+      bodyLimitBytes: config.http.body_limit_bytes,
+      apiKeys: config.http.api_keys,
+      version: { herd: HERD_VERSION, llama: () => this.llamaVersion },
+      router: this.router,
+      catalog: this.catalog,
+      metrics: this.metrics,
+      health: () => ({ ready: this.started, draining: this.draining, canSpawn: !this.draining }),
+      cluster: () => clusterView(this.nodeState(), this.mesh?.addresses() ?? [], this.mesh?.peers() ?? [], (id) => this.router.circuit(id)),
+      admin: {
+        servesLocally: (id) => this.cookbook.profiles.has(id),
+        prewarm: async (id, opts) => {
+          const p = this.cookbook.profiles.get(id)
+          if (p) await this.instances.prewarm(p, opts)
+        },
+        unload: (id) => this.instances.unload(id),
+        instances: () => this.instances.snapshot(),
+        logs: (id) => this.instances.logs(id),
+      },
+    })
+  }
+
+  /** Start everything and listen. On failure, stop what started and rethrow. */
+  async start(): Promise<void> {
+    if (this.started) return
+    try {
+      const info = await resolveLlamaServer(this.config, this.logger.child({ component: 'llama' }))
+      this.llamaVersion = info.version
+      await this.instances.start()
+      this.instances.on('instance:ready', (e) => this.metrics.spawnSeconds.observe({ model: e.profileId }, e.spawnMs / 1000))
+      this.instances.on('load:changed', () => this.mesh?.notifyChanged())
+      await this.resources.start()
+      this.watcher.on('cookbook:changed', (cb) => this.applyCookbook(cb))
+      await this.watcher.start()
+      if (this.config.mesh.enabled) await this.startMesh()
+      const [host, port] = splitHostPort(this.config.http.listen)
+      this.address = await this.app.listen({ host, port })
+      this.started = true
+      this.logger.info({ url: this.address, node: this.config.node.name, peer_id: this.mesh?.peerId ?? null, models: [...this.cookbook.profiles.keys()] }, 'herd is serving')
+    } catch (err: unknown) {
+      await this.stop({ graceMs: 0 }).catch(() => {})
+      throw err
+    }
+  }
+
+  /** The HTTP address (`http://host:port`), once listening. */
+  get url(): string | undefined {
+    return this.address
+  }
+
+  /** Drain: refuse new work, let in-flight requests finish within the grace, then stop everything. */
+  async stop(options: { graceMs?: number } = {}): Promise<void> {
+    if (this.draining) return
+    this.draining = true
+    const graceMs = options.graceMs ?? this.config.http.drain_timeout_ms
+    this.mesh?.notifyChanged()
+    this.logger.info({ grace_ms: graceMs }, 'draining')
+    await this.instances.drain({ graceMs, signal: AbortSignal.timeout(graceMs + 5_000) }).catch((err: unknown) => this.logger.warn({ err }, 'drain did not finish cleanly'))
+    await this.app.close().catch(() => {})
+    await this.watcher.stop()
+    await this.mesh?.stop().catch((err: unknown) => this.logger.warn({ err }, 'mesh stop failed'))
+    await this.instances.stop()
+    await this.resources.stop()
+    await this.dispatcher.close().catch(() => {})
+    this.logger.info('stopped')
+  }
+
+  private applyCookbook(cookbook: Cookbook): void {
+    this.cookbook = cookbook
+    this.instances.setProfiles([...cookbook.profiles.values()])
+    this.mesh?.notifyChanged()
+    this.logger.info({ models: [...cookbook.profiles.keys()] }, 'cookbook reloaded')
+  }
+
+  private nodeState() {
+    const s = localState(this.stateSources)
+    return { ...s, id: this.mesh?.peerId ?? 'local', seq: 0, peers: [] }
+  }
+
+  private async startMesh(): Promise<void> {
+    const file = this.config.mesh.secret_file
+    if (file === null) throw new HerdError('config_invalid', MESH_SECRET_MISSING)
+    const secret = await readFile(file).catch((err: unknown) => {
+      throw new HerdError('config_invalid', `mesh.secret_file ${file} cannot be read: ${err instanceof Error ? err.message : String(err)}. ${MESH_SECRET_MISSING}`)
+    })
+    const mesh = createMesh(
+      {
+        logger: this.logger.child({ component: 'mesh' }),
+        localState: () => localState(this.stateSources),
+        onForward: forwardHandler({ nodeName: this.config.node.name, catalog: this.catalog, route: (r) => this.router.route(r) }),
+      },
+      {
+        home: this.config.home,
+        listen: [...this.config.mesh.listen],
+        mdns: this.config.mesh.mdns,
+        peers: [...this.config.mesh.peers],
+        secret,
+        allow: [...this.config.mesh.allow],
+        gossipIntervalMs: this.config.mesh.gossip_interval_ms,
+        peerTimeoutMs: this.config.mesh.peer_timeout_ms,
+      },
+    )
+    await mesh.start()
+    this.mesh = mesh
+    mesh.on('peer:left', (e: { id: string }) => this.router.circuits.forget(e.id))
+  }
+}
+
+function splitHostPort(listen: string): [string, number] {
+  const i = listen.lastIndexOf(':')
+  return [listen.slice(0, i).replace(/^\[|\]$/g, ''), Number(listen.slice(i + 1))]
+}

@@ -1,0 +1,44 @@
+/**
+ * Serve a request a peer forwarded to us: the same validation as our HTTP routes, then
+ * the router (which serves it locally, since hops > 0). A refusal travels back as an
+ * ordinary response carrying the error envelope and an `x-herd-error` code, which the
+ * sending node turns back into an error it may retry elsewhere.
+ */
+import { Readable } from 'node:stream'
+import { ENDPOINT_BY_PATH, prepareRoute, toHerdError } from '../api/index.ts'
+import { HerdError } from '../errors/index.ts'
+import type { ForwardRequest, ModelCatalog } from '../router/index.ts'
+import type { RouteRequest, UpstreamResponse } from '../router/types.ts'
+
+export interface ForwardHandlerDeps {
+  nodeName: string
+  catalog: ModelCatalog
+  route: (req: RouteRequest) => Promise<UpstreamResponse>
+}
+
+export function forwardHandler(deps: ForwardHandlerDeps) {
+  return async (fwd: ForwardRequest, options: { signal: AbortSignal }): Promise<UpstreamResponse> => {
+    try {
+      const endpoint = ENDPOINT_BY_PATH[fwd.path]
+      if (endpoint === undefined) throw new HerdError('not_found', `no route for ${fwd.method} ${fwd.path}`)
+      const route = prepareRoute(deps.catalog, {
+        endpoint,
+        body: fwd.body,
+        requestId: fwd.requestId,
+        hops: fwd.hops,
+        accept: fwd.headers['accept'],
+        signal: options.signal,
+      })
+      return await deps.route(route)
+    } catch (err: unknown) {
+      if (options.signal.aborted) throw err
+      return errorResponse(deps.nodeName, toHerdError(err))
+    }
+  }
+}
+
+export function errorResponse(nodeName: string, err: HerdError): UpstreamResponse {
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'x-herd-error': err.code }
+  if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.retryAfterSeconds)
+  return { status: err.status, headers, body: Readable.from([Buffer.from(JSON.stringify(err.toEnvelope()))]), servedBy: nodeName }
+}

@@ -1,0 +1,76 @@
+/**
+ * This node's own state, as it gossips it and scores itself: the cookbook's enabled
+ * profiles joined with the supervisor's live load and the hardware's view of free memory.
+ */
+import type { Cookbook, ProfileSpec } from '../config/types.ts'
+import type { ProfileLoad } from '../instances/types.ts'
+import type { ModelState, NodeState, ResourceState } from '../mesh/types.ts'
+
+export interface FitAnswer {
+  /** A cold start fits in free memory now. */
+  now: boolean
+  /** A cold start fits once idle instances are evicted. */
+  afterEviction: boolean
+  /** Best estimate of what one instance needs, MiB. */
+  vramMb: number | null
+  sysmemMb: number | null
+}
+
+export interface LocalStateSources {
+  name: string
+  herdVersion: string
+  llamaVersion: () => string | null
+  startedAt: number
+  draining: () => boolean
+  cookbook: () => Cookbook
+  load: () => ProfileLoad[]
+  resources: () => ResourceState
+  fit: (profile: ProfileSpec) => FitAnswer
+}
+
+export type LocalState = Omit<NodeState, 'id' | 'seq' | 'peers'>
+
+export function localModels(s: LocalStateSources): ModelState[] {
+  const cookbook = s.cookbook()
+  const loads = new Map(s.load().map((l) => [l.profileId, l]))
+  const namesFor = new Map<string, string[]>()
+  for (const [name, id] of cookbook.names) namesFor.set(id, [...(namesFor.get(id) ?? []), name])
+  const out: ModelState[] = []
+  for (const p of cookbook.profiles.values()) {
+    const load = loads.get(p.id)
+    const fit = s.fit(p)
+    out.push({
+      id: p.id,
+      model: p.model,
+      profile: p.profile,
+      names: namesFor.get(p.id) ?? [],
+      ...(p.description === undefined ? {} : { description: p.description }),
+      capabilities: { ...p.capabilities },
+      instances: load?.instances ?? 0,
+      readyInstances: load?.readyInstances ?? 0,
+      slotsTotal: load?.slotsTotal ?? 0,
+      slotsBusy: load?.slotsBusy ?? 0,
+      queueLength: load?.queueLength ?? 0,
+      maxInstances: p.maxInstances,
+      maxQueueSize: p.maxQueueSize,
+      tokensPerSecond: load?.tokensPerSecond ?? null,
+      estimatedVramMb: fit.vramMb,
+      estimatedSysmemMb: fit.sysmemMb,
+      canFitNow: fit.now,
+      canFitAfterEviction: fit.afterEviction,
+    })
+  }
+  return out
+}
+
+export function localState(s: LocalStateSources): LocalState {
+  return {
+    name: s.name,
+    herdVersion: s.herdVersion,
+    llamaVersion: s.llamaVersion(),
+    startedAt: s.startedAt,
+    status: s.draining() ? 'draining' : 'ready',
+    resources: s.resources(),
+    models: localModels(s),
+  }
+}

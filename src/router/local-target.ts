@@ -1,0 +1,113 @@
+/**
+ * Serve a request on this node: take a slot lease from the supervisor and proxy the body
+ * to that llama-server with undici, handing back the response head as soon as it arrives
+ * and the body as a stream. The lease is released when the body ends, fails or is dropped.
+ */
+import { Transform, type TransformCallback } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import type { Logger } from 'pino'
+import { HerdError } from '../errors/index.ts'
+import type { ProfileSpec } from '../config/types.ts'
+import type { AcquireOptions, Lease } from '../instances/types.ts'
+import type { RouteRequest, UpstreamResponse } from './types.ts'
+
+/** The part of the supervisor the router needs. */
+export interface LocalInstances {
+  acquire(profile: ProfileSpec, options: AcquireOptions): Promise<Lease>
+}
+
+export interface LocalTargetComponents {
+  logger: Logger
+  instances: LocalInstances
+  dispatcher: Dispatcher
+  nodeName: string
+  profile: (id: string) => ProfileSpec | undefined
+}
+
+/** Response headers not relayed: hop-by-hop, or recomputed by our own HTTP server. */
+const DROPPED_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'date', 'server', 'access-control-allow-origin'])
+
+export function relayableHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(raw)) {
+    if (v === undefined || DROPPED_HEADERS.has(k.toLowerCase())) continue
+    out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v
+  }
+  return out
+}
+
+export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): Promise<UpstreamResponse> {
+  const profile = c.profile(req.profileId)
+  if (profile === undefined) throw new HerdError('model_not_found', `model '${req.profileId}' is not served by this node`, { param: 'model' })
+  const lease = await c.instances.acquire(profile, { signal: req.signal, requestId: req.requestId })
+  const signal = AbortSignal.any([req.signal, lease.exited])
+  const started = performance.now()
+  let res: Dispatcher.ResponseData
+  try {
+    res = await c.dispatcher.request({
+      origin: lease.baseUrl,
+      path: req.path,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: req.headers['accept'] ?? '*/*', 'x-request-id': req.requestId },
+      body: req.body,
+      signal,
+      // Prompt processing of a long prompt happens before the head of a non-streaming answer.
+      headersTimeout: 600_000,
+      // The gap between two tokens; a stalled server is given up on.
+      bodyTimeout: 300_000,
+    })
+  } catch (err: unknown) {
+    lease.release()
+    throw upstreamFailure(err, req, lease, profile)
+  }
+  const stats = new TimingsTap()
+  const body = res.body.pipe(stats)
+  let released = false
+  const release = (): void => {
+    if (released) return
+    released = true
+    lease.release(stats.result(performance.now() - started))
+  }
+  res.body.once('error', (err: Error) => {
+    body.destroy(upstreamFailure(err, req, lease, profile))
+    release()
+  })
+  body.once('end', release)
+  body.once('close', () => {
+    // The consumer went away (client disconnect): stop the upstream so llama-server frees the slot.
+    if (!res.body.destroyed) res.body.destroy()
+    release()
+  })
+  return { status: res.statusCode, headers: relayableHeaders(res.headers), body, servedBy: c.nodeName }
+}
+
+function upstreamFailure(err: unknown, req: RouteRequest, lease: Lease, profile: ProfileSpec): Error {
+  if (req.signal.aborted) return req.signal.reason instanceof Error ? req.signal.reason : new Error('client aborted')
+  if (lease.exited.aborted) return new HerdError('upstream_error', `llama-server for '${profile.id}' exited while serving the request`, { cause: err })
+  const code = (err as { code?: unknown } | null)?.code
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return new HerdError('upstream_timeout', `llama-server for '${profile.id}' timed out`, { cause: err })
+  }
+  return new HerdError('upstream_error', `llama-server for '${profile.id}' failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+}
+
+/**
+ * Passes bytes through untouched while keeping the tail of the body, where llama-server
+ * puts its `timings` (tokens generated and time taken): that is how herd learns a rate
+ * without parsing every event.
+ */
+class TimingsTap extends Transform {
+  private tail = ''
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.tail = (this.tail + chunk.toString('latin1')).slice(-4096)
+    done(null, chunk)
+  }
+
+  result(elapsedMs: number): { tokens?: number; ms?: number } {
+    const n = /"predicted_n":\s*(\d+)/.exec(this.tail)
+    const ms = /"predicted_ms":\s*([\d.]+)/.exec(this.tail)
+    if (n?.[1] && ms?.[1]) return { tokens: Number(n[1]), ms: Number(ms[1]) }
+    return { ms: elapsedMs }
+  }
+}

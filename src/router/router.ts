@@ -1,0 +1,159 @@
+/**
+ * The router: for one request, rank this node and every fresh peer by how soon they can
+ * serve it, then try them in order. An attempt that fails before the response head is
+ * retried on the next candidate; after the head, the api relays whatever happens.
+ */
+import type { Logger } from 'pino'
+import { HerdError, isHerdError, isRetryable } from '../errors/index.ts'
+import type { ModelState, NodeState } from '../mesh/types.ts'
+import { CircuitBreakers, type CircuitState } from './circuit-breaker.ts'
+import { serveLocal, type LocalTargetComponents } from './local-target.ts'
+import { PendingCounter } from './pending.ts'
+import { rejectRemoteError } from './remote-error.ts'
+import { rank, score, type Candidate } from './scoring.ts'
+import type { RouteRequest, UpstreamResponse } from './types.ts'
+
+/** A peer as the router sees it (the mesh's view, narrowed). */
+export interface RoutablePeer {
+  id: string
+  name: string
+  fresh: boolean
+  state: NodeState
+}
+
+export interface ForwardRequest {
+  requestId: string
+  method: string
+  path: string
+  headers: Record<string, string>
+  hops: number
+  body: Buffer
+}
+
+/** The mesh, as far as routing needs it. Absent when the mesh is off. */
+export interface RemoteTargets {
+  peers(): RoutablePeer[]
+  forward(peerId: string, req: ForwardRequest, options: { signal: AbortSignal }): Promise<UpstreamResponse>
+}
+
+export interface RouterComponents {
+  logger: Logger
+  local: LocalTargetComponents
+  /** This node's own models with live load, as it gossips them. */
+  localModels: () => ModelState[]
+  /** Largest free memory on this node (MiB), or null when unknown. */
+  localFreeMemoryMb: () => number | null
+  /** Whether this node is draining (then it serves nothing new). */
+  draining: () => boolean
+  remote?: RemoteTargets
+}
+
+export interface RouterInit {
+  maxHops?: number
+  circuit?: ConstructorParameters<typeof CircuitBreakers>[0]
+}
+
+export class Router {
+  private readonly c: RouterComponents
+  private readonly maxHops: number
+  readonly circuits: CircuitBreakers
+  private readonly pending = new PendingCounter()
+
+  constructor(components: RouterComponents, init: RouterInit = {}) {
+    this.c = components
+    this.maxHops = init.maxHops ?? 2
+    this.circuits = new CircuitBreakers(init.circuit)
+  }
+
+  /** Circuit state per peer, for /cluster/nodes. */
+  circuit(peerId: string): CircuitState {
+    return this.circuits.get(peerId)
+  }
+
+  async route(req: RouteRequest): Promise<UpstreamResponse> {
+    if (req.hops > this.maxHops) {
+      throw new HerdError('max_hops', `request was forwarded ${req.hops} times, more than mesh.max_hops (${this.maxHops})`)
+    }
+    if (this.c.draining()) throw new HerdError('draining', 'this node is shutting down', { retryAfterSeconds: 1 })
+    // A forwarded request is served where it lands: requests never ping-pong.
+    if (req.hops > 0) return serveLocal(this.c.local, req)
+
+    const candidates = this.candidates(req.profileId)
+    if (candidates.length === 0) {
+      // Nobody looks able to take it now; if we serve the model, let the supervisor queue or refuse it with its own reason.
+      if (this.c.local.profile(req.profileId)) return serveLocal(this.c.local, req)
+      throw new HerdError('no_route', `no node can serve '${req.profileId}' right now`, { retryAfterSeconds: 2 })
+    }
+    let lastError: unknown
+    for (const candidate of candidates) {
+      if (req.signal.aborted) throw req.signal.reason
+      try {
+        return await this.attempt(candidate, req)
+      } catch (err: unknown) {
+        lastError = err
+        if (req.signal.aborted || !isRetryable(err)) throw err
+        this.c.logger.warn({ request_id: req.requestId, node: candidate.nodeId, err: errorMessage(err) }, 'attempt failed before the first byte; trying the next candidate')
+      }
+    }
+    throw lastError
+  }
+
+  private async attempt(candidate: Candidate, req: RouteRequest): Promise<UpstreamResponse> {
+    if (candidate.local) return serveLocal(this.c.local, req)
+    const remote = this.c.remote
+    if (!remote) throw new HerdError('peer_unavailable', 'the mesh is off')
+    const peerId = candidate.nodeId
+    this.circuits.attempt(peerId)
+    if (candidate.seq !== undefined) this.pending.add(peerId, candidate.seq)
+    try {
+      const res = await remote.forward(peerId, {
+        requestId: req.requestId,
+        method: 'POST',
+        path: req.path,
+        headers: req.headers,
+        hops: req.hops + 1,
+        body: req.body,
+      }, { signal: req.signal })
+      this.circuits.success(peerId)
+      return await rejectRemoteError(res, peerId)
+    } catch (err: unknown) {
+      // Load answers (queue full, draining) say nothing about the peer's health.
+      if (!req.signal.aborted && !(isHerdError(err) && ['queue_full', 'queue_timeout', 'draining', 'no_capacity'].includes(err.code))) {
+        this.circuits.failure(peerId)
+      }
+      throw err
+    }
+  }
+
+  /** Every node that can serve the profile, best first. */
+  candidates(profileId: string): Candidate[] {
+    const out: Candidate[] = []
+    const localModel = this.c.localModels().find((m) => m.id === profileId)
+    if (localModel && this.c.local.profile(profileId)) {
+      const s = score({ nodeId: 'local', local: true, model: localModel, pending: 0, freeMemoryMb: this.c.localFreeMemoryMb() })
+      if (s) out.push(s)
+    }
+    for (const peer of this.c.remote?.peers() ?? []) {
+      if (!peer.fresh || peer.state.status !== 'ready' || !this.circuits.allow(peer.id)) continue
+      const model = peer.state.models.find((m) => m.id === profileId)
+      if (!model) continue
+      const s = score({
+        nodeId: peer.id,
+        local: false,
+        model,
+        pending: this.pending.count(peer.id, peer.state.seq),
+        freeMemoryMb: freeMemory(peer.state),
+      })
+      if (s) out.push({ ...s, seq: peer.state.seq })
+    }
+    return rank(out)
+  }
+}
+
+function freeMemory(state: NodeState): number | null {
+  return state.resources.vramBudgetFreeMb ?? state.resources.sysmemBudgetFreeMb ?? null
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
