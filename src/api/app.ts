@@ -3,7 +3,7 @@
  * app.inject() and no port.
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { HerdError } from '../errors/index.ts'
 import type { InstanceSnapshot } from '../instances/types.ts'
@@ -52,8 +52,8 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
     // pino's Logger is a FastifyBaseLogger; the cast keeps FastifyInstance's default generics for the route modules.
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.bodyLimitBytes,
-    requestIdLogLabel: 'request_id',
-    disableRequestLogging: true,
+    // Our own per-request lines (routed / ended early) carry what matters; fastify's are noise.
+    logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     // Keep a client's own request id when it is sane, so its logs and ours line up.
     genReqId: (req) => {
       const given = req.headers['x-request-id']

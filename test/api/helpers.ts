@@ -1,0 +1,63 @@
+/** Builders for api tests: a hand-made cookbook and an app over a fake router. */
+import { Readable } from 'node:stream'
+import pino from 'pino'
+import { buildApp, Metrics, type ApiDeps } from '../../src/api/index.ts'
+import type { Cookbook, ProfileSpec } from '../../src/config/types.ts'
+import { ModelCatalog, type RoutablePeer } from '../../src/router/index.ts'
+import type { RouteRequest, UpstreamResponse } from '../../src/router/types.ts'
+
+export function profile(id: string, over: Partial<ProfileSpec> = {}): ProfileSpec {
+  const [model = id, prof = 'default'] = id.split(':')
+  return {
+    id, model, profile: prof, description: undefined, modelPath: '/models/x.gguf', args: [],
+    capabilities: { completion: true, embeddings: false, rerank: false },
+    idleTimeoutMs: 1000, startupTimeoutMs: 1000, maxInstances: 1, maxQueueSize: 4, maxWaitInQueueMs: 1000,
+    estimatedVramMb: undefined, estimatedSysmemMb: undefined, launchHash: id,
+    ...over,
+  }
+}
+
+export function cookbook(profiles: ProfileSpec[], defaultModel?: string): Cookbook {
+  const names = new Map<string, string>()
+  for (const p of profiles) if (p.profile === 'default') names.set(p.model, p.id)
+  return { profiles: new Map(profiles.map((p) => [p.id, p])), names, defaultModel, sources: ['test.yaml'] } as Cookbook
+}
+
+export function sse(events: string[]): UpstreamResponse {
+  return { status: 200, headers: { 'content-type': 'text/event-stream' }, body: Readable.from(events.map((e) => Buffer.from(`data: ${e}\n\n`))), servedBy: 'node-a' }
+}
+
+export function json(value: unknown, status = 200): UpstreamResponse {
+  return { status, headers: { 'content-type': 'application/json' }, body: Readable.from([Buffer.from(JSON.stringify(value))]), servedBy: 'node-a' }
+}
+
+export function testApp(options: { cookbook: Cookbook; route?: (req: RouteRequest) => Promise<UpstreamResponse>; peers?: RoutablePeer[]; apiKeys?: string[]; bodyLimitBytes?: number; over?: Partial<ApiDeps> }) {
+  const seen: RouteRequest[] = []
+  const catalog = new ModelCatalog({ nodeName: 'node-a', startedAt: 0, cookbook: () => options.cookbook, peers: () => options.peers ?? [] })
+  const app = buildApp({
+    logger: pino({ level: 'silent' }),
+    nodeName: 'node-a',
+    bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
+    apiKeys: options.apiKeys ?? [],
+    version: { herd: '0.0.0-test', llama: () => 'test' },
+    router: {
+      route: async (req) => {
+        seen.push(req)
+        return (options.route ?? (async () => json({ ok: true })))(req)
+      },
+    },
+    catalog,
+    metrics: new Metrics({ load: () => [] }, { defaultMetrics: false }),
+    health: () => ({ ready: true, draining: false, canSpawn: true }),
+    cluster: () => [],
+    admin: {
+      servesLocally: (id) => options.cookbook.profiles.has(id),
+      prewarm: async () => {},
+      unload: async () => 0,
+      instances: () => [],
+      logs: () => [],
+    },
+    ...options.over,
+  })
+  return { app, seen }
+}
