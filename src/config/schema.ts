@@ -36,7 +36,7 @@ export const llamaSchema = z.strictObject({
   /** Extra cmake args for an automatic build (e.g. `-DGGML_CUDA=ON`). */
   cmake_args: z.array(z.string()).default([]),
   /** First port tried for llama-server children; 0 lets the OS choose. */
-  port_base: z.union([port, z.literal(0)]).default(0),
+  port_base: z.union([port, z.literal(0)], { error: 'expected a port (1-65535) or 0' }).default(0),
 })
 
 export const resourcesSchema = z.strictObject({
@@ -64,7 +64,7 @@ export const configSchema = z.strictObject({
 
 export type ConfigFile = z.infer<typeof configSchema>
 
-const argsSchema = z.union([z.string(), z.array(z.string())])
+const argsSchema = z.union([z.string(), z.array(z.string())], { error: 'expected a string or a list of strings' })
 
 export const profileSchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-" only'),
@@ -87,12 +87,14 @@ export const profileSchema = z.strictObject({
   estimated_sysmem_mb: z.number().nonnegative().optional(),
 })
 
+const modelName = z.string().regex(/^[A-Za-z0-9._/-]+$/, 'letters, digits, ".", "_", "/" and "-" only')
+
 export const modelSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9._/-]+$/, 'letters, digits, ".", "_", "/" and "-" only'),
+  name: modelName,
   description: z.string().optional(),
   enabled: z.boolean().default(true),
   /** Other names clients may use for this model. */
-  aliases: z.array(z.string()).default([]),
+  aliases: z.array(modelName).default([]),
   profiles: z.array(profileSchema).min(1),
 })
 

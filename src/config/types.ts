@@ -31,6 +31,12 @@ export interface ProfileSpec {
   readonly maxInstances: number
   readonly maxQueueSize: number
   readonly maxWaitInQueueMs: number
+  /** `max_request_duration_ms`: a request running longer is aborted. Undefined: no limit. */
+  readonly maxRequestDurationMs?: number | undefined
+  /** `download_timeout_seconds` in ms: extra start-up time allowed for an `-hf` download. */
+  readonly downloadTimeoutMs?: number | undefined
+  /** `min_eviction_tenure_secs` in ms: an instance younger than this is not evicted for another. */
+  readonly minEvictionTenureMs?: number | undefined
   readonly estimatedVramMb: number | undefined
   readonly estimatedSysmemMb: number | undefined
   /** A stable hash of what is launched (binary-independent): model path + args. Keys learned memory. */
@@ -43,6 +49,8 @@ export interface Cookbook {
   readonly profiles: ReadonlyMap<string, ProfileSpec>
   /** Bare model name (and aliases) → the `model:profile` it means (profile `default`, or the only one). */
   readonly names: ReadonlyMap<string, string>
+  /** Alias → model name, so `alias:profile` resolves too. Optional so test fakes can omit it. */
+  readonly aliases?: ReadonlyMap<string, string>
   /** `model:profile` used when a request has no `model`. */
   readonly defaultModel: string | undefined
   /** Files it was read from (for messages and the watcher). */

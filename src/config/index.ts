@@ -1,0 +1,12 @@
+/** The config component: node config and cookbook loading, validation, addressing and hot reload. */
+export { loadConfig } from './load-config.ts'
+export type { ConfigOverrides, LoadConfigOptions } from './load-config.ts'
+export { loadCookbook, cookbookFiles } from './cookbook.ts'
+export type { LoadCookbookOptions } from './cookbook.ts'
+export { resolveModel, profilesOfModel } from './resolve.ts'
+export { CookbookWatcher } from './watcher.ts'
+export type { CookbookWatcherEvents, CookbookWatcherInit } from './watcher.ts'
+export { tokenizeArgs, capabilitiesOf } from './args.ts'
+export { launchHash } from './profile.ts'
+export type { Capabilities, Config, Cookbook, ProfileSpec } from './types.ts'
+export type { ConfigFile, CookbookFile, ProfileFile } from './schema.ts'
