@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config'
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Finds (or, on a fresh machine, builds) the real llama-server once, before any test file runs.
+    globalSetup: ['test/helpers/llama-server.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Several suites spawn real processes; a little parallelism, not a stampede on 2 cores.
