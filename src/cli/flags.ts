@@ -1,11 +1,11 @@
-/** Minimal flag parsing shared by the CLI commands (node:util parseArgs underneath). */
+/** Flag parsing shared by the CLI commands that talk to a running node. */
 import { parseArgs } from 'node:util'
 
-export function commonFlags(args: string[], extra: Record<string, { type: 'string' | 'boolean'; short?: string }> = {}) {
+export function commonFlags(args: string[]) {
   return parseArgs({
     args,
     allowPositionals: true,
     strict: true,
-    options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, json: { type: 'boolean' }, ...extra },
+    options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, json: { type: 'boolean' }, logs: { type: 'boolean' } },
   })
 }

@@ -18,7 +18,7 @@ interface NodeRow {
 }
 
 export async function inspectCommand(command: 'nodes' | 'models' | 'ps', args: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values } = commonFlags(args, { logs: { type: 'boolean' } })
+  const { values } = commonFlags(args)
   const config = await loadConfig(values.config === undefined ? {} : { file: values.config })
   const base = values.url ?? `http://${config.http.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:')}`
   const headers: Record<string, string> = config.http.api_keys[0] ? { authorization: `Bearer ${config.http.api_keys[0]}` } : {}

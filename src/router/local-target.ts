@@ -57,6 +57,7 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
       bodyTimeout: 300_000,
     })
   } catch (err: unknown) {
+    await settleCrash(lease, req.signal)
     lease.release()
     throw upstreamFailure(err, req, lease, profile)
   }
@@ -69,8 +70,10 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
     lease.release(stats.result(performance.now() - started))
   }
   res.body.once('error', (err: Error) => {
-    body.destroy(upstreamFailure(err, req, lease, profile))
-    release()
+    void settleCrash(lease, req.signal).then(() => {
+      body.destroy(upstreamFailure(err, req, lease, profile))
+      release()
+    })
   })
   body.once('end', release)
   body.once('close', () => {
@@ -79,6 +82,21 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
     release()
   })
   return { status: res.statusCode, headers: relayableHeaders(res.headers), body, servedBy: c.nodeName }
+}
+
+/**
+ * A dropped connection usually means the llama-server died, but the socket can report it a
+ * few milliseconds before the process exit is seen. Waiting briefly for the exit keeps the
+ * supervisor's view ahead of the client: by the time the error is answered, the next
+ * request already goes to a fresh instance instead of the dead one.
+ */
+async function settleCrash(lease: Lease, signal: AbortSignal): Promise<void> {
+  if (lease.exited.aborted || signal.aborted) return
+  const { promise, resolve } = Promise.withResolvers<void>()
+  const timer = setTimeout(resolve, 250)
+  lease.exited.addEventListener('abort', () => resolve(), { once: true })
+  await promise
+  clearTimeout(timer)
 }
 
 function upstreamFailure(err: unknown, req: RouteRequest, lease: Lease, profile: ProfileSpec): Error {
