@@ -1,0 +1,134 @@
+/**
+ * The FIFO of requests waiting for a slot. A waiter leaves it by being served, by its
+ * signal aborting (rejects with the signal's reason), or by its wait timing out.
+ */
+import type { HerdError } from '../errors/index.ts'
+import type { Lease } from './types.ts'
+
+/** What the owning pool decides for its line. */
+export interface QueuePolicy {
+  /** How many waiters at the head starting instances will serve (their wait is a cold start's). */
+  owed(): number
+  /** The 'queue_timeout' error for a waiter that was `at` in line. */
+  timeoutError(at: number): HerdError
+  /** The line changed outside a pump (a waiter left). */
+  changed(): void
+}
+
+export interface Waiter {
+  readonly requestId: string | undefined
+  readonly enqueuedAt: number
+  /** Its wait passed max_wait_in_queue_ms while a starting instance still owed it a slot. */
+  expired: boolean
+  /** The queue it sits in now (waiters move to a new pool when a profile's args change). */
+  queue: WaitQueue
+  resolve(lease: Lease): void
+  reject(err: unknown): void
+  /** Disarm its timer and abort listener (it left the line). */
+  dispose(): void
+}
+
+export class WaitQueue {
+  private readonly items: Waiter[] = []
+  private readonly policy: QueuePolicy
+
+  constructor(policy: QueuePolicy) {
+    this.policy = policy
+  }
+
+  get length(): number {
+    return this.items.length
+  }
+
+  /** Queue a request; the promise settles when it is served, aborted, or timed out. */
+  add(o: { signal: AbortSignal; requestId: string | undefined; timeoutMs: number }): Promise<Lease> {
+    return new Promise<Lease>((resolve, reject) => {
+      const onAbort = (): void => {
+        if (!w.queue.remove(w)) return
+        reject(o.signal.reason)
+        w.queue.policy.changed()
+      }
+      const timer = setTimeout(() => w.queue.timedOut(w), o.timeoutMs)
+      const w: Waiter = {
+        requestId: o.requestId,
+        enqueuedAt: Date.now(),
+        expired: false,
+        queue: this,
+        resolve,
+        reject,
+        dispose: () => {
+          clearTimeout(timer)
+          o.signal.removeEventListener('abort', onAbort)
+        },
+      }
+      o.signal.addEventListener('abort', onAbort, { once: true })
+      this.items.push(w)
+    })
+  }
+
+  /** Index of a waiter (its place in line), or -1. */
+  indexOf(w: Waiter): number {
+    return this.items.indexOf(w)
+  }
+
+  /** Serve the head of the line. */
+  shift(): Waiter | undefined {
+    const w = this.items.shift()
+    w?.dispose()
+    return w
+  }
+
+  /** Take a waiter out of line without settling it. Returns whether it was here. */
+  remove(w: Waiter): boolean {
+    const i = this.items.indexOf(w)
+    if (i < 0) return false
+    this.items.splice(i, 1)
+    w.dispose()
+    return true
+  }
+
+  /** Reject and drop every waiter from position `from` on. */
+  rejectFrom(from: number, err: unknown): void {
+    for (const w of this.items.splice(from)) {
+      w.dispose()
+      w.reject(err)
+    }
+  }
+
+  /** Move every waiter, in order, to the end of another queue; timers and signals stay armed. */
+  moveTo(other: WaitQueue): void {
+    for (const w of this.items.splice(0)) {
+      w.queue = other
+      other.items.push(w)
+    }
+  }
+
+  /** Waiters whose wait ran out while a starting instance owed them a slot. */
+  expired(): Waiter[] {
+    return this.items.filter((w) => w.expired)
+  }
+
+  /** Recheck waiters whose wait ran out while a starting instance owed them a slot. */
+  sweepExpired(): void {
+    for (const w of this.expired()) {
+      w.expired = false
+      this.timedOut(w)
+    }
+  }
+
+  /**
+   * Past max_wait_in_queue_ms a waiter leaves with 'queue_timeout', unless a starting instance
+   * owes it a slot: the startup timeout bounds that wait, and a cold start may rightly be slower.
+   */
+  private timedOut(w: Waiter): void {
+    const at = this.items.indexOf(w)
+    if (at < 0) return
+    if (at < this.policy.owed()) {
+      w.expired = true
+      return
+    }
+    this.remove(w)
+    w.reject(this.policy.timeoutError(at))
+    this.policy.changed()
+  }
+}
