@@ -103,6 +103,9 @@ export class Daemon {
           dispatcher: this.dispatcher,
           nodeName: name,
           profile: (id) => this.cookbook.profiles.get(id),
+          onCompleted: (model, stats) => {
+            if (stats.tokens) this.metrics.tokens.inc({ model }, stats.tokens)
+          },
         },
         localModels: () => localModels(this.stateSources),
         localFreeMemoryMb: () => this.resources.freeMemoryMb(),

@@ -105,7 +105,7 @@ export async function loadCookbook(path: string, options: LoadCookbookOptions = 
         continue
       }
       for (const p of enabled) {
-        const spec = buildProfile(model.name, p, file)
+        const spec = buildProfile(model.name, p, file, model.description)
         profiles.set(spec.id, spec)
       }
       const bare = enabled.find((p) => p.id === 'default') ?? (enabled.length === 1 ? enabled[0] : undefined)

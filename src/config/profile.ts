@@ -18,7 +18,7 @@ const seconds = (s: number): number => Math.round(s * 1000)
  * Builds the spec for `model:profile` read from `file`. Throws HerdError('config_invalid')
  * naming the file and profile when the args are unusable or the profile has no model source.
  */
-export function buildProfile(modelName: string, profile: ProfileFile, file: string): ProfileSpec {
+export function buildProfile(modelName: string, profile: ProfileFile, file: string, modelDescription?: string): ProfileSpec {
   const id = `${modelName}:${profile.id}`
   const fail = (message: string): never => {
     throw configError([`${file}: models[${modelName}].profiles[${profile.id}]: ${message}`])
@@ -70,7 +70,7 @@ export function buildProfile(modelName: string, profile: ProfileFile, file: stri
     id,
     model: modelName,
     profile: profile.id,
-    description: profile.description,
+    description: profile.description ?? modelDescription,
     modelPath,
     args,
     capabilities: capabilitiesOf(args),

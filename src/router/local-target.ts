@@ -22,6 +22,8 @@ export interface LocalTargetComponents {
   dispatcher: Dispatcher
   nodeName: string
   profile: (id: string) => ProfileSpec | undefined
+  /** Called once per finished local response with what llama-server reported (metrics). */
+  onCompleted?: (profileId: string, stats: { tokens?: number; ms?: number }) => void
 }
 
 /** Response headers not relayed: hop-by-hop, or recomputed by our own HTTP server. */
@@ -67,7 +69,9 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
   const release = (): void => {
     if (released) return
     released = true
-    lease.release(stats.result(performance.now() - started))
+    const result = stats.result(performance.now() - started)
+    lease.release(result)
+    c.onCompleted?.(profile.id, result)
   }
   res.body.once('error', (err: Error) => {
     void settleCrash(lease, req.signal).then(() => {
