@@ -66,3 +66,34 @@ export interface NodeState {
   models: ModelState[]
   peers: PeerAddress[]
 }
+
+/**
+ * A request forwarded to a peer over `/herd/forward/1.0.0`. The caller sets `hops` to the
+ * value the peer should see (the router sends its own hops + 1); the mesh carries it as is.
+ */
+export interface ForwardRequest {
+  requestId: string
+  method: string
+  path: string
+  headers: Record<string, string>
+  hops: number
+  body: Buffer
+}
+
+/** A peer as the mesh sees it: its newest gossiped state and how old that is. */
+export interface PeerView {
+  /** libp2p peer id. */
+  id: string
+  /** `state.name`, repeated for convenience. */
+  name: string
+  state: NodeState
+  /** Local clock (ms since epoch) when the newest state, or a repeat of it, arrived. */
+  receivedAt: number
+  ageMs: number
+  /** Heard from within 3 gossip intervals: only fresh peers are routed to. */
+  fresh: boolean
+  /** An open libp2p connection to it exists right now. */
+  connected: boolean
+  /** Multiaddrs it can be dialled on, each ending in `/p2p/<id>`. */
+  addrs: string[]
+}

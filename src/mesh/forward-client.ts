@@ -1,0 +1,201 @@
+/**
+ * The asking side of `/herd/forward/1.0.0`: send the request head and body on a pooled
+ * stream, resolve when the response head arrives, then stream the body as frames arrive.
+ *
+ * Failures before the head reject with a HerdError naming the peer, so the router can try
+ * the next candidate. After the head they error the body stream. A peer that goes quiet
+ * (no frame, not even a keep-alive, for `peerTimeoutMs`) or whose connection closes never
+ * leaves the caller hanging.
+ */
+import { Readable } from 'node:stream'
+import type { Logger } from 'pino'
+import { ERROR_CODES, HerdError, isHerdError, type ErrorCode } from '../errors/index.ts'
+import type { UpstreamResponse } from '../router/types.ts'
+import { endSchema, parseFrame, responseHeadSchema, type RequestHead } from './forward-messages.ts'
+import { FrameError, FrameType, MAX_FRAME_PAYLOAD, encodeFrame, encodeJsonFrame, type Frame } from './frame.ts'
+import { SilenceError, sendFrame } from './frame-reader.ts'
+import type { PooledStream, StreamPool } from './stream-pool.ts'
+import type { ForwardRequest } from './types.ts'
+
+export interface ForwardClientComponents {
+  logger: Logger
+  pool: StreamPool
+}
+
+export interface ForwardClientInit {
+  peerTimeoutMs: number
+}
+
+export class ForwardClient {
+  private readonly components: ForwardClientComponents
+  private readonly peerTimeoutMs: number
+
+  constructor(components: ForwardClientComponents, init: ForwardClientInit) {
+    this.components = components
+    this.peerTimeoutMs = init.peerTimeoutMs
+  }
+
+  async forward(peerId: string, req: ForwardRequest, options: { signal: AbortSignal }): Promise<UpstreamResponse> {
+    const { signal } = options
+    signal.throwIfAborted()
+    const { pool } = this.components
+    let entry: PooledStream
+    try {
+      ;({ entry } = await pool.acquire(peerId, { signal }))
+    } catch (err: unknown) {
+      if (signal.aborted) throw signal.reason
+      throw new HerdError('peer_unavailable', `peer ${peerId}: cannot open a forward stream: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    }
+    // Until the head arrives an abort resets the stream here; after it, the body takes over.
+    const onAbort = (): void => pool.discard(entry, abortError(signal))
+    signal.addEventListener('abort', onAbort, { once: true })
+    let released = false
+    try {
+      await this.sendRequest(entry, req, signal)
+      while (true) {
+        const frame = await this.nextFrame(entry, peerId, signal)
+        if (frame.type === FrameType.KeepAlive) continue
+        if (frame.type === FrameType.ResponseHead) {
+          const head = parseFrame(frame, responseHeadSchema)
+          signal.removeEventListener('abort', onAbort)
+          const body = new ForwardBody({ entry, pool, peerId, timeoutMs: this.peerTimeoutMs, signal })
+          return { status: head.status, headers: head.headers, servedBy: head.servedBy, body }
+        }
+        if (frame.type === FrameType.End) {
+          const end = parseFrame(frame, endSchema)
+          // The exchange completed in protocol terms, so the stream can carry the next request.
+          released = true
+          pool.release(entry)
+          if (end.ok) throw new HerdError('upstream_error', `peer ${peerId} ended the request without a response`)
+          throw new HerdError(knownCode(end.code), `${end.message} (on peer ${peerId})`)
+        }
+        throw new HerdError('upstream_error', `peer ${peerId} sent an unexpected frame (type ${frame.type}) before the response head`)
+      }
+    } catch (err: unknown) {
+      signal.removeEventListener('abort', onAbort)
+      if (!released) pool.discard(entry, err instanceof Error ? err : new Error(String(err)))
+      if (signal.aborted) throw signal.reason
+      const herdErr = toHerdError(err, peerId, 'before the response head')
+      this.components.logger.debug({ request_id: req.requestId, peer: peerId, code: herdErr.code, err: herdErr.message }, 'forward failed before the response head')
+      throw herdErr
+    }
+  }
+
+  private async sendRequest(entry: PooledStream, req: ForwardRequest, signal: AbortSignal): Promise<void> {
+    const head: RequestHead = {
+      requestId: req.requestId,
+      method: req.method,
+      path: req.path,
+      headers: req.headers,
+      hops: req.hops,
+      bodyLength: req.body.byteLength,
+    }
+    await sendFrame(entry.stream, encodeJsonFrame(FrameType.RequestHead, head), { signal })
+    for (let offset = 0; offset < req.body.byteLength; offset += MAX_FRAME_PAYLOAD) {
+      await sendFrame(entry.stream, encodeFrame(FrameType.Body, req.body.subarray(offset, offset + MAX_FRAME_PAYLOAD)), { signal })
+    }
+  }
+
+  private async nextFrame(entry: PooledStream, peerId: string, signal: AbortSignal): Promise<Frame> {
+    const frame = await entry.reader.next({ signal, timeoutMs: this.peerTimeoutMs })
+    if (frame === null) throw new HerdError('peer_unavailable', `peer ${peerId} closed the forward stream before responding`)
+    return frame
+  }
+}
+
+interface ForwardBodyInit {
+  entry: PooledStream
+  pool: StreamPool
+  peerId: string
+  timeoutMs: number
+  signal: AbortSignal
+}
+
+/**
+ * The response body. It reads the next frame only when the consumer wants more data, so
+ * a slow consumer slows the peer down (through the paused libp2p stream) instead of
+ * filling memory.
+ */
+class ForwardBody extends Readable {
+  private readonly init: ForwardBodyInit
+  private pumping = false
+  private finished = false
+
+  constructor(init: ForwardBodyInit) {
+    super()
+    this.init = init
+    init.signal.addEventListener('abort', this.onAbort, { once: true })
+    if (init.signal.aborted) queueMicrotask(this.onAbort)
+  }
+
+  override _read(): void {
+    if (this.pumping || this.finished) return
+    this.pumping = true
+    void this.pump()
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.init.signal.removeEventListener('abort', this.onAbort)
+    if (!this.finished) {
+      this.finished = true
+      // Ended early (consumer gone, abort, peer failure): reset so the peer stops generating.
+      this.init.pool.discard(this.init.entry, err ?? new Error('response body destroyed before its end'))
+    }
+    callback(err)
+  }
+
+  private async pump(): Promise<void> {
+    const { entry, peerId, timeoutMs, signal } = this.init
+    try {
+      while (!this.finished) {
+        const frame = await entry.reader.next({ signal, timeoutMs })
+        if (frame === null) throw new HerdError('peer_unavailable', `peer ${peerId} closed the forward stream mid-response`)
+        if (frame.type === FrameType.KeepAlive) continue
+        if (frame.type === FrameType.Body) {
+          if (!this.push(frame.payload)) break
+          continue
+        }
+        if (frame.type === FrameType.End) {
+          const end = parseFrame(frame, endSchema)
+          this.finished = true
+          this.init.signal.removeEventListener('abort', this.onAbort)
+          if (end.ok) {
+            this.init.pool.release(entry)
+            this.push(null)
+          } else {
+            this.init.pool.release(entry)
+            this.destroy(new HerdError(knownCode(end.code), `${end.message} (on peer ${peerId}, mid-response)`))
+          }
+          return
+        }
+        throw new HerdError('upstream_error', `peer ${peerId} sent an unexpected frame (type ${frame.type}) mid-response`)
+      }
+    } catch (err: unknown) {
+      if (this.destroyed) return
+      this.destroy(signal.aborted ? abortError(signal) : toHerdError(err, peerId, 'mid-response'))
+    } finally {
+      this.pumping = false
+    }
+  }
+
+  private readonly onAbort = (): void => {
+    if (!this.destroyed) this.destroy(abortError(this.init.signal))
+  }
+}
+
+function knownCode(code: string | undefined): ErrorCode {
+  return code !== undefined && Object.hasOwn(ERROR_CODES, code) ? (code as ErrorCode) : 'upstream_error'
+}
+
+function abortError(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason
+  return reason instanceof Error ? reason : new DOMException('This operation was aborted', 'AbortError')
+}
+
+/** Every failure reaches the caller as a HerdError naming the peer; protocol violations are the peer's fault (upstream_error), the rest is about reaching it. */
+function toHerdError(err: unknown, peerId: string, when: string): HerdError {
+  if (isHerdError(err)) return err
+  if (err instanceof SilenceError) return new HerdError('peer_unavailable', `peer ${peerId} sent nothing for ${err.timeoutMs} ms ${when}`, { cause: err })
+  if (err instanceof FrameError) return new HerdError('upstream_error', `peer ${peerId} broke the forward protocol ${when}: ${err.message}`, { cause: err })
+  return new HerdError('peer_unavailable', `peer ${peerId} failed ${when}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+}

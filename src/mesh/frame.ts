@@ -1,0 +1,152 @@
+/**
+ * The forward protocol's framing: a tagged, length-prefixed frame
+ *
+ *   type (u8) | payload length (u32 big-endian) | payload
+ *
+ * A fixed 5-byte header (rather than a varint) keeps the decoder a few lines and lets it
+ * reject a bad frame from its first bytes, before buffering anything.
+ */
+
+export const FrameType = {
+  /** client → server: JSON RequestHead. */
+  RequestHead: 1,
+  /** Either way: raw body bytes. */
+  Body: 2,
+  /** server → client: JSON ResponseHead. */
+  ResponseHead: 3,
+  /** server → client: JSON EndMessage; the stream is ready for the next request after it. */
+  End: 4,
+  /** server → client: nothing to say yet, but alive (keeps the client's silence timer quiet). */
+  KeepAlive: 5,
+} as const
+export type FrameType = (typeof FrameType)[keyof typeof FrameType]
+
+const TYPES = new Set<number>(Object.values(FrameType))
+
+export const FRAME_HEADER_BYTES = 5
+/** Body chunks larger than this are split; heads must fit. */
+export const MAX_FRAME_PAYLOAD = 1024 * 1024
+
+export interface Frame {
+  type: FrameType
+  payload: Uint8Array
+}
+
+export class FrameError extends Error {
+  readonly code = 'ERR_FRAME'
+  constructor(message: string) {
+    super(message)
+    this.name = 'FrameError'
+  }
+}
+
+/** One frame as one buffer (a single `stream.send`, so one muxer frame on the wire). */
+export function encodeFrame(type: FrameType, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
+  if (payload.byteLength > MAX_FRAME_PAYLOAD) {
+    throw new FrameError(`frame payload of ${payload.byteLength} bytes exceeds ${MAX_FRAME_PAYLOAD}`)
+  }
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.byteLength)
+  out.writeUInt8(type, 0)
+  out.writeUInt32BE(payload.byteLength, 1)
+  out.set(payload, FRAME_HEADER_BYTES)
+  return out
+}
+
+export function encodeJsonFrame(type: FrameType, value: unknown): Uint8Array {
+  return encodeFrame(type, Buffer.from(JSON.stringify(value), 'utf8'))
+}
+
+export function parseJsonPayload(frame: Frame): unknown {
+  try {
+    return JSON.parse(Buffer.from(frame.payload.buffer, frame.payload.byteOffset, frame.payload.byteLength).toString('utf8'))
+  } catch {
+    throw new FrameError(`frame of type ${frame.type} does not hold valid JSON`)
+  }
+}
+
+/**
+ * Incremental decoder: push chunks as they arrive, take whole frames out. It keeps the
+ * chunks as they came and copies only a frame that straddles two of them.
+ */
+export class FrameDecoder {
+  private chunks: Uint8Array[] = []
+  private buffered = 0
+
+  /** Bytes received but not yet returned as frames. */
+  get bufferedBytes(): number {
+    return this.buffered
+  }
+
+  push(chunk: Uint8Array | Iterable<Uint8Array>): void {
+    if (chunk instanceof Uint8Array) {
+      this.add(chunk)
+    } else {
+      for (const part of chunk) this.add(part)
+    }
+  }
+
+  /** The next whole frame, or null until more bytes arrive. Throws FrameError on a malformed header. */
+  next(): Frame | null {
+    if (this.buffered < FRAME_HEADER_BYTES) return null
+    const header = this.peek(FRAME_HEADER_BYTES)
+    const type = header[0] ?? 0
+    if (!TYPES.has(type)) throw new FrameError(`unknown frame type ${type}`)
+    const length = Buffer.from(header.buffer, header.byteOffset, header.byteLength).readUInt32BE(1)
+    if (length > MAX_FRAME_PAYLOAD) throw new FrameError(`frame length ${length} exceeds ${MAX_FRAME_PAYLOAD}`)
+    if (this.buffered < FRAME_HEADER_BYTES + length) return null
+    this.consume(FRAME_HEADER_BYTES)
+    const payload = length === 0 ? new Uint8Array(0) : this.take(length)
+    return { type: type as FrameType, payload }
+  }
+
+  private add(chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) return
+    this.chunks.push(chunk)
+    this.buffered += chunk.byteLength
+  }
+
+  private peek(n: number): Uint8Array {
+    const first = this.chunks[0]
+    if (first !== undefined && first.byteLength >= n) return first.subarray(0, n)
+    return this.copy(n)
+  }
+
+  private take(n: number): Uint8Array {
+    const first = this.chunks[0]
+    if (first !== undefined && first.byteLength >= n) {
+      const out = first.subarray(0, n)
+      this.consume(n)
+      return out
+    }
+    const out = this.copy(n)
+    this.consume(n)
+    return out
+  }
+
+  private copy(n: number): Uint8Array {
+    const out = new Uint8Array(n)
+    let offset = 0
+    for (const chunk of this.chunks) {
+      const part = chunk.subarray(0, Math.min(chunk.byteLength, n - offset))
+      out.set(part, offset)
+      offset += part.byteLength
+      if (offset === n) break
+    }
+    return out
+  }
+
+  private consume(n: number): void {
+    this.buffered -= n
+    while (n > 0) {
+      const first = this.chunks[0]
+      if (first === undefined) return
+      if (first.byteLength <= n) {
+        n -= first.byteLength
+        this.chunks.shift()
+      } else {
+        this.chunks[0] = first.subarray(n)
+        n = 0
+      }
+    }
+  }
+}

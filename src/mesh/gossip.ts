@@ -1,0 +1,163 @@
+/**
+ * `/herd/state/1.0.0`: every node pushes its NodeState to each connected peer on change
+ * (debounced) and on a heartbeat, as length-prefixed JSON on one long-lived outbound
+ * stream per peer (opened on connect, reopened by the next push after a failure). The
+ * receiving side only reads: each node owns the stream it writes.
+ */
+import type { Connection, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import type { Logger } from 'pino'
+import { STATE_PROTOCOL } from './constants.ts'
+import type { MeshLibp2p } from './node.ts'
+import { parseNodeState } from './state-schema.ts'
+import type { NodeState } from './types.ts'
+
+/** Far above any real state (a few KB per model), low enough to refuse garbage. */
+const MAX_STATE_BYTES = 4 * 1024 * 1024
+
+export interface GossipComponents {
+  logger: Logger
+  libp2p: Pick<MeshLibp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getPeers'>
+  /** The state to push now; each call is a new version (the mesh bumps seq). */
+  snapshot(): NodeState
+  /** A valid state arrived on a connection from `from`. */
+  onState(from: string, state: NodeState): void
+}
+
+export interface GossipInit {
+  intervalMs: number
+  debounceMs: number
+}
+
+interface Pusher {
+  stream: Stream | undefined
+  lp: LengthPrefixedStream<Stream> | undefined
+  running: boolean
+  pending: boolean
+}
+
+export class Gossip {
+  private readonly components: GossipComponents
+  private readonly init: GossipInit
+  private readonly pushers = new Map<string, Pusher>()
+  private latest: Uint8Array | undefined
+  private controller: AbortController | undefined
+  private heartbeat: NodeJS.Timeout | undefined
+  private debounce: NodeJS.Timeout | undefined
+
+  constructor(components: GossipComponents, init: GossipInit) {
+    this.components = components
+    this.init = init
+  }
+
+  async start(): Promise<void> {
+    if (this.controller !== undefined) return
+    await this.components.libp2p.handle(STATE_PROTOCOL, this.handleInbound, { maxInboundStreams: 4, maxOutboundStreams: 4 })
+    this.controller = new AbortController()
+    this.heartbeat = setInterval(() => this.broadcast(), this.init.intervalMs)
+  }
+
+  async stop(): Promise<void> {
+    if (this.controller === undefined) return
+    this.controller.abort(new Error('mesh stopping'))
+    this.controller = undefined
+    clearInterval(this.heartbeat)
+    clearTimeout(this.debounce)
+    this.debounce = undefined
+    for (const id of [...this.pushers.keys()]) this.onPeerDisconnected(id)
+    this.latest = undefined
+    await this.components.libp2p.unhandle(STATE_PROTOCOL)
+  }
+
+  /** Something in the local state changed: push soon, once for a burst of changes. */
+  notifyChanged(): void {
+    if (this.controller === undefined || this.debounce !== undefined) return
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined
+      this.broadcast()
+    }, this.init.debounceMs)
+  }
+
+  /** Take a new snapshot and push it to every connected peer. */
+  broadcast(): void {
+    if (this.controller === undefined) return
+    this.latest = Buffer.from(JSON.stringify(this.components.snapshot()), 'utf8')
+    for (const peer of this.components.libp2p.getPeers()) this.push(peer.toString())
+  }
+
+  onPeerConnected(peerId: string): void {
+    if (this.controller === undefined) return
+    if (this.latest === undefined) this.broadcast()
+    else this.push(peerId)
+  }
+
+  onPeerDisconnected(peerId: string): void {
+    const pusher = this.pushers.get(peerId)
+    this.pushers.delete(peerId)
+    pusher?.stream?.abort(new Error('peer disconnected'))
+  }
+
+  private push(peerId: string): void {
+    let pusher = this.pushers.get(peerId)
+    if (pusher === undefined) {
+      pusher = { stream: undefined, lp: undefined, running: false, pending: false }
+      this.pushers.set(peerId, pusher)
+    }
+    pusher.pending = true
+    // One write at a time per peer; a push that lands meanwhile is coalesced into the next.
+    if (!pusher.running) void this.run(peerId, pusher)
+  }
+
+  private async run(peerId: string, pusher: Pusher): Promise<void> {
+    const signal = this.controller?.signal
+    if (signal === undefined) return
+    pusher.running = true
+    try {
+      while (pusher.pending && !signal.aborted && this.pushers.get(peerId) === pusher) {
+        pusher.pending = false
+        const state = this.latest
+        if (state === undefined) break
+        if (pusher.lp === undefined) {
+          const stream = await this.components.libp2p.dialProtocol(peerIdFromString(peerId), STATE_PROTOCOL, { signal })
+          pusher.stream = stream
+          pusher.lp = lpStream(stream, { maxDataLength: MAX_STATE_BYTES })
+        }
+        await pusher.lp.write(state, { signal })
+      }
+    } catch (err: unknown) {
+      // Drop the stream; the next push (the heartbeat at the latest) opens a new one.
+      pusher.stream?.abort(err instanceof Error ? err : new Error(String(err)))
+      pusher.stream = undefined
+      pusher.lp = undefined
+      if (!signal.aborted) this.components.logger.debug({ peer: peerId, err: String(err) }, 'gossip push failed')
+    } finally {
+      pusher.running = false
+    }
+  }
+
+  private readonly handleInbound = async (stream: Stream, connection: Connection): Promise<void> => {
+    const from = connection.remotePeer.toString()
+    const signal = this.controller?.signal
+    const lp = lpStream(stream, { maxDataLength: MAX_STATE_BYTES })
+    try {
+      while (signal?.aborted !== true) {
+        const buf = await lp.read({ signal })
+        const state = parseNodeState(Buffer.from(buf.subarray()).toString('utf8'))
+        if (state instanceof Error) throw state
+        // A peer speaks only for itself; a relayed or forged state is a protocol error.
+        if (state.id !== from) throw new Error(`state claims id ${state.id} but came from ${from}`)
+        this.components.onState(from, state)
+      }
+    } catch (err: unknown) {
+      if (stream.status === 'open') stream.abort(err instanceof Error ? err : new Error(String(err)))
+      if (signal?.aborted !== true && !isEndOfStream(err)) {
+        this.components.logger.debug({ peer: from, err: String(err) }, 'gossip stream from peer failed')
+      }
+    }
+  }
+}
+
+function isEndOfStream(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'UnexpectedEOFError' || err.name === 'StreamResetError' || err.name === 'StreamClosedError')
+}
