@@ -1,0 +1,107 @@
+/**
+ * Whether a cold start fits, and where: pure functions over a hardware snapshot, the
+ * configured limits, what herd's own instances hold, and a profile's requirement.
+ *
+ * Free memory is what the device says is free (total − used by anyone, herd or not) less a
+ * safety margin; `resources.max_*_mb` additionally caps what herd's instances hold in all.
+ * Evicting an idle instance gives back what it holds. A profile that pins its placement
+ * (`-ts`, `-dev`, `-sm none -mg N`) is placed as it says; one that asks for a split
+ * (`-sm layer|row|tensor` without `-ts`) gets a `--tensor-split` in proportion to free
+ * VRAM; any other goes to the one GPU with the most free VRAM that fits, made the only
+ * visible device (llama-server would otherwise spread layers over every GPU it sees).
+ */
+import type { GpuState, ResourceState } from '../mesh/types.ts'
+import type { LaunchArgs } from './launch-args.ts'
+import { candidateLayouts, helps, marginMb, tryPlace } from './placement.ts'
+import type { Requirement } from './requirement.ts'
+
+export interface Limits {
+  maxVramMb: number | null
+  maxSysmemMb: number | null
+}
+
+/** A herd instance holding memory. */
+export interface HeldInstance {
+  instanceId: string
+  /** GPU indexes it runs on; VRAM is taken as spread evenly over them. Empty: CPU only. */
+  gpus: readonly number[]
+  vramMb: number
+  sysmemMb: number
+  /** Idle instances may be evicted. */
+  idle: boolean
+  lastUsedAt: number
+}
+
+export type Placement =
+  | { kind: 'cpu'; env: Record<string, string>; args: string[] }
+  | { kind: 'gpu'; gpus: number[]; env: Record<string, string>; args: string[] }
+
+export type FitPlan =
+  | { fit: 'now'; placement: Placement }
+  | { fit: 'after-eviction'; evict: string[]; placement: Placement }
+  | { fit: 'none'; reason: string; wouldFitEmpty: boolean }
+
+export interface PlanInput {
+  gpus: readonly GpuState[]
+  sysmem: { totalMb: number; freeMb: number }
+  limits: Limits
+  held: readonly HeldInstance[]
+  requirement: Requirement
+  /** The profile's parsed args, for the placement options it pins. */
+  launch?: Pick<LaunchArgs, 'tensorSplit' | 'splitMode' | 'mainGpu' | 'devices'>
+}
+
+/** Plans a cold start: fits now, fits after evicting idle instances (LRU first), or not. */
+export function planFit(input: PlanInput): FitPlan {
+  const req = input.requirement
+  const needsGpu = req.vramMb > 0 && input.gpus.length > 0
+  const layouts = needsGpu ? candidateLayouts(input.gpus, input.launch) : []
+  if (needsGpu && layouts.length === 0) {
+    return { fit: 'none', reason: 'the profile pins GPUs this node does not have', wouldFitEmpty: false }
+  }
+  const now = tryPlace(input, layouts, needsGpu, [])
+  if (now) return { fit: 'now', placement: now }
+
+  const lru = input.held.filter((h) => h.idle).sort((a, b) => a.lastUsedAt - b.lastUsedAt)
+  let best: { evict: string[]; placement: Placement } | undefined
+  // For each layout, evict in LRU order only what frees memory it still lacks; keep the plan that evicts least.
+  for (const layout of needsGpu ? layouts : [undefined]) {
+    const evicted: HeldInstance[] = []
+    for (const h of lru) {
+      const placement = tryPlace(input, layout ? [layout] : [], needsGpu, evicted)
+      if (placement) break
+      if (helps(input, layout, evicted, h)) evicted.push(h)
+    }
+    const placement = tryPlace(input, layout ? [layout] : [], needsGpu, evicted)
+    if (placement && (!best || evicted.length < best.evict.length)) best = { evict: evicted.map((h) => h.instanceId), placement }
+  }
+  if (best) return { fit: 'after-eviction', ...best }
+
+  const empty = { ...input, held: [], gpus: input.gpus.map((g) => ({ ...g, usedMb: 0, freeMb: g.totalMb })), sysmem: { ...input.sysmem, freeMb: input.sysmem.totalMb } }
+  const wouldFitEmpty = tryPlace(empty, layouts, needsGpu, []) !== undefined
+  const what = needsGpu ? `${req.vramMb} MiB VRAM and ${req.sysmemMb} MiB memory` : `${req.sysmemMb} MiB memory`
+  return {
+    fit: 'none',
+    reason: wouldFitEmpty ? `needs ${what}; not free now (busy instances or other processes hold it)` : `needs ${what}, more than this node has`,
+    wouldFitEmpty,
+  }
+}
+
+/**
+ * What this node gossips about its memory: free system memory and the largest free VRAM on
+ * any one GPU (an unsplit model needs it on one), each after the margin and after
+ * `resources.max_*_mb` less what herd's instances hold. VRAM is null without GPUs.
+ */
+export function resourceState(input: Pick<PlanInput, 'gpus' | 'sysmem' | 'limits' | 'held'>): ResourceState {
+  const heldVram = input.held.reduce((a, h) => a + h.vramMb, 0)
+  const heldSys = input.held.reduce((a, h) => a + h.sysmemMb, 0)
+  const vramCap = input.limits.maxVramMb === null ? Infinity : input.limits.maxVramMb - heldVram
+  const sysCap = input.limits.maxSysmemMb === null ? Infinity : input.limits.maxSysmemMb - heldSys
+  const perGpu = input.gpus.map((g) => Math.min(g.freeMb - marginMb(g.totalMb), vramCap))
+  return {
+    gpus: input.gpus.map((g) => ({ ...g })),
+    sysmem: { ...input.sysmem },
+    vramBudgetFreeMb: perGpu.length === 0 ? null : Math.max(0, ...perGpu),
+    sysmemBudgetFreeMb: Math.max(0, Math.min(input.sysmem.freeMb - marginMb(input.sysmem.totalMb), sysCap)),
+  }
+}
