@@ -16,6 +16,7 @@ import { clusterView } from './node/cluster-view.ts'
 import { forwardHandler } from './node/forward-handler.ts'
 import { localModels, localState, type LocalStateSources } from './node/local-state.ts'
 import { NodeResources } from './node/resources.ts'
+import { admission } from './node/admission.ts'
 import { Router, ModelCatalog, type RemoteTargets } from './router/index.ts'
 import { HERD_VERSION } from './version.ts'
 import { createMesh, MESH_SECRET_MISSING, type Mesh } from './mesh/index.ts'
@@ -36,6 +37,7 @@ export class Daemon {
   private started = false
   private cookbook: Cookbook
   private llamaVersion: string | null = null
+  private fitParamsPath: string | null = null
   private readonly dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 256 })
   private readonly instances: InstanceManager
   private readonly watcher: CookbookWatcher
@@ -61,7 +63,11 @@ export class Daemon {
     this.cookbook = cookbook
     const name = config.node.name
     this.watcher = new CookbookWatcher({ path: config.cookbook, logger: logger.child({ component: 'cookbook' }), initial: cookbook })
-    this.resources = new NodeResources({ logger: logger.child({ component: 'hardware' }) }, config.resources)
+    this.resources = new NodeResources(
+      { logger: logger.child({ component: 'hardware' }), instances: () => this.instances.snapshot(), fitParamsPath: () => this.fitParamsPath },
+      config,
+    )
+    const hardware = this.resources.hardware
     this.instances = new InstanceManager(
       {
         logger: logger.child({ component: 'instances' }),
@@ -70,6 +76,15 @@ export class Daemon {
           return info.serverPath
         }),
         runtimeDir: config.home,
+        fit: admission({
+          logger: logger.child({ component: 'admission' }),
+          plan: (p, o) => this.resources.planner.plan(p, o),
+          evictIdle: (o) => this.instances.evictIdle(o),
+          resample: (o) => hardware.sample(o).then(() => {}),
+        }),
+        // Learned memory: sample each llama-server's real use while it runs.
+        onProcessStarted: (p) => hardware.watchProcess(p.pid, p.launchHash, p.profileId),
+        onProcessExited: (p) => hardware.unwatchProcess(p.pid),
       },
       {},
     )
@@ -144,10 +159,13 @@ export class Daemon {
     try {
       const info = await resolveLlamaServer(this.config, this.logger.child({ component: 'llama' }))
       this.llamaVersion = info.version
+      this.fitParamsPath = info.fitParamsPath
       await this.instances.start()
       this.instances.on('instance:ready', (e) => this.metrics.spawnSeconds.observe({ model: e.profileId }, e.spawnMs / 1000))
-      this.instances.on('load:changed', () => this.mesh?.notifyChanged())
+      this.instances.on('load:changed', () => this.replan())
+      this.resources.hardware.on('resources:changed', () => this.replan())
       await this.resources.start()
+      await this.resources.refresh([...this.cookbook.profiles.values()])
       this.watcher.on('cookbook:changed', (cb) => this.applyCookbook(cb))
       await this.watcher.start()
       if (this.config.mesh.enabled) await this.startMesh()
@@ -186,8 +204,14 @@ export class Daemon {
   private applyCookbook(cookbook: Cookbook): void {
     this.cookbook = cookbook
     this.instances.setProfiles([...cookbook.profiles.values()])
-    this.mesh?.notifyChanged()
+    this.replan()
     this.logger.info({ models: [...cookbook.profiles.keys()] }, 'cookbook reloaded')
+  }
+
+  /** Fit answers follow load, telemetry and the cookbook; peers hear of changes once they are known. */
+  private replan(): void {
+    this.mesh?.notifyChanged()
+    void this.resources.refresh([...this.cookbook.profiles.values()]).then(() => this.mesh?.notifyChanged())
   }
 
   private nodeState() {

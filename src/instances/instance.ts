@@ -12,6 +12,7 @@ import { terminate } from './kill.ts'
 import { LogRing } from './log-ring.ts'
 import { procInfo, type PidRecord } from './pidfile.ts'
 import { freePort, saysAddressInUse } from './ports.ts'
+import type { Prepared } from './prepare.ts'
 import { spawnLlama, type ExitInfo, type LlamaProcess } from './spawn.ts'
 import type { InstanceSnapshot, InstanceStatus } from './types.ts'
 
@@ -70,6 +71,8 @@ export class Instance {
   private readonly startCtl = new AbortController()
   private resolveClosed: (info: ExitInfo) => void = () => {}
   private proc: LlamaProcess | undefined
+  /** GPUs the launch was placed on (empty: CPU, or not placed by herd). */
+  private gpus: number[] = []
   private port = 0
   private record: PidRecord | undefined
 
@@ -99,7 +102,7 @@ export class Instance {
    * Bring it up: `prepare` checks the model and the memory fit and names the binary, then
    * spawn and wait for health. Rejects with prepare's error, or 'spawn_failed' quoting the log.
    */
-  async start(prepare: (signal: AbortSignal) => Promise<string>): Promise<void> {
+  async start(prepare: (signal: AbortSignal) => Promise<Prepared>): Promise<void> {
     try {
       await this.run(prepare)
     } catch (err: unknown) {
@@ -110,14 +113,15 @@ export class Instance {
     }
   }
 
-  private async run(prepare: (signal: AbortSignal) => Promise<string>): Promise<void> {
+  private async run(prepare: (signal: AbortSignal) => Promise<Prepared>): Promise<void> {
     const signal = AbortSignal.any([this.startCtl.signal, this.deps.signal])
-    const binary = await prepare(signal)
+    const { binary, placement } = await prepare(signal)
+    this.gpus = [...(placement.gpus ?? [])]
     const deadline = Date.now() + this.profile.startupTimeoutMs
     for (let attempt = 1; ; attempt++) {
       const port = await freePort(this.deps.host)
       if (signal.aborted) throw this.fail('stopped before it was ready', { code: null, signal: null })
-      const proc = spawnLlama({ binary, modelPath: this.profile.modelPath, args: this.profile.args, host: this.deps.host, port, setpriv: this.deps.setpriv, log: this.log })
+      const proc = spawnLlama({ binary, modelPath: this.profile.modelPath, args: [...this.profile.args, ...(placement.args ?? [])], ...(placement.env ? { env: placement.env } : {}), host: this.deps.host, port, setpriv: this.deps.setpriv, log: this.log })
       this.proc = proc
       this.port = port
       this.record = proc.pid === undefined ? undefined : { pid: proc.pid, instanceId: this.id, profileId: this.profile.id, binary, startedAt: Date.now() }
@@ -171,7 +175,7 @@ export class Instance {
   }
 
   snapshot(): InstanceSnapshot {
-    return { id: this.id, profileId: this.profile.id, pid: this.proc?.pid, port: this.port, state: this.state, busy: this.busy, lastUsedAt: this.lastUsedAt, startedAt: this.startedAt }
+    return { id: this.id, profileId: this.profile.id, pid: this.proc?.pid, port: this.port, state: this.state, busy: this.busy, lastUsedAt: this.lastUsedAt, startedAt: this.startedAt, gpus: this.gpus }
   }
 
   private async waitReady(proc: LlamaProcess, deadline: number, outer: AbortSignal): Promise<Outcome> {

@@ -118,8 +118,12 @@ export class InstanceManager extends EventEmitter<InstanceEventMap> {
   }
 
   /** Stop the least recently used idle instance (for a spawn that needs its memory). Returns its id. */
-  async evictIdle(o: { signal: AbortSignal; exceptProfileId?: string }): Promise<string | undefined> {
-    const candidates = [...this.pools.all()].filter((p) => p.spec.id !== o.exceptProfileId).flatMap((p) => p.evictable().map((inst) => ({ p, inst })))
+  async evictIdle(o: { signal: AbortSignal; exceptProfileId?: string; instanceIds?: readonly string[] }): Promise<string | undefined> {
+    const candidates = [...this.pools.all()]
+      .filter((p) => p.spec.id !== o.exceptProfileId)
+      .flatMap((p) => p.evictable().map((inst) => ({ p, inst })))
+      // The capacity planner names the instances whose memory helps; only those go.
+      .filter(({ inst }) => o.instanceIds === undefined || o.instanceIds.includes(inst.id))
     const lru = candidates.sort((a, b) => a.inst.lastUsedMono - b.inst.lastUsedMono)[0]
     if (lru === undefined) return undefined
     await untilAborted(lru.p.stopInstance(lru.inst), o.signal)

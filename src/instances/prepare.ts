@@ -3,10 +3,26 @@ import { stat } from 'node:fs/promises'
 import type { ProfileSpec } from '../config/types.ts'
 import { HerdError, isHerdError } from '../errors/index.ts'
 
-/** The hardware component's admission check; throws HerdError 'no_capacity' when it does not fit. */
-export type Fit = (profile: ProfileSpec, options: { signal: AbortSignal }) => Promise<void>
+/** Where a launch goes: extra environment and args (e.g. `CUDA_VISIBLE_DEVICES`, `--tensor-split`), and the GPUs it uses. */
+export interface SpawnPlacement {
+  env?: Record<string, string>
+  args?: readonly string[]
+  gpus?: readonly number[]
+}
 
-export async function prepareSpawn(profile: ProfileSpec, o: { signal: AbortSignal; fit: Fit | undefined; binary: () => Promise<string> }): Promise<string> {
+/**
+ * The hardware component's admission check, run before every spawn: it may make room
+ * (evict idle instances), and says where the launch goes. Throws HerdError 'no_capacity'
+ * when it does not fit.
+ */
+export type Fit = (profile: ProfileSpec, options: { signal: AbortSignal }) => Promise<SpawnPlacement | void>
+
+export interface Prepared {
+  binary: string
+  placement: SpawnPlacement
+}
+
+export async function prepareSpawn(profile: ProfileSpec, o: { signal: AbortSignal; fit: Fit | undefined; binary: () => Promise<string> }): Promise<Prepared> {
   if (profile.modelPath !== undefined) {
     const isFile = await stat(profile.modelPath).then(
       (s) => s.isFile(),
@@ -14,10 +30,10 @@ export async function prepareSpawn(profile: ProfileSpec, o: { signal: AbortSigna
     )
     if (!isFile) throw new HerdError('model_file_missing', `model file for '${profile.id}' not found: ${profile.modelPath}`)
   }
-  await o.fit?.(profile, { signal: o.signal })
+  const placement = (await o.fit?.(profile, { signal: o.signal })) ?? {}
   o.signal.throwIfAborted()
   try {
-    return await o.binary()
+    return { binary: await o.binary(), placement }
   } catch (err: unknown) {
     if (isHerdError(err)) throw err
     throw new HerdError('spawn_failed', `no llama-server binary for '${profile.id}': ${err instanceof Error ? err.message : String(err)}`, { cause: err })

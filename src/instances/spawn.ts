@@ -25,6 +25,8 @@ export interface SpawnOptions {
   binary: string
   modelPath: string | undefined
   args: readonly string[]
+  /** Added to this process's environment (placement: `CUDA_VISIBLE_DEVICES`…). */
+  env?: Record<string, string>
   host: string
   port: number
   /** Path of setpriv, or undefined to run the binary directly. */
@@ -45,7 +47,7 @@ export function spawnLlama(o: SpawnOptions): LlamaProcess {
   const [command, ...rest] = argv as [string, ...string[]]
   // Own process group: a Ctrl-C on the daemon's terminal must not hit the servers before
   // the daemon has drained them.
-  const child = spawn(command, rest, { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  const child = spawn(command, rest, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: o.env ? { ...process.env, ...o.env } : process.env })
   child.stdout?.on('data', (c: Buffer) => o.log.push(c))
   child.stderr?.on('data', (c: Buffer) => o.log.push(c))
 

@@ -30,6 +30,8 @@ export interface InstanceSnapshot {
   readonly busy: number
   readonly lastUsedAt: number
   readonly startedAt: number
+  /** GPU indexes the hardware planner placed it on (empty: CPU or unplaced). */
+  readonly gpus: readonly number[]
 }
 
 /** Per `model:profile` load, as gossip, /metrics and `herd ps` show it. */

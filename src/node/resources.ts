@@ -1,47 +1,113 @@
 /**
- * This node's memory picture for gossip and scoring. Until the hardware component lands
- * this reads /proc/meminfo itself and treats every profile as fitting.
+ * This node's memory, as the rest of the daemon needs it: the hardware component's
+ * telemetry and learned memory, the capacity planner over them, and a cache of "does each
+ * profile fit now" answers so gossip and scoring (synchronous) never wait on planning.
  */
-import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import type { Config, ProfileSpec } from '../config/index.ts'
+import { CapacityPlanner, Hardware, LearnedMemory, type HeldInstance, type Requirement } from '../hardware/index.ts'
+import type { InstanceSnapshot } from '../instances/index.ts'
 import type { ResourceState } from '../mesh/types.ts'
 import type { FitAnswer } from './local-state.ts'
 
-export class NodeResources {
-  private readonly logger: Logger
-  private readonly limits: Config['resources']
-
-  constructor(components: { logger: Logger }, limits: Config['resources']) {
-    this.logger = components.logger
-    this.limits = limits
-  }
-
-  async start(): Promise<void> {}
-
-  async stop(): Promise<void> {}
-
-  state(): ResourceState {
-    const mem = meminfo()
-    const budget = this.limits.max_sysmem_mb === null ? mem.freeMb : Math.min(mem.freeMb, this.limits.max_sysmem_mb)
-    return { gpus: [], sysmem: mem, vramBudgetFreeMb: null, sysmemBudgetFreeMb: budget }
-  }
-
-  freeMemoryMb(): number | null {
-    return this.state().sysmemBudgetFreeMb
-  }
-
-  fit(profile: ProfileSpec): FitAnswer {
-    return { now: true, afterEviction: true, vramMb: profile.estimatedVramMb ?? null, sysmemMb: profile.estimatedSysmemMb ?? null }
-  }
+export interface NodeResourcesComponents {
+  logger: Logger
+  /** herd's instances now. */
+  instances: () => InstanceSnapshot[]
+  /** llama-fit-params of the build in use, once known. */
+  fitParamsPath: () => string | null
 }
 
-function meminfo(): { totalMb: number; freeMb: number } {
-  try {
-    const text = readFileSync('/proc/meminfo', 'utf8')
-    const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0)
-    return { totalMb: Math.round(kb('MemTotal') / 1024), freeMb: Math.round(kb('MemAvailable') / 1024) }
-  } catch {
-    return { totalMb: 0, freeMb: 0 }
+export class NodeResources {
+  readonly hardware: Hardware
+  readonly learned: LearnedMemory
+  readonly planner: CapacityPlanner
+  private readonly logger: Logger
+  private readonly c: NodeResourcesComponents
+  private readonly fits = new Map<string, FitAnswer>()
+  private readonly requirements = new Map<string, Requirement>()
+  private refreshing: Promise<void> | undefined
+  private profiles: readonly ProfileSpec[] = []
+
+  constructor(components: NodeResourcesComponents, config: Pick<Config, 'resources' | 'home'>) {
+    this.c = components
+    this.logger = components.logger
+    this.learned = new LearnedMemory({ logger: this.logger }, { home: config.home })
+    this.hardware = new Hardware({ logger: this.logger, learned: this.learned }, { nvidiaSmi: config.resources.nvidia_smi, sampleIntervalMs: config.resources.sample_interval_ms })
+    this.planner = new CapacityPlanner(
+      { logger: this.logger, hardware: this.hardware, learned: this.learned, held: () => this.held(), fitParamsPath: () => this.c.fitParamsPath() },
+      { maxVramMb: config.resources.max_vram_mb, maxSysmemMb: config.resources.max_sysmem_mb },
+    )
+  }
+
+  async start(): Promise<void> {
+    await this.learned.start()
+    await this.hardware.start()
+  }
+
+  async stop(): Promise<void> {
+    await this.hardware.stop()
+    await this.learned.stop()
+  }
+
+  state(): ResourceState {
+    return this.planner.state()
+  }
+
+  /** The largest free memory herd may still use here (VRAM on a GPU node), MiB. */
+  freeMemoryMb(): number | null {
+    const s = this.state()
+    return s.vramBudgetFreeMb ?? s.sysmemBudgetFreeMb
+  }
+
+  /** The last fit answer for a profile; optimistic until the first plan is made. */
+  fit(profile: ProfileSpec): FitAnswer {
+    return this.fits.get(profile.id) ?? { now: true, afterEviction: true, vramMb: profile.estimatedVramMb ?? null, sysmemMb: profile.estimatedSysmemMb ?? null }
+  }
+
+  /** Re-plan every profile (after telemetry, load or cookbook changes). Concurrent calls share one pass. */
+  refresh(profiles: readonly ProfileSpec[] = this.profiles): Promise<void> {
+    this.profiles = profiles
+    this.refreshing ??= this.replan(profiles).finally(() => {
+      this.refreshing = undefined
+    })
+    return this.refreshing
+  }
+
+  /** What one instance of a profile needs, as last planned (for held memory before the first sample). */
+  requirement(profileId: string): Requirement | undefined {
+    return this.requirements.get(profileId)
+  }
+
+  private async replan(profiles: readonly ProfileSpec[]): Promise<void> {
+    for (const p of profiles) {
+      try {
+        const plan = await this.planner.plan(p)
+        const req = await this.planner.requirement(p)
+        this.requirements.set(p.id, req)
+        this.fits.set(p.id, { now: plan.fit === 'now', afterEviction: plan.fit !== 'none', vramMb: req.vramMb || null, sysmemMb: req.sysmemMb || null })
+      } catch (err: unknown) {
+        this.logger.debug({ err, profile: p.id }, 'could not plan this profile')
+      }
+    }
+  }
+
+  /** herd's instances and the memory each holds: measured when sampled, else the requirement it was admitted with. */
+  held(): HeldInstance[] {
+    const processes = this.hardware.snapshot().processes
+    return this.c.instances()
+      .filter((i) => i.state.status === 'starting' || i.state.status === 'ready')
+      .map((i) => {
+        const usage = i.pid === undefined ? undefined : processes.get(i.pid)
+        const req = this.requirements.get(i.profileId)
+        return {
+          instanceId: i.id,
+          gpus: i.gpus,
+          vramMb: usage?.vramMb ?? req?.vramMb ?? 0,
+          sysmemMb: usage?.rssMb ?? req?.sysmemMb ?? 0,
+          idle: i.state.status === 'ready' && i.busy === 0,
+          lastUsedAt: i.lastUsedAt,
+        }
+      })
   }
 }
