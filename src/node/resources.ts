@@ -96,7 +96,9 @@ export class NodeResources {
   held(): HeldInstance[] {
     const processes = this.hardware.snapshot().processes
     return this.c.instances()
-      .filter((i) => i.state.status === 'starting' || i.state.status === 'ready')
+      // A starting instance without a pid is still being admitted (possibly the very one
+      // asking): it holds nothing yet, and counting it would make it evict for itself.
+      .filter((i) => i.state.status === 'ready' || (i.state.status === 'starting' && i.pid !== undefined))
       .map((i) => {
         const usage = i.pid === undefined ? undefined : processes.get(i.pid)
         const req = this.requirements.get(i.profileId)
