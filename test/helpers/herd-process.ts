@@ -51,6 +51,8 @@ export async function startHerd(options: StartHerdOptions): Promise<HerdProcess>
     cookbook: 'cookbook.yaml',
     log_level: 'info',
     ...options.config,
+    // The port is the helper's to choose; other http keys may be overridden.
+    http: { listen: `127.0.0.1:${port}`, drain_timeout_ms: 5000, ...(options.config?.['http'] as object | undefined) },
   }
   await writeFile(join(home, 'config.yaml'), stringify(config))
   await writeFile(join(home, 'cookbook.yaml'), stringify(options.cookbook))
