@@ -20,7 +20,7 @@ const running: HerdProcess[] = []
 const smis: FakeNvidiaSmi[] = []
 
 interface ModelView { id: string; canFitNow: boolean; canFitAfterEviction: boolean; estimatedVramMb: number | null; estimatedSysmemMb: number | null; instances: number }
-type NodeView = ClusterNode & { resources: { gpus: { freeMb: number }[] }; models: ModelView[] }
+type NodeView = Omit<ClusterNode, 'models'> & { resources: { gpus: { freeMb: number }[] }; models: ModelView[] }
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'herd-placement-'))

@@ -46,7 +46,6 @@ export async function startHerd(options: StartHerdOptions): Promise<HerdProcess>
   const port = await freePort()
   const config = {
     node: { name: `node-${port}` },
-    http: { listen: `127.0.0.1:${port}`, drain_timeout_ms: 5000 },
     llama: { server: await ensureLlamaServer() },
     cookbook: 'cookbook.yaml',
     log_level: 'info',
