@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino'
 import { HerdError, isHerdError, isRetryable } from '../errors/index.ts'
-import type { ModelState, NodeState } from '../mesh/types.ts'
+import type { ForwardRequest, ModelState, NodeState } from '../mesh/types.ts'
 import { CircuitBreakers, type CircuitState } from './circuit-breaker.ts'
 import { serveLocal, type LocalTargetComponents } from './local-target.ts'
 import { PendingCounter } from './pending.ts'
@@ -21,14 +21,7 @@ export interface RoutablePeer {
   state: NodeState
 }
 
-export interface ForwardRequest {
-  requestId: string
-  method: string
-  path: string
-  headers: Record<string, string>
-  hops: number
-  body: Buffer
-}
+export type { ForwardRequest }
 
 /** The mesh, as far as routing needs it. Absent when the mesh is off. */
 export interface RemoteTargets {
