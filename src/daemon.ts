@@ -123,7 +123,7 @@ export class Daemon {
           },
         },
         localModels: () => localModels(this.stateSources),
-        localFreeMemoryMb: () => this.resources.freeMemoryMb(),
+        localResources: () => this.resources.state(),
         draining: () => this.draining,
         remote,
       },

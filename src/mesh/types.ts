@@ -43,7 +43,7 @@ export interface ModelState {
   estimatedSysmemMb: number | null
   /** A cold start would fit in free memory right now without evicting anything. */
   canFitNow: boolean
-  /** A cold start could fit after evicting idle instances. */
+  /** A cold start could fit here once others make room: idle instances evicted, or busy ones finished. False: never on this node. */
   canFitAfterEviction: boolean
 }
 

@@ -9,7 +9,7 @@ import type { ModelState, NodeState, ResourceState } from '../mesh/types.ts'
 export interface FitAnswer {
   /** A cold start fits in free memory now. */
   now: boolean
-  /** A cold start fits once idle instances are evicted. */
+  /** A cold start fits once idle instances are evicted or busy ones finish (false: never here). */
   afterEviction: boolean
   /** Best estimate of what one instance needs, MiB. */
   vramMb: number | null

@@ -54,12 +54,6 @@ export class NodeResources {
     return this.planner.state()
   }
 
-  /** The largest free memory herd may still use here (VRAM on a GPU node), MiB. */
-  freeMemoryMb(): number | null {
-    const s = this.state()
-    return s.vramBudgetFreeMb ?? s.sysmemBudgetFreeMb
-  }
-
   /** The last fit answer for a profile; optimistic until the first plan is made. */
   fit(profile: ProfileSpec): FitAnswer {
     return this.fits.get(profile.id) ?? { now: true, afterEviction: true, vramMb: profile.estimatedVramMb ?? null, sysmemMb: profile.estimatedSysmemMb ?? null }
@@ -85,7 +79,7 @@ export class NodeResources {
         const plan = await this.planner.plan(p)
         const req = await this.planner.requirement(p)
         this.requirements.set(p.id, req)
-        this.fits.set(p.id, { now: plan.fit === 'now', afterEviction: plan.fit !== 'none', vramMb: req.vramMb || null, sysmemMb: req.sysmemMb || null })
+        this.fits.set(p.id, { now: plan.fit === 'now', afterEviction: plan.fit !== 'none' || plan.wouldFitEmpty, vramMb: req.vramMb || null, sysmemMb: req.sysmemMb || null })
       } catch (err: unknown) {
         this.logger.debug({ err, profile: p.id }, 'could not plan this profile')
       }

@@ -1,6 +1,6 @@
 export { Router, type RouterComponents, type RouterInit, type RemoteTargets, type RoutablePeer, type ForwardRequest } from './router.ts'
 export { serveLocal, relayableHeaders, type LocalInstances, type LocalTargetComponents } from './local-target.ts'
 export { CircuitBreakers, type CircuitState } from './circuit-breaker.ts'
-export { score, rank, type Candidate, type ScoreInput, type Tier } from './scoring.ts'
+export { score, rank, memoryRoom, type Candidate, type ScoreInput, type Tier } from './scoring.ts'
 export { ModelCatalog, type CatalogEntry } from './catalog.ts'
 export type { RouteRequest, UpstreamResponse, Endpoint } from './types.ts'

@@ -5,12 +5,12 @@
  */
 import type { Logger } from 'pino'
 import { HerdError, isHerdError, isRetryable } from '../errors/index.ts'
-import type { ForwardRequest, ModelState, NodeState } from '../mesh/types.ts'
+import type { ForwardRequest, ModelState, NodeState, ResourceState } from '../mesh/types.ts'
 import { CircuitBreakers, type CircuitState } from './circuit-breaker.ts'
 import { serveLocal, type LocalTargetComponents } from './local-target.ts'
 import { PendingCounter } from './pending.ts'
 import { rejectRemoteError } from './remote-error.ts'
-import { rank, score, type Candidate } from './scoring.ts'
+import { memoryRoom, rank, score, type Candidate } from './scoring.ts'
 import type { RouteRequest, UpstreamResponse } from './types.ts'
 
 /** A peer as the router sees it (the mesh's view, narrowed). */
@@ -34,8 +34,8 @@ export interface RouterComponents {
   local: LocalTargetComponents
   /** This node's own models with live load, as it gossips them. */
   localModels: () => ModelState[]
-  /** Largest free memory on this node (MiB), or null when unknown. */
-  localFreeMemoryMb: () => number | null
+  /** This node's memory, as it gossips it. */
+  localResources: () => ResourceState
   /** Whether this node is draining (then it serves nothing new). */
   draining: () => boolean
   remote?: RemoteTargets
@@ -123,7 +123,7 @@ export class Router {
     const out: Candidate[] = []
     const localModel = this.c.localModels().find((m) => m.id === profileId)
     if (localModel && this.c.local.profile(profileId)) {
-      const s = score({ nodeId: 'local', local: true, model: localModel, pending: 0, freeMemoryMb: this.c.localFreeMemoryMb() })
+      const s = score({ nodeId: 'local', local: true, model: localModel, pending: 0, ...memoryRoom(this.c.localResources()) })
       if (s) out.push(s)
     }
     for (const peer of this.c.remote?.peers() ?? []) {
@@ -135,16 +135,12 @@ export class Router {
         local: false,
         model,
         pending: this.pending.count(peer.id, peer.state.seq),
-        freeMemoryMb: freeMemory(peer.state),
+        ...memoryRoom(peer.state.resources),
       })
       if (s) out.push({ ...s, seq: peer.state.seq })
     }
     return rank(out)
   }
-}
-
-function freeMemory(state: NodeState): number | null {
-  return state.resources.vramBudgetFreeMb ?? state.resources.sysmemBudgetFreeMb ?? null
 }
 
 function errorMessage(err: unknown): string {

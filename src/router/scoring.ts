@@ -2,7 +2,7 @@
  * How soon can a node serve a request? A pure ranking so the table is easy to test.
  * Lower tier is better; within a tier a lower `wait` is better; ties go local.
  */
-import type { ModelState } from '../mesh/types.ts'
+import type { ModelState, ResourceState } from '../mesh/types.ts'
 
 export type Tier =
   /** Loaded with a free slot. */
@@ -30,8 +30,22 @@ export interface ScoreInput {
   model: ModelState
   /** Requests this node sent there since that node's last state: they count as busy slots. */
   pending: number
-  /** Largest free memory on that node (MiB), used to prefer roomier nodes for cold starts. */
+  /** Free memory herd may use on that node (VRAM on a GPU node, else RAM), MiB: roomier nodes first for cold starts. */
   freeMemoryMb: number | null
+  /** The node has GPUs. A cold start goes to a GPU node before a CPU one, whatever the RAM. */
+  gpu?: boolean
+}
+
+/** Ranks every CPU node's cold start after every GPU node's (RAM and VRAM are not comparable). */
+const CPU_NODE_PENALTY = 1e9
+
+/** What a typical answer costs, in tokens, to turn a learned rate into seconds. */
+const TYPICAL_TOKENS = 100
+
+/** The room figures ScoreInput wants, from a node's gossiped resources. */
+export function memoryRoom(r: ResourceState): { freeMemoryMb: number | null; gpu: boolean } {
+  const gpu = r.gpus.length > 0
+  return { freeMemoryMb: gpu ? r.vramBudgetFreeMb : r.sysmemBudgetFreeMb, gpu }
 }
 
 /**
@@ -44,7 +58,9 @@ export function score(input: ScoreInput): Candidate | null {
   const free = model.slotsTotal - busy
   const base = { nodeId: input.nodeId, local: input.local }
   if (model.readyInstances > 0 && free > 0) {
-    return { ...base, tier: 0, wait: busy / Math.max(1, model.slotsTotal) }
+    // Among free slots the faster node answers sooner; without a learned rate, the emptier one.
+    const load = busy / Math.max(1, model.slotsTotal)
+    return { ...base, tier: 0, wait: model.tokensPerSecond ? (1 + load) * (TYPICAL_TOKENS / model.tokensPerSecond) : load }
   }
   if (model.instances > 0) {
     const canGrow = model.instances < model.maxInstances && model.canFitNow
@@ -52,12 +68,12 @@ export function score(input: ScoreInput): Candidate | null {
     if (!canGrow && waiting >= model.maxQueueSize + Math.max(0, free)) return null
     // Seconds of queue ahead: with a learned rate, queue per slot x a typical answer's time; else queue per slot.
     const perSlot = Math.max(0, -free + 1) / Math.max(1, model.slotsTotal)
-    const wait = model.tokensPerSecond ? perSlot * (100 / model.tokensPerSecond) : perSlot
+    const wait = model.tokensPerSecond ? perSlot * (TYPICAL_TOKENS / model.tokensPerSecond) : perSlot
     return { ...base, tier: 1, wait }
   }
   if (model.canFitNow) {
-    // Prefer the node with the most free memory: the cold start is least likely to squeeze it.
-    return { ...base, tier: 2, wait: input.freeMemoryMb === null ? 0 : -input.freeMemoryMb }
+    // GPU nodes first, then the most free memory: the cold start is least likely to squeeze it.
+    return { ...base, tier: 2, wait: (input.gpu ? 0 : CPU_NODE_PENALTY) - (input.freeMemoryMb ?? 0) }
   }
   if (model.canFitAfterEviction) return { ...base, tier: 3, wait: 0 }
   return null

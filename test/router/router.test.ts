@@ -66,7 +66,7 @@ function router(options: { local?: boolean; localModel?: ModelState; peers?: Rou
       instances: { acquire: async () => ({ instanceId: 'i1', baseUrl, exited: new AbortController().signal, release: () => {} }) },
     },
     localModels: () => (options.local === false ? [] : [options.localModel ?? model()]),
-    localFreeMemoryMb: () => 1000,
+    localResources: () => ({ gpus: [], sysmem: { totalMb: 1000, freeMb: 1000 }, vramBudgetFreeMb: null, sysmemBudgetFreeMb: 1000 }),
     draining: () => false,
     remote: {
       peers: () => options.peers ?? [],

@@ -52,6 +52,18 @@ describe('scoring', () => {
     expect(rank([tight!, roomy!]).map((c) => c.nodeId)).toEqual(['roomy', 'tight'])
   })
 
+  it('starts a cold model on a GPU node before a CPU node, whatever the RAM', () => {
+    const gpu = score(input(model(), { nodeId: 'gpu', freeMemoryMb: 2000, gpu: true }))
+    const cpu = score(input(model(), { nodeId: 'cpu', freeMemoryMb: 60000, gpu: false }))
+    expect(rank([cpu!, gpu!]).map((c) => c.nodeId)).toEqual(['gpu', 'cpu'])
+  })
+
+  it('prefers the faster node among free slots once rates are learned', () => {
+    const slow = score(input(model({ ...loadedFree, tokensPerSecond: 10 }), { nodeId: 'slow', local: true }))
+    const fast = score(input(model({ ...loadedFree, tokensPerSecond: 200 }), { nodeId: 'fast' }))
+    expect(rank([slow!, fast!]).map((c) => c.nodeId)).toEqual(['fast', 'slow'])
+  })
+
   it('gives ties to the local node', () => {
     const remote = score(input(loadedFree, { nodeId: 'peer' }))
     const local = score(input(loadedFree, { nodeId: 'self', local: true }))

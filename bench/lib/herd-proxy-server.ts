@@ -1,0 +1,88 @@
+/**
+ * herd's HTTP path with nothing behind it but a fake upstream: the real buildApp and a
+ * real Router, whose LocalInstances hands out a lease on `--upstream` at once (no
+ * llama-server, no supervisor, no mesh). Listens on 127.0.0.1:0 and prints its URL.
+ *
+ *   node bench/lib/herd-proxy-server.ts --upstream http://127.0.0.1:PORT
+ */
+import { parseArgs } from 'node:util'
+import pino from 'pino'
+import { Agent } from 'undici'
+import { buildApp, Metrics } from '../../src/api/index.ts'
+import type { Cookbook, ProfileSpec } from '../../src/config/types.ts'
+import type { ModelState } from '../../src/mesh/types.ts'
+import { ModelCatalog, Router } from '../../src/router/index.ts'
+import { serveProbes } from './probe.ts'
+
+export const BENCH_MODEL = 'bench'
+
+const PROFILE: ProfileSpec = {
+  id: `${BENCH_MODEL}:default`, model: BENCH_MODEL, profile: 'default', description: undefined, modelPath: undefined, args: [],
+  capabilities: { completion: true, embeddings: false, rerank: false },
+  idleTimeoutMs: 600_000, startupTimeoutMs: 60_000, maxInstances: 1, maxQueueSize: 1024, maxWaitInQueueMs: 60_000,
+  estimatedVramMb: undefined, estimatedSysmemMb: undefined, launchHash: 'bench',
+}
+
+/** Always loaded, never busy: the router picks this node on the fast path (tier 0). */
+const MODEL_STATE: ModelState = {
+  id: PROFILE.id, model: BENCH_MODEL, profile: 'default', names: [BENCH_MODEL], capabilities: PROFILE.capabilities,
+  instances: 1, readyInstances: 1, slotsTotal: 1024, slotsBusy: 0, queueLength: 0, maxInstances: 1, maxQueueSize: 1024,
+  tokensPerSecond: null, estimatedVramMb: null, estimatedSysmemMb: null, canFitNow: true, canFitAfterEviction: true,
+}
+
+export async function startHerdProxy(upstream: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const logger = pino({ level: 'silent' })
+  const cookbook: Cookbook = { profiles: new Map([[PROFILE.id, PROFILE]]), names: new Map([[BENCH_MODEL, PROFILE.id]]), defaultModel: PROFILE.id, sources: ['bench'] }
+  // As the daemon builds it.
+  const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 256 })
+  const never = new AbortController().signal
+  const router = new Router({
+    logger,
+    local: {
+      logger,
+      nodeName: 'bench',
+      dispatcher,
+      profile: (id) => cookbook.profiles.get(id),
+      instances: { acquire: async () => ({ instanceId: 'bench-1', baseUrl: upstream, exited: never, release: () => {} }) },
+    },
+    localModels: () => [MODEL_STATE],
+    localResources: () => ({ gpus: [], sysmem: { totalMb: 0, freeMb: 0 }, vramBudgetFreeMb: null, sysmemBudgetFreeMb: 0 }),
+    draining: () => false,
+  })
+  const catalog = new ModelCatalog({ nodeName: 'bench', startedAt: Date.now(), cookbook: () => cookbook, peers: () => [] })
+  const app = buildApp({
+    logger,
+    nodeName: 'bench',
+    bodyLimitBytes: 1024 * 1024,
+    apiKeys: [],
+    version: { herd: 'bench', llama: () => null },
+    router,
+    catalog,
+    metrics: new Metrics({ load: () => [] }),
+    health: () => ({ ready: true, draining: false, canSpawn: false }),
+    cluster: () => [],
+    admin: {
+      servesLocally: (id) => cookbook.profiles.has(id),
+      prewarm: async () => {},
+      unload: async () => 0,
+      instances: () => [],
+      logs: () => [],
+    },
+  })
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+  return {
+    url,
+    close: async () => {
+      await app.close()
+      await dispatcher.close()
+    },
+  }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { upstream: { type: 'string' } } })
+  if (values.upstream === undefined) throw new Error('--upstream http://host:port is required')
+  const proxy = await startHerdProxy(values.upstream)
+  process.stdout.write(`${proxy.url}\n`)
+  serveProbes(() => void proxy.close())
+}
