@@ -1,0 +1,105 @@
+/**
+ * Summarize a V8 .cpuprofile (from `node --cpu-prof`): self time by owner (herd's own
+ * folders, each npm package, each node: internal module) and by function, idle excluded.
+ */
+import { readFile } from 'node:fs/promises'
+
+interface ProfileNode {
+  id: number
+  callFrame: { functionName: string; url: string; lineNumber: number }
+  children?: number[]
+}
+
+interface CpuProfile {
+  nodes: ProfileNode[]
+  samples: number[]
+  timeDeltas: number[]
+}
+
+export interface ProfileSummary {
+  busyMs: number
+  owners: { owner: string; ms: number }[]
+  functions: { fn: string; owner: string; ms: number }[]
+  /** herd's own functions (src/) with the time spent in them and everything they call synchronously. */
+  herdInclusive: { fn: string; ms: number }[]
+}
+
+export function ownerOf(url: string, functionName: string): string {
+  if (url === '') return functionName.startsWith('(') ? functionName : '(native)'
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)
+  if (pkg?.[1]) return pkg[1]
+  const herd = /\/(src\/[^/]+|bench)\//.exec(url)
+  if (herd?.[1]) return `herd ${herd[1]}`
+  if (url.startsWith('node:')) return url
+  return url
+}
+
+export async function summarizeProfile(file: string, top = 25): Promise<ProfileSummary> {
+  const profile = JSON.parse(await readFile(file, 'utf8')) as CpuProfile
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  const self = new Map<number, number>()
+  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)))
+  const parent = new Map<number, number>()
+  for (const n of profile.nodes) for (const child of n.children ?? []) parent.set(child, n.id)
+  const owners = new Map<string, number>()
+  const fns = new Map<string, { fn: string; owner: string; ms: number }>()
+  const inclusive = new Map<string, number>()
+  let busyUs = 0
+  for (const [id, us] of self) {
+    const node = byId.get(id)
+    if (!node || node.callFrame.functionName === '(idle)') continue
+    busyUs += us
+    const { functionName, url, lineNumber } = node.callFrame
+    const owner = ownerOf(url, functionName)
+    owners.set(owner, (owners.get(owner) ?? 0) + us)
+    const key = label(node)
+    const entry = fns.get(key) ?? { fn: key, owner, ms: 0 }
+    entry.ms += us
+    fns.set(key, entry)
+    // Inclusive: credit every herd function on the stack once (recursion counted once).
+    const seen = new Set<string>()
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const frame = byId.get(at)
+      if (!frame || !ownerOf(frame.callFrame.url, frame.callFrame.functionName).startsWith('herd src/')) continue
+      const k = label(frame)
+      if (seen.has(k)) continue
+      seen.add(k)
+      inclusive.set(k, (inclusive.get(k) ?? 0) + us)
+    }
+  }
+  return {
+    busyMs: busyUs / 1000,
+    owners: [...owners].map(([owner, us]) => ({ owner, ms: us / 1000 })).sort((a, b) => b.ms - a.ms).slice(0, top),
+    functions: [...fns.values()].map((f) => ({ ...f, ms: f.ms / 1000 })).sort((a, b) => b.ms - a.ms).slice(0, top),
+    herdInclusive: [...inclusive].map(([fn, us]) => ({ fn, ms: us / 1000 })).sort((a, b) => b.ms - a.ms).slice(0, top),
+  }
+}
+
+function label(node: ProfileNode): string {
+  const { functionName, url, lineNumber } = node.callFrame
+  return `${functionName || '(anonymous)'} ${url.replace(/^.*\/(node_modules|src|bench)\//, '$1/')}:${lineNumber + 1}`
+}
+
+export function profileMarkdown(s: ProfileSummary): string {
+  const share = (v: number): string => `${((v / s.busyMs) * 100).toFixed(1)} %`
+  return [
+    `Busy (non-idle) CPU in the herd process: ${s.busyMs.toFixed(0)} ms`,
+    '',
+    '| owner | self ms | share |', '|---|---:|---:|',
+    ...s.owners.map((o) => `| ${o.owner} | ${o.ms.toFixed(0)} | ${share(o.ms)} |`),
+    '',
+    '| function | owner | self ms | share |', '|---|---|---:|---:|',
+    ...s.functions.map((f) => `| \`${f.fn}\` | ${f.owner} | ${f.ms.toFixed(0)} | ${share(f.ms)} |`),
+    '',
+    'herd\'s own functions, inclusive of what they call synchronously (async continuations not included):',
+    '',
+    '| function | incl. ms | share |', '|---|---:|---:|',
+    ...s.herdInclusive.map((f) => `| \`${f.fn}\` | ${f.ms.toFixed(0)} | ${share(f.ms)} |`),
+  ].join('\n')
+}
+
+if (import.meta.main) {
+  const file = process.argv[2]
+  if (file === undefined) throw new Error('usage: node bench/lib/cpuprofile.ts FILE.cpuprofile')
+  process.stdout.write(`${profileMarkdown(await summarizeProfile(file))}\n`)
+}

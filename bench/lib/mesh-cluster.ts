@@ -1,0 +1,119 @@
+/**
+ * Two real herd daemons on loopback for the forwarding bench, each in its own process:
+ * B serves the model `bench` (a fake llama-server answering at once), A serves nothing and
+ * is told only of B's mesh address (explicit peer, mDNS off, a fresh cluster secret). A
+ * request for `bench` sent to A is forwarded over `/herd/forward/1.0.0`; the same request
+ * sent to B is served directly.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { stringify } from 'yaml'
+import { generateSwarmKey } from '../../src/mesh/index.ts'
+import { makeFakeLlamaBinary, makeFakeModel } from '../../test/fixtures/fake-llama.ts'
+import { startChild, type BenchChild } from './child.ts'
+
+export const MESH_BENCH_MODEL = 'bench'
+const DAEMON = join(dirname(fileURLToPath(import.meta.url)), 'mesh-daemon.ts')
+
+export interface MeshPair {
+  /** Serves `bench` itself. */
+  b: BenchChild
+  /** Serves nothing; forwards `bench` to B. */
+  a: BenchChild
+  close(): Promise<void>
+}
+
+export interface MeshPairInit {
+  gossipIntervalMs: number
+  /** Slots of the fake llama-server (its -np): at least the highest concurrency, so B never queues. */
+  slots: number
+}
+
+/**
+ * The fake llama-server answers `--version` by starting a server on :8080 (it has no such
+ * flag), which the daemon's binary check would wait 15 s on; this wrapper answers it.
+ */
+async function fakeLlamaServer(dir: string): Promise<string> {
+  const inner = await makeFakeLlamaBinary(dir, { FAKE_TOKEN_RATE: 0 }, 'fake-llama-inner')
+  const path = join(dir, 'llama-server')
+  await writeFile(path, [
+    '#!/bin/sh',
+    'if [ "$1" = "--version" ]; then echo "version: 1 (benchfake)" >&2; exit 0; fi',
+    `exec '${inner}' "$@"`,
+    '',
+  ].join('\n'), { mode: 0o755 })
+  return path
+}
+
+async function daemon(dir: string, name: string, cookbook: unknown, mesh: Record<string, unknown>, llama: string): Promise<BenchChild> {
+  const home = join(dir, name)
+  await mkdir(home, { recursive: true })
+  const config = {
+    node: { name },
+    http: { listen: '127.0.0.1:0', drain_timeout_ms: 0 },
+    mesh: { enabled: true, mdns: false, listen: ['/ip4/127.0.0.1/tcp/0'], ...mesh },
+    llama: { server: llama },
+    // No GPU telemetry: the bench is about the request path.
+    resources: { nvidia_smi: join(dir, 'no-nvidia-smi') },
+    cookbook: 'cookbook.yaml',
+    log_level: 'silent',
+  }
+  await writeFile(join(home, 'config.yaml'), stringify(config))
+  await writeFile(join(home, 'cookbook.yaml'), stringify(cookbook))
+  return startChild(DAEMON, ['--home', home, '--config', join(home, 'config.yaml')], { timeoutMs: 30_000 })
+}
+
+interface ClusterNode {
+  name: string
+  self: boolean
+  fresh: boolean
+  addrs: string[]
+  models: { id: string }[]
+}
+
+async function clusterNodes(url: string): Promise<ClusterNode[]> {
+  const res = await fetch(`${url}/cluster/nodes`)
+  return ((await res.json()) as { nodes: ClusterNode[] }).nodes
+}
+
+async function poll<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await check().catch(() => undefined)
+    if (v !== undefined) return v
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+export async function startMeshPair(init: MeshPairInit): Promise<MeshPair> {
+  const dir = await mkdtemp(join(tmpdir(), 'herd-bench-mesh-'))
+  const started: BenchChild[] = []
+  const close = async (): Promise<void> => {
+    for (const c of started.reverse()) await c.stop()
+    await rm(dir, { recursive: true, force: true })
+  }
+  try {
+    const llama = await fakeLlamaServer(dir)
+    const model = await makeFakeModel(dir)
+    const secretFile = join(dir, 'cluster.key')
+    await writeFile(secretFile, generateSwarmKey(), { mode: 0o600 })
+    const mesh = { secret_file: secretFile, gossip_interval_ms: init.gossipIntervalMs }
+    const profile = { id: 'default', model_path: model, llama_server_args: ['-np', String(init.slots)], max_queue_size: 1024, idle_timeout_seconds: 3600 }
+    const b = await daemon(dir, 'b', { models: [{ name: MESH_BENCH_MODEL, profiles: [profile] }] }, { ...mesh, peers: [] }, llama)
+    started.push(b)
+    const bAddr = await poll('B to report its mesh address', async () => (await clusterNodes(b.url)).find((n) => n.self)?.addrs[0], 10_000)
+    const a = await daemon(dir, 'a', { models: [] }, { ...mesh, peers: [bAddr] }, llama)
+    started.push(a)
+    await poll('A to see B (fresh, serving bench)', async () => {
+      const peer = (await clusterNodes(a.url)).find((n) => n.name === 'b')
+      return peer?.fresh === true && peer.models.some((m) => m.id.startsWith(`${MESH_BENCH_MODEL}:`)) ? true : undefined
+    }, 15_000)
+    return { a, b, close }
+  } catch (err: unknown) {
+    await close()
+    throw err
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * npm run bench:proxy — what herd's HTTP path adds to a request, against a fast fake
+ * llama-server. The fake upstream, herd (real buildApp + Router, fake lease) and a bare
+ * fastify+undici proxy (the floor for any proxy here) each run in a child process; this
+ * process only generates load. Each scenario runs every target in rotating order, round
+ * after round, so drift on a busy box hits them all alike.
+ *
+ *   npm run bench:proxy -- [--duration-ms 1000] [--rounds 3] [--concurrency 1,16,64]
+ *     [--targets direct,herd,bare] [--events 32] [--event-bytes 100] [--profile] [--out FILE]
+ */
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { cpus, loadavg, tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { Agent } from 'undici'
+import { startChild, type BenchChild } from './lib/child.ts'
+import { profileMarkdown, summarizeProfile } from './lib/cpuprofile.ts'
+import { runLoad, type LoadResult } from './lib/load.ts'
+import { latencyTable, met, targetTable, throughputTable, type ScenarioResult, type Target, type TargetName } from './lib/report.ts'
+import { summarize, type Summary } from './lib/stats.ts'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const { values: opt } = parseArgs({
+  options: {
+    'duration-ms': { type: 'string', default: '1000' },
+    rounds: { type: 'string', default: '3' },
+    concurrency: { type: 'string', default: '1,16,64' },
+    targets: { type: 'string', default: 'direct,herd,bare' },
+    events: { type: 'string', default: '32' },
+    'event-bytes': { type: 'string', default: '100' },
+    profile: { type: 'boolean', default: false },
+    out: { type: 'string', default: join(here, 'results', 'proxy.md') },
+  },
+})
+const durationMs = Number(opt['duration-ms'])
+const rounds = Number(opt.rounds)
+const levels = opt.concurrency.split(',').map(Number)
+const events = Number(opt.events)
+const names = [...new Set(['direct', 'herd', ...opt.targets.split(',')])] as TargetName[]
+const PATH = '/v1/chat/completions'
+const body = (stream: boolean): string => JSON.stringify({ model: 'bench', stream, max_tokens: 32, messages: [{ role: 'user', content: 'Say ok.' }] })
+
+interface Endpoint {
+  child: BenchChild
+  /** One pool per target, big enough for the highest concurrency, kept warm across segments. */
+  agent: Agent
+}
+
+const profileFile = opt.profile ? join(await mkdtemp(join(tmpdir(), 'herd-bench-')), 'herd.cpuprofile') : undefined
+const load0 = loadavg()[0] ?? 0
+const endpoints = new Map<TargetName, Endpoint>()
+const connections = Math.max(...levels)
+try {
+  const upstream = await startChild(join(here, 'lib', 'fake-upstream.ts'), ['--events', opt.events, '--event-bytes', opt['event-bytes']])
+  endpoints.set('direct', { child: upstream, agent: new Agent({ connections, keepAliveTimeout: 60_000 }) })
+  for (const name of names.filter((n) => n !== 'direct')) {
+    const script = join(here, 'lib', name === 'herd' ? 'herd-proxy-server.ts' : 'bare-proxy.ts')
+    endpoints.set(name, { child: await startChild(script, ['--upstream', upstream.url]), agent: new Agent({ connections, keepAliveTimeout: 60_000 }) })
+  }
+
+  /** One closed-loop segment against one target, with the CPU its serving process spent. */
+  const segment = async (name: TargetName, stream: boolean, concurrency: number, ms: number): Promise<{ load: LoadResult; cpuUs: number }> => {
+    const { child, agent } = endpoints.get(name)!
+    const before = await child.cpuUs()
+    const load = await runLoad({ dispatcher: agent, origin: child.url, path: PATH, body: body(stream), stream, concurrency, durationMs: ms, expectEvents: events })
+    return { load, cpuUs: (await child.cpuUs()) - before }
+  }
+
+  // Warm-up (JIT, connections), discarded.
+  for (const stream of [false, true]) for (const name of names) await segment(name, stream, connections, 500)
+
+  const scenarios = [false, true].flatMap((stream) => levels.map((concurrency) => ({ stream, concurrency })))
+  const acc = new Map(scenarios.map((s) => [s, new Map(names.map((n) => [n, { loads: [] as LoadResult[], cpuUs: 0 }]))]))
+  process.stderr.write(`bench:proxy: ${scenarios.length} scenarios x ${names.length} targets x ${rounds} rounds x ${durationMs} ms ≈ ${Math.round((scenarios.length * names.length * rounds * durationMs) / 1000)} s\n`)
+  // The profile covers the measured rounds only (no start-up, no warm-up); idle time is left out when summarized.
+  const herdChild = endpoints.get('herd')!.child
+  if (profileFile) await herdChild.profileStart()
+  for (let r = 0; r < rounds; r++) {
+    // Rotate which target goes first, so none always runs right after another.
+    const order = names.map((_, i) => names[(i + r) % names.length]!)
+    for (const s of scenarios) {
+      for (const name of order) {
+        const { load, cpuUs } = await segment(name, s.stream, s.concurrency, durationMs)
+        const a = acc.get(s)!.get(name)!
+        a.loads.push(load)
+        a.cpuUs += cpuUs
+      }
+    }
+    process.stderr.write(`  round ${r + 1}/${rounds} done\n`)
+  }
+  if (profileFile) await herdChild.profileStop(profileFile)
+
+  const results: ScenarioResult[] = scenarios.map((s) => {
+    const runs: Partial<ScenarioResult['runs']> = {}
+    const cpuUsPerReq: ScenarioResult['cpuUsPerReq'] = {}
+    for (const [name, a] of acc.get(s)!) {
+      const summary = summarize(a.loads)
+      runs[name] = summary
+      cpuUsPerReq[name] = a.cpuUs / summary.requests
+    }
+    return { ...s, runs: runs as ScenarioResult['runs'], cpuUsPerReq }
+  })
+
+  const targets = targetsAt16(results)
+  const cpu = cpus()
+  const json = results.filter((x) => !x.stream)
+  const sse = results.filter((x) => x.stream)
+  const md = [
+    '# herd proxy overhead (`npm run bench:proxy`)',
+    '',
+    `- date: ${new Date().toISOString()}`,
+    `- machine: ${cpu.length} CPUs (${cpu[0]?.model.trim() ?? 'unknown'}), node ${process.version}, ${process.platform}/${process.arch}, load average at start ${load0.toFixed(2)}`,
+    `- method: closed loop per concurrency; ${rounds} rounds x ${durationMs} ms per scenario and target, targets in rotating order each round. ` +
+      'Load generator, fake upstream, herd and the bare proxy each in their own process. ' +
+      `Latency: send to last body byte; TTFB: send to first body byte. Streams carry ${events} events of ~${opt['event-bytes']} B, then [DONE]. ` +
+      'Percentiles pool all rounds; "per round" is the range of herd/direct over paired rounds.',
+    '- targets: **direct** = straight to the fake upstream; **herd** = real buildApp + Router with a fake lease; ' +
+      '**bare** = fastify + undici relaying the body and nothing else (the cost of any proxy hop on this machine). ' +
+      '"added" = herd − direct; "herd − bare" is what herd\'s own code adds.',
+    '- CPU µs/req: CPU time (all threads) of the serving process per request it answered: the fake upstream for direct, the proxy otherwise.',
+    '',
+    '## Non-streaming',
+    '',
+    'Latency (ms):',
+    '',
+    latencyTable(json, false),
+    '',
+    'Throughput and CPU:',
+    '',
+    throughputTable(json, false),
+    '',
+    '## Streaming',
+    '',
+    'Time to first byte (ms):',
+    '',
+    latencyTable(sse, true),
+    '',
+    'Throughput (events/s) and CPU:',
+    '',
+    throughputTable(sse, true),
+    '',
+    '## Targets',
+    '',
+    targetTable(targets),
+    '',
+    `${targets.filter(met).length}/${targets.length} targets met by herd` +
+      (targets.some((t) => t.floor !== undefined) ? `; ${targets.filter((t) => t.floor !== undefined && met({ ...t, value: t.floor })).length}/${targets.length} by the bare proxy.` : '.'),
+    '',
+  ].join('\n')
+  process.stdout.write(md)
+  await mkdir(dirname(opt.out), { recursive: true })
+  await writeFile(opt.out, md)
+  process.stderr.write(`wrote ${opt.out}\n`)
+} finally {
+  for (const { child, agent } of [...endpoints.values()].reverse()) {
+    await agent.close()
+    await child.stop()
+  }
+}
+
+/** The targets, all at concurrency 16; each with the bare proxy's figure when it ran. */
+function targetsAt16(results: ScenarioResult[]): Target[] {
+  const out: Target[] = []
+  const j = results.find((x) => !x.stream && x.concurrency === 16)?.runs
+  const st = results.find((x) => x.stream && x.concurrency === 16)?.runs
+  const floor = (f: (s: Summary) => number, s: ScenarioResult['runs']): { floor?: number } => (s.bare ? { floor: f(s.bare) } : {})
+  if (j) {
+    const d = j.direct
+    out.push(
+      { name: 'added p50 latency, non-streaming, conc 16', value: j.herd.p50 - d.p50, limit: 1, kind: 'max', unit: 'ms', ...floor((x) => x.p50 - d.p50, j) },
+      { name: 'added p99 latency, non-streaming, conc 16', value: j.herd.p99 - d.p99, limit: 5, kind: 'max', unit: 'ms', ...floor((x) => x.p99 - d.p99, j) },
+      { name: 'throughput (req/s) herd/direct, non-streaming, conc 16', value: j.herd.rps / d.rps, limit: 0.8, kind: 'min', unit: '%', ...floor((x) => x.rps / d.rps, j) },
+    )
+  }
+  if (st) {
+    const d = st.direct
+    out.push(
+      { name: 'added TTFB p50, streaming, conc 16', value: st.herd.ttfbP50 - d.ttfbP50, limit: 1, kind: 'max', unit: 'ms', ...floor((x) => x.ttfbP50 - d.ttfbP50, st) },
+      { name: 'throughput (events/s) herd/direct, streaming, conc 16', value: st.herd.eventsPerSec / d.eventsPerSec, limit: 0.8, kind: 'min', unit: '%', ...floor((x) => x.eventsPerSec / d.eventsPerSec, st) },
+    )
+  }
+  return out
+}
+
+if (profileFile) {
+  process.stdout.write(`\n## herd CPU profile, measured rounds only (${profileFile})\n\n${profileMarkdown(await summarizeProfile(profileFile))}\n`)
+}
