@@ -3,7 +3,7 @@
  * OpenAI envelope; fastify's own errors (bad JSON, body too large) are translated first.
  */
 import type { FastifyError, FastifyInstance } from 'fastify'
-import { HerdError, isHerdError } from '../errors/index.ts'
+import { HerdError, asHerdError, isHerdError } from '../errors/index.ts'
 import type { Metrics } from './metrics.ts'
 
 /** Turn anything thrown into a HerdError a client can read. */
@@ -21,7 +21,7 @@ export function toHerdError(err: unknown): HerdError {
   if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return new HerdError('invalid_request', fe.message ?? 'bad request')
   }
-  return new HerdError('internal', 'internal error', { cause: err })
+  return asHerdError(err)
 }
 
 export function installErrorHandling(app: FastifyInstance, metrics: Metrics): void {

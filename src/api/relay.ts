@@ -2,11 +2,12 @@
  * Send an upstream response to the client: head first, then the body chunk by chunk as it
  * arrives (pipe() keeps backpressure: a slow client slows the upstream read, nothing is
  * buffered whole). A failure after the head cannot change the status any more: an SSE
- * stream ends with an error event, any other body is cut off.
+ * stream ends with an error event, any other body is cut off. Bodies that already end
+ * that way (local llama-server answers) go out as they are: one stream less per chunk.
  */
 import { PassThrough, type Readable } from 'node:stream'
 import type { FastifyReply } from 'fastify'
-import { toHerdError } from './errors.ts'
+import { sseError } from '../router/local-target.ts'
 import type { UpstreamResponse } from '../router/types.ts'
 
 export function relay(reply: FastifyReply, res: UpstreamResponse, onDone?: (err: Error | undefined) => void): FastifyReply {
@@ -15,34 +16,36 @@ export function relay(reply: FastifyReply, res: UpstreamResponse, onDone?: (err:
   reply.header('x-herd-node', res.servedBy)
   const sse = (res.headers['content-type'] ?? '').includes('text/event-stream')
   if (sse) reply.header('cache-control', 'no-cache')
-  return reply.send(guard(res.body, sse, onDone))
+  const body = res.guarded ? res.body : guard(res.body, sse)
+  if (onDone) watchEnd(body, onDone)
+  return reply.send(body)
 }
 
-/** Wrap the upstream body so a mid-stream failure ends the response the right way. */
-function guard(body: Readable, sse: boolean, onDone?: (err: Error | undefined) => void): Readable {
+/** Wrap an unguarded body (from a peer) so a mid-stream failure ends the response the right way. */
+function guard(body: Readable, sse: boolean): Readable {
   const out = new PassThrough()
+  body.on('error', (err: Error) => {
+    if (out.destroyed) return
+    if (sse) out.end(sseError(err))
+    else out.destroy(err)
+  })
+  // The client went away: stop reading upstream (which aborts it and frees the slot).
+  out.on('close', () => {
+    if (!body.destroyed) body.destroy()
+  })
+  body.pipe(out)
+  return out
+}
+
+/** Calls `onDone` once: no error when the body ended, else why it stopped early. */
+function watchEnd(body: Readable, onDone: (err: Error | undefined) => void): void {
   let done = false
   const finish = (err: Error | undefined): void => {
     if (done) return
     done = true
-    onDone?.(err)
+    onDone(err)
   }
-  body.on('error', (err: Error) => {
-    if (out.destroyed) return finish(err)
-    if (sse) {
-      const envelope = toHerdError(err).toEnvelope()
-      out.end(`data: ${JSON.stringify(envelope)}\n\n`)
-    } else {
-      out.destroy(err)
-    }
-    finish(err)
-  })
-  body.on('end', () => finish(undefined))
-  // The client went away: stop reading upstream (which aborts it and frees the slot).
-  out.on('close', () => {
-    if (!body.destroyed) body.destroy()
-    finish(done ? undefined : new Error('client disconnected'))
-  })
-  body.pipe(out)
-  return out
+  body.once('end', () => finish(undefined))
+  body.once('error', (err: Error) => finish(err))
+  body.once('close', () => finish(new Error('client disconnected')))
 }

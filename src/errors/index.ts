@@ -78,3 +78,8 @@ export function isRetryable(err: unknown): boolean {
   if (!isHerdError(err)) return true
   return ['upstream_error', 'queue_full', 'queue_timeout', 'draining', 'spawn_failed', 'no_capacity', 'peer_unavailable', 'upstream_timeout'].includes(err.code)
 }
+
+/** Anything thrown, as a HerdError a client can read (an unknown failure is `internal`). */
+export function asHerdError(err: unknown): HerdError {
+  return isHerdError(err) ? err : new HerdError('internal', 'internal error', { cause: err })
+}

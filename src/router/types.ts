@@ -31,4 +31,9 @@ export interface UpstreamResponse {
   body: Readable
   /** Name of the node that served it (for x-herd-node). */
   servedBy: string
+  /**
+   * The body already ends the right way on failure (an SSE error event, or destroyed with a
+   * HerdError), so the relay may send it as is, without a guard stream of its own.
+   */
+  guarded?: boolean
 }

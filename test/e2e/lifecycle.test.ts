@@ -71,6 +71,25 @@ describe('instance lifecycle with a real llama-server', () => {
     expect(now[0]?.pid).not.toBe(busy.pid)
   })
 
+  it('ends a stream with an SSE error event when llama-server dies mid-stream', async () => {
+    const h = await herdWith({ llama_server_args: '-c 8192 -t 1' })
+    const res = await chat(h, { ...LONG, stream: true })
+    expect(res.status).toBe(200)
+    const reader = res.body!.getReader()
+    let text = Buffer.from((await reader.read()).value ?? []).toString()
+    const busy = await waitFor('the stream to occupy a slot', async () => (await instances(h)).find((i) => i.busy > 0 && i.pid))
+    process.kill(busy.pid!, 'SIGKILL')
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      text += Buffer.from(value).toString()
+    }
+    const last = text.trimEnd().split('\n\n').at(-1) ?? ''
+    expect(last.startsWith('data: ')).toBe(true)
+    expect((JSON.parse(last.slice(6)) as { error: { code: string } }).error.code).toBe('upstream_error')
+    expect(text).not.toContain('[DONE]')
+  })
+
   it('aborts the upstream generation when the client disconnects, freeing the slot', async () => {
     const h = await herdWith({ llama_server_args: '-c 8192 -t 1' })
     const controller = new AbortController()
