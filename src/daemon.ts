@@ -19,7 +19,7 @@ import { NodeResources } from './node/resources.ts'
 import { admission } from './node/admission.ts'
 import { Router, ModelCatalog, type RemoteTargets } from './router/index.ts'
 import { HERD_VERSION } from './version.ts'
-import { createMesh, MESH_SECRET_MISSING, type Mesh } from './mesh/index.ts'
+import { createMesh, MESH_SECRET_MISSING, type Mesh, type NodeState } from './mesh/index.ts'
 
 export interface DaemonOptions {
   /** `--config` */
@@ -214,9 +214,9 @@ export class Daemon {
     void this.resources.refresh([...this.cookbook.profiles.values()]).then(() => this.mesh?.notifyChanged())
   }
 
-  private nodeState() {
-    const s = localState(this.stateSources)
-    return { ...s, id: this.mesh?.peerId ?? 'local', seq: 0, peers: [] }
+  /** This node as its peers see it (with the mesh's seq and peer list), or a local stand-in when the mesh is off. */
+  private nodeState(): NodeState {
+    return this.mesh?.selfState() ?? { ...localState(this.stateSources), id: 'local', seq: 0, peers: [] }
   }
 
   private async startMesh(): Promise<void> {

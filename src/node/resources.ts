@@ -68,11 +68,6 @@ export class NodeResources {
     return this.refreshing
   }
 
-  /** What one instance of a profile needs, as last planned (for held memory before the first sample). */
-  requirement(profileId: string): Requirement | undefined {
-    return this.requirements.get(profileId)
-  }
-
   private async replan(profiles: readonly ProfileSpec[]): Promise<void> {
     for (const p of profiles) {
       try {

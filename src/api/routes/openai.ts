@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ENDPOINT_BY_PATH, prepareRoute } from '../prepare.ts'
 import { relay } from '../relay.ts'
 import type { ApiDeps } from '../app.ts'
+import type { UpstreamResponse } from '../../router/types.ts'
 
 export function openaiRoutes(app: FastifyInstance, deps: ApiDeps): void {
   for (const [path, endpoint] of Object.entries(ENDPOINT_BY_PATH)) {
@@ -26,7 +27,7 @@ export function openaiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         signal: controller.signal,
       })
       deps.metrics.inFlight.inc()
-      let res
+      let res: UpstreamResponse
       try {
         res = await deps.router.route(route)
       } catch (err: unknown) {
