@@ -1,16 +1,16 @@
 /**
  * npm run bench:mesh — what the mesh costs and how fast it converges, on loopback.
  *
- * 1. Forwarding: two real daemons (src/daemon.ts) in child processes, B serving the model
- *    `bench` from a fake llama-server that answers at once, A serving nothing and told only
- *    of B. "direct" = the request sent to B's HTTP API; "via A" = the same request sent to
- *    A, which forwards it over `/herd/forward/1.0.0`. Non-streaming and streaming, at each
- *    concurrency, the two targets alternating (order rotating) round after round.
+ * 1. Forwarding: two real daemons (src/daemon.ts) in child processes, B serving from a
+ *    fake llama-server, A serving nothing and told only of B. "direct B" = the request sent
+ *    to B's HTTP API; "via A" = the same request sent to A, which forwards it over
+ *    `/herd/forward/1.0.0`. Non-streaming, streaming (all events at once) and streaming at a
+ *    token rate, at each concurrency; the two targets alternate, round after round.
  * 2. Gossip convergence: N in-process meshes told of one another as a star or a chain;
  *    time to full discovery, then time for one node's state change to reach all others.
  *
  *   npm run bench:mesh -- [--duration-ms 1000] [--rounds 3] [--concurrency 1,16]
- *     [--nodes 10,30] [--topologies star,chain] [--gossip-ms 1000] [--state-trials 5]
+ *     [--runs 10:star,10:chain,30:star] [--gossip-ms 1000] [--state-trials 5]
  *     [--skip-forward] [--skip-gossip] [--profile] [--out FILE]
  */
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
@@ -21,11 +21,11 @@ import { parseArgs } from 'node:util'
 import { Agent } from 'undici'
 import { profileMarkdown, summarizeProfile } from './lib/cpuprofile.ts'
 import { runLoad, type LoadResult } from './lib/load.ts'
-import { MESH_BENCH_MODEL, startMeshPair, type MeshPair } from './lib/mesh-cluster.ts'
+import { MESH_BENCH_MODEL, MESH_BENCH_PACED_MODEL, PACED_TOKEN_RATE, startMeshPair, type MeshPair } from './lib/mesh-cluster.ts'
 import { measureConvergence, type ConvergenceResult, type Topology } from './lib/mesh-gossip.ts'
 import {
   convergenceNumbers, convergenceTable, forwardLatencyTable, forwardThroughputTable, meshMet, meshTargetTable,
-  type ForwardScenario, type MeshTarget,
+  type ForwardScenario, type MeshTarget, type ScenarioKind,
 } from './lib/mesh-report.ts'
 import { summarize } from './lib/stats.ts'
 
@@ -35,8 +35,7 @@ const { values: opt } = parseArgs({
     'duration-ms': { type: 'string', default: '1000' },
     rounds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '1,16' },
-    nodes: { type: 'string', default: '10,30' },
-    topologies: { type: 'string', default: 'star,chain' },
+    runs: { type: 'string', default: '10:star,10:chain,30:star' },
     'gossip-ms': { type: 'string', default: '1000' },
     'state-trials': { type: 'string', default: '5' },
     'skip-forward': { type: 'boolean', default: false },
@@ -51,7 +50,11 @@ const levels = opt.concurrency.split(',').map(Number)
 const gossipMs = Number(opt['gossip-ms'])
 const PATH = '/v1/chat/completions'
 const TOKENS = 32
-const body = (stream: boolean): string => JSON.stringify({ model: MESH_BENCH_MODEL, stream, max_tokens: TOKENS, messages: [{ role: 'user', content: 'Say ok.' }] })
+const KINDS: ScenarioKind[] = ['json', 'burst', 'paced']
+const body = (kind: ScenarioKind): string => JSON.stringify({
+  model: kind === 'paced' ? MESH_BENCH_PACED_MODEL : MESH_BENCH_MODEL, stream: kind !== 'json', max_tokens: TOKENS,
+  messages: [{ role: 'user', content: 'Say ok.' }],
+})
 const load0 = loadavg()[0] ?? 0
 const wallStart = performance.now()
 const log = (line: string): void => void process.stderr.write(`bench:mesh: ${line}\n`)
@@ -60,14 +63,22 @@ type Via = 'direct' | 'via'
 
 /** SSE events (before [DONE]) in one streamed answer, and their mean size: counted once, so the load generator can flag short streams. */
 async function probeStream(url: string): Promise<{ events: number; bytes: number }> {
-  const res = await fetch(`${url}${PATH}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(true) })
+  const res = await fetch(`${url}${PATH}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body('burst') })
   const text = await res.text()
   if (res.status !== 200) throw new Error(`streaming probe answered ${res.status}: ${text.slice(0, 200)}`)
   const events = text.split('\n\n').filter((e) => e.startsWith('data: ') && e !== 'data: [DONE]')
   return { events: events.length, bytes: Math.round(events.reduce((n, e) => n + e.length + 2, 0) / events.length) }
 }
 
-async function forwardBench(profileDir: string | undefined): Promise<{ rows: ForwardScenario[]; sse: { events: number; bytes: number }; idle: { a: number; b: number }; profiles: string[] }> {
+interface ForwardResults {
+  rows: ForwardScenario[]
+  sse: { events: number; bytes: number }
+  /** Idle CPU of each daemon, µs per ms. */
+  idle: { a: number; b: number }
+  profiles: string[]
+}
+
+async function forwardBench(profileDir: string | undefined): Promise<ForwardResults> {
   const connections = Math.max(...levels)
   log('starting daemons A and B')
   const pair: MeshPair = await startMeshPair({ gossipIntervalMs: gossipMs, slots: Math.max(32, connections) })
@@ -86,18 +97,19 @@ async function forwardBench(profileDir: string | undefined): Promise<{ rows: For
       const ms = performance.now() - t0
       return { a: (a1 - a0) / ms, b: (b1 - b0) / ms }
     })()
-    const segment = async (target: Via, stream: boolean, concurrency: number, ms: number): Promise<{ load: LoadResult; cpuA: number; cpuB: number }> => {
+    const segment = async (target: Via, kind: ScenarioKind, concurrency: number, ms: number): Promise<{ load: LoadResult; cpuA: number; cpuB: number }> => {
       const t0 = performance.now()
       const [a0, b0] = await Promise.all([pair.a.cpuUs(), pair.b.cpuUs()])
-      const load = await runLoad({ dispatcher: agents[target], origin: urls[target], path: PATH, body: body(stream), stream, concurrency, durationMs: ms, expectEvents: sse.events })
+      const stream = kind !== 'json'
+      const load = await runLoad({ dispatcher: agents[target], origin: urls[target], path: PATH, body: body(kind), stream, concurrency, durationMs: ms, expectEvents: sse.events })
       const [a1, b1] = await Promise.all([pair.a.cpuUs(), pair.b.cpuUs()])
       const elapsed = performance.now() - t0
       return { load, cpuA: Math.max(0, a1 - a0 - idle.a * elapsed), cpuB: Math.max(0, b1 - b0 - idle.b * elapsed) }
     }
-    // Warm-up (JIT, connections, the llama-server spawn, pooled forward streams), discarded.
-    for (const stream of [false, true]) for (const t of ['direct', 'via'] as const) await segment(t, stream, connections, 500)
+    // Warm-up (JIT, connections, both llama-server spawns, pooled forward streams), discarded.
+    for (const kind of KINDS) for (const t of ['direct', 'via'] as const) await segment(t, kind, connections, 400)
 
-    const scenarios = [false, true].flatMap((stream) => levels.map((concurrency) => ({ stream, concurrency })))
+    const scenarios = KINDS.flatMap((kind) => levels.map((concurrency) => ({ kind, stream: kind !== 'json', concurrency })))
     const acc = scenarios.map(() => ({ direct: [] as LoadResult[], via: [] as LoadResult[], cpu: { directB: 0, viaA: 0, viaB: 0 } }))
     log(`forwarding: ${scenarios.length} scenarios x 2 targets x ${rounds} rounds x ${durationMs} ms ≈ ${Math.round((scenarios.length * 2 * rounds * durationMs) / 1000)} s`)
     if (profileDir) await Promise.all([pair.a.profileStart(), pair.b.profileStart()])
@@ -106,7 +118,7 @@ async function forwardBench(profileDir: string | undefined): Promise<{ rows: For
         // Alternate which target goes first, per round and per scenario.
         const order: Via[] = (r + i) % 2 === 0 ? ['direct', 'via'] : ['via', 'direct']
         for (const t of order) {
-          const { load, cpuA, cpuB } = await segment(t, s.stream, s.concurrency, durationMs)
+          const { load, cpuA, cpuB } = await segment(t, s.kind, s.concurrency, durationMs)
           const a = acc[i]!
           a[t].push(load)
           if (t === 'direct') a.cpu.directB += cpuB
@@ -141,11 +153,11 @@ async function forwardBench(profileDir: string | undefined): Promise<{ rows: For
 
 async function gossipBench(): Promise<ConvergenceResult[]> {
   const out: ConvergenceResult[] = []
-  for (const nodes of opt.nodes.split(',').map(Number)) {
-    for (const topology of opt.topologies.split(',') as Topology[]) {
-      log(`gossip: ${nodes} nodes, ${topology}, heartbeat ${gossipMs} ms`)
-      out.push(await measureConvergence({ nodes, topology, gossipIntervalMs: gossipMs, stateTrials: Number(opt['state-trials']), heartbeatTrials: 2, timeoutMs: 20 * gossipMs }))
-    }
+  for (const run of opt.runs.split(',')) {
+    const [n, topology] = run.split(':') as [string, Topology]
+    const nodes = Number(n)
+    log(`gossip: ${nodes} nodes, ${topology}, heartbeat ${gossipMs} ms`)
+    out.push(await measureConvergence({ nodes, topology, gossipIntervalMs: gossipMs, stateTrials: Number(opt['state-trials']), heartbeatTrials: 2, timeoutMs: 25 * gossipMs }))
   }
   return out
 }
@@ -155,14 +167,17 @@ const fwd = opt['skip-forward'] ? undefined : await forwardBench(profileDir)
 const gossip = opt['skip-gossip'] ? [] : await gossipBench()
 
 const targets: MeshTarget[] = []
-const find = (stream: boolean, c: number): ForwardScenario | undefined => fwd?.rows.find((r) => r.stream === stream && r.concurrency === c)
+const find = (kind: ScenarioKind, c: number): ForwardScenario | undefined => fwd?.rows.find((r) => r.kind === kind && r.concurrency === c)
 for (const c of levels) {
-  const j = find(false, c)
+  const j = find('json', c)
   if (j) targets.push({ name: `a hop adds ≤ 2 ms p50 (non-streaming, conc ${c})`, value: j.via.p50 - j.direct.p50, limit: 2, kind: 'max', unit: 'ms' })
 }
-for (const c of levels) {
-  const s = find(true, c)
-  if (s) targets.push({ name: `streaming through one hop ≥ 90 % of direct (events/s, conc ${c})`, value: s.via.eventsPerSec / s.direct.eventsPerSec, limit: 0.9, kind: 'min', unit: '%' })
+for (const kind of ['burst', 'paced'] as const) {
+  for (const c of levels) {
+    const s = find(kind, c)
+    const what = kind === 'burst' ? 'all events at once' : `${PACED_TOKEN_RATE} tokens/s`
+    if (s) targets.push({ name: `streaming through one hop ≥ 90 % of direct (events/s; ${what}; conc ${c})`, value: s.via.eventsPerSec / s.direct.eventsPerSec, limit: 0.9, kind: 'min', unit: '%' })
+  }
 }
 const biggest = Math.max(...gossip.map((g) => g.nodes))
 for (const g of gossip.filter((x) => x.nodes === biggest)) {
@@ -178,22 +193,22 @@ const md: string[] = [
   '# herd mesh: forwarding cost and gossip convergence (`npm run bench:mesh`)',
   '',
   `- date: ${new Date().toISOString()}`,
-  `- machine: ${cpu.length} CPUs (${cpu[0]?.model.trim() ?? 'unknown'}), node ${process.version}, ${process.platform}/${process.arch}, load average at start ${load0.toFixed(2)}`,
+  `- machine: ${cpu.length} CPUs (${cpu[0]?.model.trim() ?? 'unknown'}), node ${process.version}, ${process.platform}/${process.arch}, load average at start ${load0.toFixed(2)} (other work shares these cores)`,
   `- whole run: ${((performance.now() - wallStart) / 1000).toFixed(0)} s`,
 ]
 if (fwd) {
-  const j = fwd.rows.filter((r) => !r.stream)
-  const s = fwd.rows.filter((r) => r.stream)
+  const rowsOf = (kind: ScenarioKind): ForwardScenario[] => fwd.rows.filter((r) => r.kind === kind)
   md.push(
     `- forwarding: two daemons (src/daemon.ts) in their own processes on loopback, mesh with explicit peers (mDNS off, pnet + Noise + yamux), heartbeat ${gossipMs} ms. ` +
-      `B serves \`${MESH_BENCH_MODEL}\` from the fake llama-server (test/fixtures, FAKE_TOKEN_RATE=0: the answer at once); A serves nothing. ` +
+      `B serves \`${MESH_BENCH_MODEL}\` from the fake llama-server (test/fixtures, FAKE_TOKEN_RATE=0: the whole answer at once) and \`${MESH_BENCH_PACED_MODEL}\` (the same at ${PACED_TOKEN_RATE} tokens/s, one SSE event per token); A serves nothing. ` +
       '**direct B** = request to B\'s HTTP API; **via A** = the same request to A, forwarded to B over `/herd/forward/1.0.0`. ' +
       `Closed loop, ${rounds} rounds x ${durationMs} ms per scenario and target, the two alternating. Streams carry ${fwd.sse.events} SSE events (~${fwd.sse.bytes} B each: role, ${TOKENS} tokens, finish), then [DONE]. ` +
-      'Latency: send to last byte; TTFB: send to first body byte. The load generator, A, B and the fake llama-server share the machine\'s cores. ' +
+      'Latency: send to last byte; TTFB: send to first body byte. The load generator, A, B and the fake llama-servers share the machine\'s cores. ' +
       `CPU µs/req: the daemon's CPU time (all threads) per answered request, less what it burns idle (A ${(fwd.idle.a / 10).toFixed(1)} %, B ${(fwd.idle.b / 10).toFixed(1)} % of a core).`,
     '',
-    '## Forwarding: non-streaming', '', 'Latency (ms):', '', forwardLatencyTable(j), '', 'Throughput and CPU:', '', forwardThroughputTable(j), '',
-    '## Forwarding: streaming', '', 'Time to first byte (ms):', '', forwardLatencyTable(s), '', 'Throughput (events/s) and CPU:', '', forwardThroughputTable(s), '',
+    '## Forwarding: non-streaming', '', 'Latency (ms):', '', forwardLatencyTable(rowsOf('json')), '', 'Throughput and CPU:', '', forwardThroughputTable(rowsOf('json')), '',
+    '## Forwarding: streaming, all events at once', '', 'Time to first byte (ms):', '', forwardLatencyTable(rowsOf('burst')), '', 'Throughput (events/s) and CPU:', '', forwardThroughputTable(rowsOf('burst')), '',
+    `## Forwarding: streaming at ${PACED_TOKEN_RATE} tokens/s`, '', 'Time to first byte (ms):', '', forwardLatencyTable(rowsOf('paced')), '', 'Throughput (events/s) and CPU:', '', forwardThroughputTable(rowsOf('paced')), '',
   )
 }
 if (gossip.length > 0) {
@@ -205,7 +220,8 @@ if (gossip.length > 0) {
       '(found through the peers lists in gossip, dialled, heard from). **State change**: in the resulting full mesh, one node changes its state and calls ' +
       `notifyChanged(); time until the last other node has applied it (${opt['state-trials']} trials, each from another node, at different points of the heartbeat cycle). ` +
       '"Heartbeat-only" is the same change without notifyChanged(). Heartbeats = time / gossip interval. ' +
-      '"bench CPU busy" = this process\'s CPU time over wall time during discovery / during the state trials (100 % = one core).',
+      '"CPU busy" = this process\'s CPU time over wall time during discovery / during the state trials (100 % = one core): all N nodes share it, so near ' +
+      'the cores this process can get, times here measure CPU, not the protocol. "CPU/conn" = discovery CPU over the N(N-1)/2 connections of the full mesh (both ends, in this process).',
     '',
     convergenceTable(gossip),
     '',

@@ -1,9 +1,9 @@
 /**
  * Two real herd daemons on loopback for the forwarding bench, each in its own process:
- * B serves the model `bench` (a fake llama-server answering at once), A serves nothing and
- * is told only of B's mesh address (explicit peer, mDNS off, a fresh cluster secret). A
- * request for `bench` sent to A is forwarded over `/herd/forward/1.0.0`; the same request
- * sent to B is served directly.
+ * B serves the models `bench` (a fake llama-server answering at once) and `bench-paced`
+ * (the same, generating PACED_TOKEN_RATE tokens/s); A serves nothing and is told only of
+ * B's mesh address (explicit peer, mDNS off, a fresh cluster secret). A request sent to A
+ * is forwarded over `/herd/forward/1.0.0`; the same request sent to B is served directly.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -15,6 +15,9 @@ import { makeFakeLlamaBinary, makeFakeModel } from '../../test/fixtures/fake-lla
 import { startChild, type BenchChild } from './child.ts'
 
 export const MESH_BENCH_MODEL = 'bench'
+export const MESH_BENCH_PACED_MODEL = 'bench-paced'
+/** Tokens per second of `bench-paced`: one SSE event per token, as llama-server writes them. */
+export const PACED_TOKEN_RATE = 1000
 const DAEMON = join(dirname(fileURLToPath(import.meta.url)), 'mesh-daemon.ts')
 
 export interface MeshPair {
@@ -101,15 +104,19 @@ export async function startMeshPair(init: MeshPairInit): Promise<MeshPair> {
     const secretFile = join(dir, 'cluster.key')
     await writeFile(secretFile, generateSwarmKey(), { mode: 0o600 })
     const mesh = { secret_file: secretFile, gossip_interval_ms: init.gossipIntervalMs }
-    const profile = { id: 'default', model_path: model, llama_server_args: ['-np', String(init.slots)], max_queue_size: 1024, idle_timeout_seconds: 3600 }
-    const b = await daemon(dir, 'b', { models: [{ name: MESH_BENCH_MODEL, profiles: [profile] }] }, { ...mesh, peers: [] }, llama)
+    const profile = (args: string[]) => ({ id: 'default', model_path: model, llama_server_args: ['-np', String(init.slots), ...args], max_queue_size: 1024, idle_timeout_seconds: 3600 })
+    const cookbook = { models: [
+      { name: MESH_BENCH_MODEL, profiles: [profile([])] },
+      { name: MESH_BENCH_PACED_MODEL, profiles: [profile(['--fake-token-rate', String(PACED_TOKEN_RATE)])] },
+    ] }
+    const b = await daemon(dir, 'b', cookbook, { ...mesh, peers: [] }, llama)
     started.push(b)
     const bAddr = await poll('B to report its mesh address', async () => (await clusterNodes(b.url)).find((n) => n.self)?.addrs[0], 10_000)
     const a = await daemon(dir, 'a', { models: [] }, { ...mesh, peers: [bAddr] }, llama)
     started.push(a)
     await poll('A to see B (fresh, serving bench)', async () => {
       const peer = (await clusterNodes(a.url)).find((n) => n.name === 'b')
-      return peer?.fresh === true && peer.models.some((m) => m.id.startsWith(`${MESH_BENCH_MODEL}:`)) ? true : undefined
+      return peer?.fresh === true && peer.models.some((m) => m.id.startsWith(`${MESH_BENCH_PACED_MODEL}:`)) ? true : undefined
     }, 15_000)
     return { a, b, close }
   } catch (err: unknown) {

@@ -56,14 +56,18 @@ export interface ConvergenceResult extends ConvergenceSpec {
    * wait on each other's CPU and the times above grow for that reason.
    */
   cpuBusy: { discovery: number; steady: number }
+  /** CPU this process spent during discovery, ms. */
+  discoveryCpuMs: number
 }
 
-function cpuMeter(): () => number {
+/** CPU time of this process since the meter was made: [ms, ms per wall ms]. */
+function cpuMeter(): () => [number, number] {
   const c0 = process.cpuUsage()
   const t0 = performance.now()
   return () => {
     const c = process.cpuUsage(c0)
-    return (c.user + c.system) / 1000 / (performance.now() - t0)
+    const ms = (c.user + c.system) / 1000
+    return [ms, ms / (performance.now() - t0)]
   }
 }
 
@@ -159,7 +163,7 @@ export async function measureConvergence(spec: ConvergenceSpec): Promise<Converg
   const nodes: BenchNode[] = []
   let onSeen: () => void = () => {}
   const seenHook = (): void => onSeen()
-  const result: ConvergenceResult = { ...spec, startMs: 0, discoveryMs: Number.NaN, pairsSeen: 0, stateMs: [], stateMedianMs: [], heartbeatMs: [], connectionsPerNode: 0, cpuBusy: { discovery: Number.NaN, steady: Number.NaN } }
+  const result: ConvergenceResult = { ...spec, startMs: 0, discoveryMs: Number.NaN, pairsSeen: 0, stateMs: [], stateMedianMs: [], heartbeatMs: [], connectionsPerNode: 0, cpuBusy: { discovery: Number.NaN, steady: Number.NaN }, discoveryCpuMs: Number.NaN }
   const pairs = (): number => nodes.reduce((s, n) => s + n.seen.size, 0)
   try {
     const t0 = performance.now()
@@ -193,7 +197,7 @@ export async function measureConvergence(spec: ConvergenceSpec): Promise<Converg
       result.pairsSeen = pairs()
       return result
     } finally {
-      result.cpuBusy.discovery = discoveryCpu()
+      ;[result.discoveryCpuMs, result.cpuBusy.discovery] = discoveryCpu()
     }
     result.pairsSeen = full
     // Let the dial storm settle before timing state changes.
@@ -212,7 +216,7 @@ export async function measureConvergence(spec: ConvergenceSpec): Promise<Converg
       const [max] = await stateChange(nodes, (k * 5 + 2) % nodes.length, marker++, false, 10 * spec.gossipIntervalMs)
       result.heartbeatMs.push(max)
     }
-    result.cpuBusy.steady = steadyCpu()
+    result.cpuBusy.steady = steadyCpu()[1]
     return result
   } finally {
     await Promise.all(nodes.map(async (n) => {

@@ -2,7 +2,11 @@
 import type { ConvergenceResult } from './mesh-gossip.ts'
 import type { Summary } from './stats.ts'
 
+/** json: non-streaming, answered at once; burst: SSE, every event at once; paced: SSE at the fake's token rate. */
+export type ScenarioKind = 'json' | 'burst' | 'paced'
+
 export interface ForwardScenario {
+  kind: ScenarioKind
   stream: boolean
   concurrency: number
   direct: Summary
@@ -85,7 +89,7 @@ export function convergenceNumbers(r: ConvergenceResult): { discoveryHb: number;
 
 export function convergenceTable(rows: ConvergenceResult[]): string {
   return table(
-    ['nodes', 'told of', 'heartbeat ms', 'start ms', '**discovery** ms', '**discovery** heartbeats', 'conns/node', '**state change** (notify) last node, median of trials ms', 'worst trial ms', 'worst trial heartbeats', 'typical node ms', 'heartbeat-only change, worst ms', 'bench CPU busy'],
+    ['nodes', 'told of', 'heartbeat ms', 'start ms', '**discovery** ms', '**discovery** heartbeats', 'conns/node', '**state change** (notify) last node, median of trials ms', 'worst trial ms', 'worst trial heartbeats', 'typical node ms', 'heartbeat-only change, worst ms', 'CPU busy (discovery / state)', 'CPU/conn ms'],
     rows.map((r) => {
       const n = convergenceNumbers(r)
       const discovery = Number.isFinite(r.discoveryMs) ? f2(r.discoveryMs) : `timeout (${r.pairsSeen}/${r.nodes * (r.nodes - 1)} pairs)`
@@ -94,6 +98,7 @@ export function convergenceTable(rows: ConvergenceResult[]): string {
         `**${discovery}**`, `**${f2(n.discoveryHb)}**`, f2(r.connectionsPerNode),
         `**${f2(n.stateMedianMs)}**`, f2(n.stateMaxMs), f2(n.stateMaxHb), f2(median(r.stateMedianMs)), f2(n.heartbeatMaxMs),
         `${pct(r.cpuBusy.discovery)} / ${pct(r.cpuBusy.steady)}`,
+        f2(r.discoveryCpuMs / ((r.nodes * (r.nodes - 1)) / 2)),
       ]
     }),
   )
