@@ -53,6 +53,8 @@ export class Dialer {
   private readonly inFlight = new Set<string>()
   private controller: AbortController | undefined
   private timer: NodeJS.Timeout | undefined
+  /** When the armed tick fires (`now()` clock); Infinity when none is armed. */
+  private timerAt = Infinity
 
   constructor(components: DialerComponents, init: DialerInit) {
     this.components = components
@@ -74,6 +76,7 @@ export class Dialer {
     this.controller = undefined
     clearTimeout(this.timer)
     this.timer = undefined
+    this.timerAt = Infinity
     this.targets.clear()
     this.inFlight.clear()
   }
@@ -123,8 +126,16 @@ export class Dialer {
 
   private arm(delayMs: number): void {
     if (this.controller === undefined) return
+    const at = this.now() + Math.max(0, delayMs)
+    // Never push back a tick that is already due sooner: a dial due now must not wait for a later backoff.
+    if (this.timer !== undefined && this.timerAt <= at) return
     clearTimeout(this.timer)
-    this.timer = setTimeout(() => this.tick(), Math.max(0, delayMs))
+    this.timerAt = at
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      this.timerAt = Infinity
+      this.tick()
+    }, Math.max(0, delayMs))
     this.timer.unref()
   }
 

@@ -372,7 +372,12 @@ export class Mesh extends EventEmitter<MeshEvents> {
     if (run === undefined) return
     const id = evt.detail.peerId.toString()
     const addrs = evt.detail.listenAddrs.map((a) => withPeerId(a, id).toString())
-    if (addrs.length > 0) run.addrBook.set(id, addrs)
+    if (addrs.length === 0) return
+    const known = run.addrBook.get(id)
+    run.addrBook.set(id, addrs)
+    // A new peer's addresses go out with the next push rather than the next heartbeat, so
+    // the rest of the mesh learns of it (and dials it) within one debounce.
+    if (known === undefined || known.join() !== addrs.join()) this.notifyChanged()
   }
 
   private readonly onDiscovery = (evt: CustomEvent<PeerInfo>): void => {

@@ -50,6 +50,10 @@ export async function createLibp2pNode(init: Libp2pNodeInit): Promise<MeshLibp2p
     streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: MAX_STREAM_WINDOW_BYTES } })],
     connectionProtector: preSharedKey({ psk: init.psk }),
     connectionGater: allowlistGater(init.allow),
+    // libp2p's defaults (5 inbound connections a second per IP, 10 pending) refuse a
+    // joining mesh's dials whenever several nodes share an address: NAT, loopback, or a
+    // host running several daemons. Refused dials back off, and discovery crawls.
+    connectionManager: { inboundConnectionThreshold: 100, maxIncomingPendingConnections: 64 },
     peerDiscovery: init.mdns === false ? [] : [mdns({ serviceTag: init.mdns.serviceTag, interval: init.mdns.intervalMs })],
     services: {
       identify: identify(),
