@@ -47,6 +47,20 @@ function chat(h: HerdProcess, body: Record<string, unknown>, signal?: AbortSigna
 const LONG = { max_tokens: 7000, ignore_eos: true }
 
 describe('instance lifecycle with a real llama-server', () => {
+  it('prewarms on request, lists the instance with its logs, and unloads it', async () => {
+    const h = await herdWith({ llama_server_args: '-c 512 -t 1' })
+    const post = (path: string, body: unknown) => fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    const warmed = await post('/admin/prewarm', { model: 'tiny' })
+    expect(await warmed.json()).toEqual({ model: 'tiny:default', status: 'ready' })
+    const [instance] = await instances(h)
+    expect(instance?.state.status).toBe('ready')
+    const { logs } = (await (await fetch(`${h.url}/admin/logs`)).json()) as { logs: { instanceId: string; lines: string[] }[] }
+    expect(logs.find((l) => l.instanceId === instance?.id)?.lines.join('\n')).toContain('listening')
+    expect((await post('/admin/prewarm', { model: 'nope' })).status).toBe(404)
+    expect(await (await post('/admin/unload', { model: 'tiny' })).json()).toEqual({ model: 'tiny:default', stopped: 1 })
+    await waitFor('the instance to be gone', async () => (await instances(h)).length === 0)
+  })
+
   it('evicts an idle instance after its idle timeout', async () => {
     const h = await herdWith({ llama_server_args: '-c 512 -t 1', idle_timeout_seconds: 1 })
     expect((await chat(h, { max_tokens: 4 })).status).toBe(200)

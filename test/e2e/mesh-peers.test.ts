@@ -3,6 +3,7 @@
  * A learns C through gossip and routes to it; the official openai client on A reaches a
  * model that only B serves.
  */
+import { execFileSync } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,7 +11,7 @@ import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateSwarmKey } from '../../src/mesh/index.ts'
 import { writeTinyGguf } from '../fixtures/tiny-gguf.ts'
-import { startHerd, type HerdProcess } from '../helpers/herd-process.ts'
+import { CLI, NODE, startHerd, type HerdProcess } from '../helpers/herd-process.ts'
 import { waitFor } from '../helpers/poll.ts'
 import { clusterNames, type ClusterNode } from '../helpers/ns-herd.ts'
 
@@ -82,5 +83,15 @@ describe('a mesh from explicit peers', () => {
     const models: string[] = []
     for await (const m of client.models.list()) models.push(`${m.id}@${m.owned_by}`)
     expect(models).toEqual(expect.arrayContaining(['only-b@b', 'only-c@c']))
+  })
+
+  it('prints the mesh and its models as tables with herd nodes and herd models', async () => {
+    const cli = (cmd: string) => execFileSync(NODE, [CLI, cmd, '--url', a.url, '--config', join(a.home, 'config.yaml')], { encoding: 'utf8' })
+    const nodesTable = cli('nodes').trim().split('\n')
+    expect(nodesTable[0]).toMatch(/^NAME\s+ID\s+STATUS/)
+    expect(nodesTable.slice(1).map((l) => l.split(/\s+/)[0]).sort()).toEqual(['a', 'b', 'c'])
+    const modelsTable = cli('models')
+    expect(modelsTable).toMatch(/^only-b\s+only-b:default\s+b\s+peer$/m)
+    expect(modelsTable).toMatch(/^only-c\s+only-c:default\s+c\s+peer$/m)
   })
 })

@@ -25,10 +25,14 @@ export function adminRoutes(app: FastifyInstance, deps: ApiDeps): void {
     if (id === undefined || !deps.admin.servesLocally(id)) throw new HerdError('model_not_found', `model '${requested}' is not in this node's cookbook`, { param: 'model' })
     return id
   }
-  app.post('/admin/prewarm', async (request) => {
+  app.post('/admin/prewarm', async (request, reply) => {
     const id = localProfile(modelField(parseBody(request.body), true) as string)
     const controller = new AbortController()
-    request.raw.once('close', () => controller.abort())
+    // The response closing before it was written means the client left (the request's own
+    // 'close' fires as soon as its body has been read).
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'))
+    })
     await deps.admin.prewarm(id, { signal: controller.signal })
     return { model: id, status: 'ready' }
   })
