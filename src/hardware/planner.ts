@@ -20,7 +20,12 @@ export interface CapacityPlannerComponents {
   hardware: { snapshot(): HardwareSnapshot }
   learned?: LearnedMemory
   /** herd's instances and what each holds, now. */
-  held: () => readonly HeldInstance[]
+  /**
+   * herd's instances and what each holds, now. When planning a cold start of `forProfile`,
+   * its own instances are not offered as idle: admission never evicts a profile to start
+   * that same profile, so naming them would evict others for nothing.
+   */
+  held: (forProfile?: string) => readonly HeldInstance[]
   /** `llama-fit-params` of the installed build, when there is one. */
   fitParamsPath?: () => string | null
 }
@@ -57,7 +62,7 @@ export class CapacityPlanner {
   async plan(profile: ProfileSpec, options: { signal?: AbortSignal } = {}): Promise<FitPlan> {
     const requirement = await this.requirement(profile, options)
     const snap = this.c.hardware.snapshot()
-    return planFit({ gpus: snap.gpus, sysmem: snap.sysmem, limits: this.limits, held: this.c.held(), requirement, launch: parseLaunchArgs(profile.args) })
+    return planFit({ gpus: snap.gpus, sysmem: snap.sysmem, limits: this.limits, held: this.c.held(profile.id), requirement, launch: parseLaunchArgs(profile.args) })
   }
 
   /** This node's memory for gossip. */

@@ -35,7 +35,7 @@ export class NodeResources {
     this.learned = new LearnedMemory({ logger: this.logger }, { home: config.home })
     this.hardware = new Hardware({ logger: this.logger, learned: this.learned }, { nvidiaSmi: config.resources.nvidia_smi, sampleIntervalMs: config.resources.sample_interval_ms })
     this.planner = new CapacityPlanner(
-      { logger: this.logger, hardware: this.hardware, learned: this.learned, held: () => this.held(), fitParamsPath: () => this.c.fitParamsPath() },
+      { logger: this.logger, hardware: this.hardware, learned: this.learned, held: (forProfile) => this.held(forProfile), fitParamsPath: () => this.c.fitParamsPath() },
       { maxVramMb: config.resources.max_vram_mb, maxSysmemMb: config.resources.max_sysmem_mb },
     )
   }
@@ -82,7 +82,7 @@ export class NodeResources {
   }
 
   /** herd's instances and the memory each holds: measured when sampled, else the requirement it was admitted with. */
-  held(): HeldInstance[] {
+  held(forProfile?: string): HeldInstance[] {
     const processes = this.hardware.snapshot().processes
     return this.c.instances()
       // A starting instance without a pid is still being admitted (possibly the very one
@@ -96,7 +96,7 @@ export class NodeResources {
           gpus: i.gpus,
           vramMb: usage?.vramMb ?? req?.vramMb ?? 0,
           sysmemMb: usage?.rssMb ?? req?.sysmemMb ?? 0,
-          idle: i.state.status === 'ready' && i.busy === 0,
+          idle: i.state.status === 'ready' && i.busy === 0 && i.profileId !== forProfile,
           lastUsedAt: i.lastUsedAt,
         }
       })
