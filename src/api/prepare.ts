@@ -34,7 +34,7 @@ export interface PrepareInput {
 }
 
 export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteRequest {
-  const parsed = parseJson(input.body)
+  const parsed = parseJsonObject(input.body)
   const requested = parsed['model']
   if (requested !== undefined && (typeof requested !== 'string' || requested.trim() === '')) {
     throw new HerdError('invalid_request', "'model' must be a non-empty string", { param: 'model' })
@@ -66,7 +66,8 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteR
   }
 }
 
-function parseJson(body: Buffer): Record<string, unknown> {
+/** A request body as a JSON object, or the right 400 (invalid_json / invalid_request). */
+export function parseJsonObject(body: Buffer): Record<string, unknown> {
   let value: unknown
   try {
     value = JSON.parse(body.toString('utf8'))

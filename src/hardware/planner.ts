@@ -60,9 +60,15 @@ export class CapacityPlanner {
 
   /** Whether a cold start of this profile fits now, after evicting idle instances, or not. */
   async plan(profile: ProfileSpec, options: { signal?: AbortSignal } = {}): Promise<FitPlan> {
+    return (await this.assess(profile, options)).plan
+  }
+
+  /** The plan together with the requirement it was made for (one requirement lookup, not two). */
+  async assess(profile: ProfileSpec, options: { signal?: AbortSignal } = {}): Promise<{ plan: FitPlan; requirement: Requirement }> {
     const requirement = await this.requirement(profile, options)
     const snap = this.c.hardware.snapshot()
-    return planFit({ gpus: snap.gpus, sysmem: snap.sysmem, limits: this.limits, held: this.c.held(profile.id), requirement, launch: parseLaunchArgs(profile.args) })
+    const plan = planFit({ gpus: snap.gpus, sysmem: snap.sysmem, limits: this.limits, held: this.c.held(profile.id), requirement, launch: parseLaunchArgs(profile.args) })
+    return { plan, requirement }
   }
 
   /** This node's memory for gossip. */

@@ -27,6 +27,7 @@ export class NodeResources {
   private readonly fits = new Map<string, FitAnswer>()
   private readonly requirements = new Map<string, Requirement>()
   private refreshing: Promise<void> | undefined
+  private again = false
   private profiles: readonly ProfileSpec[] = []
 
   constructor(components: NodeResourcesComponents, config: Pick<Config, 'resources' | 'home'>) {
@@ -59,10 +60,23 @@ export class NodeResources {
     return this.fits.get(profile.id) ?? { now: true, afterEviction: true, vramMb: profile.estimatedVramMb ?? null, sysmemMb: profile.estimatedSysmemMb ?? null }
   }
 
-  /** Re-plan every profile (after telemetry, load or cookbook changes). Concurrent calls share one pass. */
+  /**
+   * Re-plan every profile (after telemetry, load or cookbook changes). Calls during a pass
+   * share it, and one more pass follows so the answers reflect the latest change; a burst
+   * of load changes costs two passes, not one per change.
+   */
   refresh(profiles: readonly ProfileSpec[] = this.profiles): Promise<void> {
     this.profiles = profiles
-    this.refreshing ??= this.replan(profiles).finally(() => {
+    if (this.refreshing) {
+      this.again = true
+      return this.refreshing
+    }
+    this.refreshing = (async () => {
+      do {
+        this.again = false
+        await this.replan(this.profiles)
+      } while (this.again)
+    })().finally(() => {
       this.refreshing = undefined
     })
     return this.refreshing
@@ -71,8 +85,7 @@ export class NodeResources {
   private async replan(profiles: readonly ProfileSpec[]): Promise<void> {
     for (const p of profiles) {
       try {
-        const plan = await this.planner.plan(p)
-        const req = await this.planner.requirement(p)
+        const { plan, requirement: req } = await this.planner.assess(p)
         this.requirements.set(p.id, req)
         this.fits.set(p.id, { now: plan.fit === 'now', afterEviction: plan.fit !== 'none' || plan.wouldFitEmpty, vramMb: req.vramMb || null, sysmemMb: req.sysmemMb || null })
       } catch (err: unknown) {

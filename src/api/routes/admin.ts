@@ -2,21 +2,18 @@
 import type { FastifyInstance } from 'fastify'
 import { HerdError } from '../../errors/index.ts'
 import type { ApiDeps } from '../app.ts'
+import { parseJsonObject } from '../prepare.ts'
 
-function modelField(body: unknown, required: boolean): string | undefined {
-  const model = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)['model'] : undefined
+function modelField(body: Record<string, unknown>, required: boolean): string | undefined {
+  const model = body['model']
   if (model === undefined && !required) return undefined
   if (typeof model !== 'string' || model === '') throw new HerdError('invalid_request', "'model' must be a non-empty string", { param: 'model' })
   return model
 }
 
-function parseBody(raw: unknown): unknown {
-  if (!Buffer.isBuffer(raw) || raw.length === 0) return {}
-  try {
-    return JSON.parse(raw.toString('utf8'))
-  } catch {
-    throw new HerdError('invalid_json', 'request body is not valid JSON')
-  }
+/** Admin bodies are optional: none means `{}`. */
+function parseBody(raw: unknown): Record<string, unknown> {
+  return Buffer.isBuffer(raw) && raw.length > 0 ? parseJsonObject(raw) : {}
 }
 
 export function adminRoutes(app: FastifyInstance, deps: ApiDeps): void {
