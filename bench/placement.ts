@@ -5,7 +5,7 @@
  * Four simulated nodes (80 GB GPU, 24 GB GPU, 2×16 GB GPUs, CPU-only 64 GB) run the daemon's
  * per-node rules (pool queueing and spawning, idle stop, admission over the real planFit).
  * herd routes with the real src/router score()/rank() over ModelStates built by the real
- * src/node/local-state.ts, peers' states as last gossiped, plus the real PendingCounter.
+ * src/router/local-state.ts, peers' states as last gossiped, plus the real PendingCounter.
  * Round-robin sends each request to the next node whose cookbook lists the model.
  * Experiments (bench/lib/placement-experiment.ts) are scratch variants, not herd's code.
  *

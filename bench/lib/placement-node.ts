@@ -1,19 +1,20 @@
 /**
  * One simulated herd node: its pools, its memory, and the admission check of
- * src/node/admission.ts over the real planner (planFit: fits now / after evicting idle
+ * src/hardware/admission.ts over the real planner (planFit: fits now / after evicting idle
  * instances LRU-first / none). Its gossiped ModelStates are built by the real
- * src/node/local-state.ts from the pools' load and planFit's answers, as the daemon does.
+ * src/router/local-state.ts from the pools' load and planFit's answers, as the daemon does.
  */
 import type { Cookbook, ProfileSpec } from '../../src/config/types.ts'
 import { parseLaunchArgs, planFit, resolveRequirement, resourceState, type FitPlan, type HeldInstance, type Placement, type Requirement } from '../../src/hardware/index.ts'
 import type { GpuState, ModelState, NodeState, ResourceState } from '../../src/mesh/types.ts'
-import { localModels, type FitAnswer } from '../../src/node/local-state.ts'
+import { localModels } from '../../src/router/local-state.ts'
+import type { FitAnswer } from '../../src/hardware/index.ts'
 import type { Clock } from './placement-clock.ts'
 import { SimPool, type PoolHost, type SimInstance } from './placement-pool.ts'
 import { coldStartMs, MODELS, OS_SYSMEM_MB, profileSpec, tokensPerSecond, type Knobs, type ModelSpec, type NodeSpec } from './placement-scenario.ts'
 
 const LIMITS = { maxVramMb: null, maxSysmemMb: null }
-/** How often a blocked admission looks again (src/node/admission.ts pollMs). */
+/** How often a blocked admission looks again (src/hardware/admission.ts pollMs). */
 const ADMISSION_POLL_MS = 250
 
 export interface NodeStats {
@@ -88,7 +89,7 @@ export class SimNode implements PoolHost {
     this.clock.after(0, () => this.admission(inst, deadline))
   }
 
-  /** src/node/admission.ts: place now; evict the named idle instances and plan again; wait for busy ones; or no_capacity. */
+  /** src/hardware/admission.ts: place now; evict the named idle instances and plan again; wait for busy ones; or no_capacity. */
   private admission(inst: SimInstance, deadline: number): void {
     for (;;) {
       const plan = this.plan(inst.pool.spec)

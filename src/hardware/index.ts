@@ -18,3 +18,5 @@ export { planFit, resourceState, type FitPlan, type Placement, type PlanInput, t
 export { marginMb, candidateLayouts } from './placement.ts'
 export { CapacityPlanner, type CapacityPlannerComponents } from './planner.ts'
 export { ggufCommand } from './gguf-command.ts'
+export { admission, type AdmissionDeps } from './admission.ts'
+export { NodeResources, type NodeResourcesComponents, type FitAnswer } from './node-resources.ts'

@@ -6,3 +6,4 @@ export { listInstalls, readInstall, type Install, type InstallMeta } from './ins
 export { BASE_CMAKE_ARGS, BUILD_TARGETS, buildKey, llamaLayout, type LlamaLayout } from './layout.ts'
 export { formatBuildEvent, parseCmakeProgress, type LlamaBuildEvent, type OnBuildProgress } from './progress.ts'
 export { parseLlamaVersion, readLlamaVersion, type LlamaVersion } from './version.ts'
+export { resolveLlamaServer } from './resolve.ts'

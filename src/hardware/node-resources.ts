@@ -5,10 +5,24 @@
  */
 import type { Logger } from 'pino'
 import type { Config, ProfileSpec } from '../config/index.ts'
-import { CapacityPlanner, Hardware, LearnedMemory, type HeldInstance, type Requirement } from '../hardware/index.ts'
+import type { HeldInstance } from './capacity.ts'
+import { Hardware } from './hardware.ts'
+import { LearnedMemory } from './learned-memory.ts'
+import { CapacityPlanner } from './planner.ts'
+import type { Requirement } from './requirement.ts'
 import type { InstanceSnapshot } from '../instances/index.ts'
 import type { ResourceState } from '../mesh/types.ts'
-import type { FitAnswer } from './local-state.ts'
+
+/** Whether a profile's cold start fits on this node, as gossip and scoring read it. */
+export interface FitAnswer {
+  /** A cold start fits in free memory now. */
+  now: boolean
+  /** A cold start fits once idle instances are evicted or busy ones finish (false: never here). */
+  afterEviction: boolean
+  /** Best estimate of what one instance needs, MiB. */
+  vramMb: number | null
+  sysmemMb: number | null
+}
 
 export interface NodeResourcesComponents {
   logger: Logger

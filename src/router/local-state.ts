@@ -4,17 +4,8 @@
  */
 import type { Cookbook, ProfileSpec } from '../config/types.ts'
 import type { ProfileLoad } from '../instances/types.ts'
+import type { FitAnswer } from '../hardware/index.ts'
 import type { ModelState, NodeState, ResourceState } from '../mesh/types.ts'
-
-export interface FitAnswer {
-  /** A cold start fits in free memory now. */
-  now: boolean
-  /** A cold start fits once idle instances are evicted or busy ones finish (false: never here). */
-  afterEviction: boolean
-  /** Best estimate of what one instance needs, MiB. */
-  vramMb: number | null
-  sysmemMb: number | null
-}
 
 export interface LocalStateSources {
   name: string

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino'
 import type { Config } from '../config/index.ts'
-import { buildLlama, findLlamaServer, formatBuildEvent, type LlamaServerInfo } from '../llama/index.ts'
+import { buildLlama, findLlamaServer, formatBuildEvent, type LlamaServerInfo } from './index.ts'
 
 const lookups = new WeakMap<Config, Promise<LlamaServerInfo>>()
 

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino'
 import { HerdError } from '../errors/index.ts'
 import type { Fit, SpawnPlacement } from '../instances/index.ts'
-import type { FitPlan, Placement } from '../hardware/index.ts'
+import type { FitPlan, Placement } from './index.ts'
 import type { ProfileSpec } from '../config/index.ts'
 
 export interface AdmissionDeps {

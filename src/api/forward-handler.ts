@@ -5,7 +5,8 @@
  * sending node turns back into an error it may retry elsewhere.
  */
 import { Readable } from 'node:stream'
-import { ENDPOINT_BY_PATH, prepareRoute, toHerdError } from '../api/index.ts'
+import { toHerdError } from './errors.ts'
+import { ENDPOINT_BY_PATH, prepareRoute } from './prepare.ts'
 import { HerdError } from '../errors/index.ts'
 import type { ForwardRequest, ModelCatalog } from '../router/index.ts'
 import type { RouteRequest, UpstreamResponse } from '../router/types.ts'
