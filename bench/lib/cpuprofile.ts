@@ -49,7 +49,7 @@ export async function summarizeProfile(file: string, top = 25): Promise<ProfileS
     const node = byId.get(id)
     if (!node || node.callFrame.functionName === '(idle)') continue
     busyUs += us
-    const { functionName, url, lineNumber } = node.callFrame
+    const { functionName, url } = node.callFrame
     const owner = ownerOf(url, functionName)
     owners.set(owner, (owners.get(owner) ?? 0) + us)
     const key = label(node)

@@ -16,7 +16,6 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Readable } from 'node:stream'
 import pino from 'pino'
 import { createMesh, generateSwarmKey, type Mesh, type NodeState, type PeerView } from '../../src/mesh/index.ts'
 import { fakeLocalState } from '../../test/mesh/helpers.ts'

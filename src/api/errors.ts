@@ -17,6 +17,8 @@ export function toHerdError(err: unknown): HerdError {
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new HerdError('invalid_json', 'request body is not valid JSON')
+    default:
+      break
   }
   if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return new HerdError('invalid_request', fe.message ?? 'bad request')

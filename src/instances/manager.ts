@@ -4,7 +4,6 @@
  * drain, shutdown, and reaping what a previous daemon left behind.
  */
 import { EventEmitter, once } from 'node:events'
-import type { Logger } from 'pino'
 import { Agent, type Dispatcher } from 'undici'
 import type { ProfileSpec } from '../config/types.ts'
 import { HerdError } from '../errors/index.ts'

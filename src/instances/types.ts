@@ -2,7 +2,6 @@
  * The supervisor's public contract. The router only ever asks for a lease on a ready
  * llama-server slot, and gives it back when the response is done.
  */
-import type { ProfileSpec } from '../config/types.ts'
 
 /** One slot on a ready llama-server, held for the duration of one request. */
 export interface Lease {

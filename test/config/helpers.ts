@@ -58,7 +58,7 @@ export async function errorOf(fn: () => Promise<unknown>): Promise<Error & { cod
     await fn()
   } catch (err: unknown) {
     if (err instanceof Error) return err
-    throw new Error(`threw a non-Error: ${String(err)}`)
+    throw new Error(`threw a non-Error: ${String(err)}`, { cause: err })
   }
   throw new Error('expected an error, but nothing was thrown')
 }

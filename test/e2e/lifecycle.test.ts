@@ -2,7 +2,7 @@
  * Lifecycle end to end with the real llama-server: idle eviction, a llama-server killed
  * mid-request, SIGTERM drain, and a SIGKILLed daemon leaving no llama-server behind.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'

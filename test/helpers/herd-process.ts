@@ -101,7 +101,7 @@ export async function startHerd(options: StartHerdOptions): Promise<HerdProcess>
       }, { timeoutMs: 30_000 })
     } catch (err: unknown) {
       await proc.dispose()
-      throw new Error(`${(err as Error).message}\n--- herd output ---\n${output}`)
+      throw new Error(`${(err as Error).message}\n--- herd output ---\n${output}`, { cause: err })
     }
   }
   return proc
