@@ -6,15 +6,17 @@ import { stat } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { writeTinyGguf } from '../demo/tiny-gguf.ts'
 import { startCommand } from './start.ts'
+import { parseCommandArgs } from './usage.ts'
 
 const COOKBOOK_DIR = fileURLToPath(new URL('../../cookbook/', import.meta.url))
 
 export async function demoCommand(args: string[]): Promise<number> {
+  parseCommandArgs('demo', args, {})
   const model = `${COOKBOOK_DIR}models/tiny.gguf`
   const exists = await stat(model).then(() => true, () => false)
   if (!exists) {
     await writeTinyGguf(model)
     process.stderr.write(`herd: wrote the tiny demo model to ${model}\n`)
   }
-  return startCommand(['--config', `${COOKBOOK_DIR}demo.config.yaml`, ...args])
+  return startCommand(['--config', `${COOKBOOK_DIR}demo.config.yaml`])
 }

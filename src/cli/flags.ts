@@ -1,11 +1,6 @@
 /** Flag parsing shared by the CLI commands that talk to a running node. */
-import { parseArgs } from 'node:util'
+import { parseCommandArgs, type CommandName } from './usage.ts'
 
-export function commonFlags(args: string[]) {
-  return parseArgs({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, json: { type: 'boolean' }, logs: { type: 'boolean' } },
-  })
+export function commonFlags(command: CommandName, args: string[]) {
+  return parseCommandArgs(command, args, { config: { type: 'string', short: 'c' }, url: { type: 'string' }, json: { type: 'boolean' }, logs: { type: 'boolean' } })
 }

@@ -6,11 +6,11 @@
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
 import { generateSwarmKey, parseSwarmKey } from '../mesh/index.ts'
+import { parseCommandArgs } from './usage.ts'
 
 export async function initCommand(args: string[], out: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const { values } = parseArgs({ args, options: { join: { type: 'string' }, force: { type: 'boolean' }, name: { type: 'string' } }, strict: true })
+  const { values } = parseCommandArgs('init', args, { join: { type: 'string' }, force: { type: 'boolean' }, name: { type: 'string' } })
   const home = resolve((env['HERD_HOME'] ?? join(homedir(), '.herd')).replace(/^~(?=$|\/)/, homedir()))
   const configFile = join(home, 'config.yaml')
   const secretFile = join(home, 'cluster.key')

@@ -18,12 +18,14 @@ interface NodeRow {
 }
 
 export async function inspectCommand(command: 'nodes' | 'models' | 'ps', args: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values } = commonFlags(args)
+  const { values } = commonFlags(command, args)
   const config = await loadConfig(values.config === undefined ? {} : { file: values.config })
   const base = values.url ?? `http://${config.http.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:')}`
   const headers: Record<string, string> = config.http.api_keys[0] ? { authorization: `Bearer ${config.http.api_keys[0]}` } : {}
   const get = async (path: string): Promise<unknown> => {
-    const res = await request(new URL(path, base), { headers })
+    const res = await request(new URL(path, base), { headers, headersTimeout: 10_000, bodyTimeout: 10_000 }).catch((err: unknown) => {
+      throw unreachable(command, base, err)
+    })
     const body: unknown = await res.body.json()
     if (res.statusCode >= 400) throw new Error(`${path}: HTTP ${res.statusCode}: ${JSON.stringify(body)}`)
     return body
@@ -59,6 +61,17 @@ export async function inspectCommand(command: 'nodes' | 'models' | 'ps', args: s
     for (const l of logs) out.write(`\n== ${l.instanceId} ==\n${l.lines.join('\n')}\n`)
   }
   return 0
+}
+
+/** A node that does not answer: say which URL was tried and how to point elsewhere. */
+function unreachable(command: string, base: string, err: unknown): Error {
+  const code = (err as { code?: unknown } | null)?.code
+  const why = typeof code === 'string' ? code : err instanceof Error ? err.message : String(err)
+  return new Error(
+    `no herd node answers at ${base} (${why}). Is \`herd start\` running there? ` +
+      `Point elsewhere with --url http://HOST:PORT, or --config FILE for a node with another http.listen.`,
+    { cause: err },
+  )
 }
 
 function write(out: NodeJS.WritableStream, value: unknown): number {

@@ -3,6 +3,7 @@
  * file; this one only dispatches.
  */
 import { stdout, stderr, argv, exit } from 'node:process'
+import { COMMAND_USAGE, HelpRequested, UsageError } from './usage.ts'
 
 const USAGE = `herd — one OpenAI-compatible endpoint for all your llama.cpp machines
 
@@ -63,6 +64,16 @@ main(argv.slice(2)).then(
     process.exitCode = code
   },
   (err: unknown) => {
+    if (err instanceof HelpRequested) {
+      stdout.write(`${COMMAND_USAGE[err.command]}\n`)
+      process.exitCode = 0
+      return
+    }
+    if (err instanceof UsageError) {
+      stderr.write(`herd ${err.command}: ${err.message}\n\n${COMMAND_USAGE[err.command]}\n`)
+      process.exitCode = 2
+      return
+    }
     stderr.write(`herd: ${err instanceof Error ? err.message : String(err)}\n`)
     exit(1)
   },

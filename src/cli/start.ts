@@ -1,10 +1,10 @@
 /** `herd start`: run the daemon until SIGTERM/SIGINT, then drain and exit. */
 import { stderr } from 'node:process'
 import { Daemon } from '../daemon.ts'
-import { commonFlags } from './flags.ts'
+import { parseCommandArgs } from './usage.ts'
 
 export async function startCommand(args: string[]): Promise<number> {
-  const { values } = commonFlags(args)
+  const { values } = parseCommandArgs('start', args, { config: { type: 'string', short: 'c' } })
   const daemon = await Daemon.create(values.config === undefined ? {} : { configFile: values.config })
   await daemon.start()
   return new Promise<number>((resolve) => {

@@ -1,0 +1,68 @@
+/**
+ * Per-command usage and flag parsing for the CLI: `--help` prints a command's usage and
+ * exits 0; a flag it does not know prints the problem and the usage on stderr and exits
+ * 2, instead of Node's raw parser error.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+
+/** Usage text per command, as `herd <command> --help` prints it. */
+export const COMMAND_USAGE = {
+  start: `usage: herd start [--config FILE]
+
+Runs the daemon until SIGTERM or SIGINT, then drains (in-flight requests finish within
+http.drain_timeout_ms) and exits. --config defaults to $HERD_HOME/config.yaml.`,
+  demo: `usage: herd demo
+
+Writes the tiny demo model if it is missing, then serves cookbook/demo.yaml on 127.0.0.1:8080.`,
+  init: `usage: herd init [--join SECRET|FILE] [--name NAME] [--force]
+
+Writes $HERD_HOME/config.yaml with the mesh on, and a fresh cluster secret (mode 600).
+--join uses the secret printed by the first machine's herd init instead.`,
+  nodes: `usage: herd nodes [--config FILE] [--url URL] [--json]
+
+The mesh as a running node sees it. The node is found from the config's http.listen
+(and its first API key), or at --url.`,
+  models: `usage: herd models [--config FILE] [--url URL] [--json]
+
+Models served anywhere in the mesh, as a running node lists them.`,
+  ps: `usage: herd ps [--config FILE] [--url URL] [--logs] [--json]
+
+This node's llama-server instances (and, with --logs, their recent output).`,
+} as const
+
+export type CommandName = keyof typeof COMMAND_USAGE
+
+/** Bad usage: the CLI prints the message and the command's usage on stderr and exits 2. */
+export class UsageError extends Error {
+  readonly command: CommandName
+  constructor(command: CommandName, message: string) {
+    super(message)
+    this.name = 'UsageError'
+    this.command = command
+  }
+}
+
+/** `--help` was given: the CLI prints the usage on stdout and exits 0. */
+export class HelpRequested extends Error {
+  readonly command: CommandName
+  constructor(command: CommandName) {
+    super(`help for ${command}`)
+    this.name = 'HelpRequested'
+    this.command = command
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>
+
+/** parseArgs with `--help`/`-h` on every command and errors that name the command. */
+export function parseCommandArgs<O extends Options>(command: CommandName, args: string[], options: O, allowPositionals = false) {
+  if (args.includes('--help') || args.includes('-h')) throw new HelpRequested(command)
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals })
+  } catch (err: unknown) {
+    // Node's messages ("Unknown option '--x'. To specify a positional argument starting
+    // with a '-', place it at the end of the command after '--'…") lead with what matters.
+    const message = err instanceof Error ? (err.message.split('. ')[0] ?? err.message) : String(err)
+    throw new UsageError(command, message)
+  }
+}
