@@ -4,7 +4,7 @@
  * stops them in reverse: drain HTTP and instances first, then the mesh, then children.
  */
 import { readFile } from 'node:fs/promises'
-import pino, { type Logger } from 'pino'
+import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, clusterView, forwardHandler, Metrics } from './api/index.ts'
@@ -13,6 +13,7 @@ import { HerdError } from './errors/index.ts'
 import { InstanceManager } from './instances/index.ts'
 import { admission, NodeResources } from './hardware/index.ts'
 import { resolveLlamaServer } from './llama/index.ts'
+import { createLogger } from './logging/index.ts'
 import { Router, ModelCatalog, localModels, localState, type LocalStateSources, type RemoteTargets } from './router/index.ts'
 import { HERD_VERSION } from './version.ts'
 import { createMesh, MESH_SECRET_MISSING, type Mesh, type NodeState } from './mesh/index.ts'
@@ -48,7 +49,7 @@ export class Daemon {
 
   static async create(options: DaemonOptions = {}): Promise<Daemon> {
     const config = await loadConfig({ ...(options.configFile === undefined ? {} : { file: options.configFile }), ...(options.env ? { env: options.env } : {}) })
-    const logger = options.logger ?? pino({ level: config.log_level, base: { node: config.node.name } })
+    const logger = options.logger ?? createLogger({ level: config.log_level, format: config.log_format, node: config.node.name })
     const cookbook = await loadCookbook(config.cookbook, { logger })
     return new Daemon(config, logger, cookbook)
   }
@@ -166,9 +167,12 @@ export class Daemon {
       await this.watcher.start()
       if (this.config.mesh.enabled) await this.startMesh()
       const [host, port] = splitHostPort(this.config.http.listen)
-      this.address = await this.app.listen({ host, port })
+      this.address = await this.app.listen({ host, port }).catch((err: unknown) => {
+        if ((err as { code?: unknown } | null)?.code !== 'EADDRINUSE') throw err
+        throw new HerdError('config_invalid', `http.listen ${this.config.http.listen} is in use: another program listens there (choose another address in the config or with HERD_HTTP__LISTEN)`, { cause: err })
+      })
       this.started = true
-      this.logger.info({ url: this.address, node: this.config.node.name, peer_id: this.mesh?.peerId ?? null, models: [...this.cookbook.profiles.keys()] }, 'herd is serving')
+      this.logger.info({ url: this.address, peer_id: this.mesh?.peerId ?? null, models: [...this.cookbook.profiles.keys()] }, 'herd is serving')
     } catch (err: unknown) {
       await this.stop({ graceMs: 0 }).catch(() => {})
       throw err
@@ -184,9 +188,11 @@ export class Daemon {
   async stop(options: { graceMs?: number } = {}): Promise<void> {
     if (this.draining) return
     this.draining = true
+    // A start that failed stops what it began without talk of draining: its error says it all.
+    const log = this.started ? this.logger : this.logger.child({}, { level: 'warn' })
     const graceMs = options.graceMs ?? this.config.http.drain_timeout_ms
     this.mesh?.notifyChanged()
-    this.logger.info({ grace_ms: graceMs }, 'draining')
+    log.info({ grace_ms: graceMs }, 'draining')
     await this.instances.drain({ graceMs, signal: AbortSignal.timeout(graceMs + 5_000) }).catch((err: unknown) => this.logger.warn({ err }, 'drain did not finish cleanly'))
     await this.app.close().catch(() => {})
     await this.watcher.stop()
@@ -194,7 +200,7 @@ export class Daemon {
     await this.instances.stop()
     await this.resources.stop()
     await this.dispatcher.close().catch(() => {})
-    this.logger.info('stopped')
+    log.info('stopped')
   }
 
   private applyCookbook(cookbook: Cookbook): void {

@@ -92,6 +92,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Confi
     },
     cookbook: resolveFrom(baseFor(['cookbook']), cfg.cookbook, userHome),
     log_level: cfg.log_level,
+    log_format: cfg.log_format,
     home,
     file,
   }

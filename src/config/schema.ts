@@ -60,6 +60,8 @@ export const configSchema = z.strictObject({
   /** Cookbook file or folder of *.yaml files; relative to the config file. */
   cookbook: z.string().default('cookbook.yaml'),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** `auto`: readable lines on a terminal, JSON lines otherwise. */
+  log_format: z.enum(['auto', 'json', 'pretty']).default('auto'),
 })
 
 export type ConfigFile = z.infer<typeof configSchema>
