@@ -47,8 +47,19 @@ export class Metrics {
     }
     gauge('herd_queue_length', 'Requests waiting for a slot', (l) => l.queueLength)
     gauge('herd_instances', 'llama-server instances starting or ready', (l) => l.instances)
-    gauge('herd_slots_total', 'Slots on ready instances', (l) => l.slotsTotal)
+    gauge('herd_slots', 'Slots on ready instances', (l) => l.slotsTotal)
     gauge('herd_slots_busy', 'Slots serving a request', (l) => l.slotsBusy)
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'herd_process_' })
+    if (options.defaultMetrics !== false) this.processMetrics()
+  }
+
+  /**
+   * prom-client's default process metrics, less three gauges that carry a counter's
+   * `_total` suffix (promtool refuses them); `…_active_{handles,requests,resources}` (by
+   * type) say the same.
+   */
+  private processMetrics(): void {
+    const prefix = 'herd_process_'
+    collectDefaultMetrics({ register: this.registry, prefix })
+    for (const what of ['handles', 'requests', 'resources']) this.registry.removeSingleMetric(`${prefix}nodejs_active_${what}_total`)
   }
 }
