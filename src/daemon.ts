@@ -83,7 +83,7 @@ export class Daemon {
         onProcessStarted: (p) => hardware.watchProcess(p.pid, p.launchHash, p.profileId),
         onProcessExited: (p) => hardware.unwatchProcess(p.pid),
       },
-      {},
+      { portBase: config.llama.port_base },
     )
     this.instances.setProfiles([...cookbook.profiles.values()])
     this.stateSources = {

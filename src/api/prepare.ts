@@ -63,6 +63,7 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteR
     hops: input.hops,
     headers,
     signal: input.signal,
+    receivedAt: performance.now(),
   }
 }
 

@@ -11,7 +11,7 @@ import { readSlotInfo, waitHealthy, type SlotInfo } from './health.ts'
 import { terminate } from './kill.ts'
 import { LogRing } from './log-ring.ts'
 import { procInfo, type PidRecord } from './pidfile.ts'
-import { freePort, saysAddressInUse } from './ports.ts'
+import { saysAddressInUse, type PortAllocator } from './ports.ts'
 import type { Prepared } from './prepare.ts'
 import { spawnLlama, type ExitInfo, type LlamaProcess } from './spawn.ts'
 import type { InstanceSnapshot, InstanceStatus } from './types.ts'
@@ -34,6 +34,8 @@ export interface InstanceDeps {
   logLines: number
   /** How many times a start is retried when another process took its port first. */
   portAttempts: number
+  /** Shared by the manager's instances; a port is held from the probe until the instance is gone. */
+  ports: PortAllocator
   /** Aborted when the manager stops. */
   signal: AbortSignal
   onProcessStarted?: (info: ProcessInfo) => void
@@ -119,11 +121,13 @@ export class Instance {
     this.gpus = [...(placement.gpus ?? [])]
     const deadline = Date.now() + this.profile.startupTimeoutMs
     for (let attempt = 1; ; attempt++) {
-      const port = await freePort(this.deps.host)
+      const port = await this.deps.ports.claim()
+      // The port the last attempt lost stays held until now, so this attempt gets another.
+      if (this.port > 0) this.deps.ports.release(this.port)
+      this.port = port
       if (signal.aborted) throw this.fail('stopped before it was ready', { code: null, signal: null })
       const proc = spawnLlama({ binary, modelPath: this.profile.modelPath, args: [...this.profile.args, ...(placement.args ?? [])], ...(placement.env ? { env: placement.env } : {}), host: this.deps.host, port, setpriv: this.deps.setpriv, log: this.log })
       this.proc = proc
-      this.port = port
       this.record = proc.pid === undefined ? undefined : { pid: proc.pid, instanceId: this.id, profileId: this.profile.id, binary, startedAt: Date.now() }
       if (proc.pid !== undefined) {
         const pid = proc.pid
@@ -210,6 +214,7 @@ export class Instance {
   private finish(info: ExitInfo): void {
     if (this.state.status === 'exited') return
     this.state = { status: 'exited', code: info.code, signal: info.signal, since: Date.now() }
+    if (this.port > 0) this.deps.ports.release(this.port)
     this.exitCtl.abort(new HerdError('upstream_error', `llama-server instance ${this.id} exited (${describe(info)})`))
     this.resolveClosed(info)
     this.onExit?.(this)

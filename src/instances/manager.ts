@@ -11,6 +11,7 @@ import type { InstanceDeps } from './instance.ts'
 import { untilAborted } from './lease.ts'
 import type { LogRing } from './log-ring.ts'
 import { PidFile, reapLeftovers } from './pidfile.ts'
+import { PortAllocator } from './ports.ts'
 import { ProfilePool, type PoolHost } from './pool.ts'
 import { PoolRegistry } from './registry.ts'
 import { Ewma } from './rate.ts'
@@ -30,6 +31,7 @@ export class InstanceManager extends EventEmitter<InstanceEventMap> {
   private readonly exitedLogs: { instanceId: string; profileId: string; log: LogRing }[] = []
   private readonly stats: InstanceCounters = { spawns: 0, spawnFailures: 0, unexpectedExits: 0, idleStops: 0 }
   private readonly pidFile: PidFile
+  private readonly ports: PortAllocator
   private ctl = new AbortController()
   private dispatcher: Dispatcher | undefined
   private stopping: Promise<void> | undefined
@@ -40,6 +42,7 @@ export class InstanceManager extends EventEmitter<InstanceEventMap> {
     super()
     this.components = components
     this.init = resolveInit(init)
+    this.ports = new PortAllocator(this.init.host, this.init.portBase)
     this.pidFile = new PidFile(components.runtimeDir, components.logger)
     this.host = this.makeHost()
     this.pools = new PoolRegistry((spec) => new ProfilePool(spec, this.host))
@@ -184,6 +187,7 @@ export class InstanceManager extends EventEmitter<InstanceEventMap> {
       killGraceMs: init.killGraceMs,
       logLines: init.logLines,
       portAttempts: init.portAttempts,
+      ports: this.ports,
       signal: this.ctl.signal,
       onProcessStarted: (info) => {
         this.childrenChanged()

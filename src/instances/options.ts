@@ -36,6 +36,11 @@ export interface InstanceManagerInit {
   defaultSlots?: number
   /** Spawns tried when another process takes the chosen port first. Default 3. */
   portAttempts?: number
+  /**
+   * `llama.port_base`: children get the lowest port at or above it that no live instance
+   * holds and that is free now. 0 lets the kernel choose. Default 0.
+   */
+  portBase?: number
 }
 
 export type ManagerStatus = 'stopped' | 'started' | 'draining' | 'stopping'
@@ -68,5 +73,6 @@ export function resolveInit(init: InstanceManagerInit): Required<Omit<InstanceMa
     setpriv: init.setpriv === false ? undefined : (init.setpriv ?? (existsSync(SETPRIV) ? SETPRIV : undefined)),
     defaultSlots: init.defaultSlots ?? 4,
     portAttempts: init.portAttempts ?? 3,
+    portBase: init.portBase ?? 0,
   }
 }

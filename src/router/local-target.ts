@@ -9,6 +9,7 @@ import type { Logger } from 'pino'
 import { HerdError, asHerdError } from '../errors/index.ts'
 import type { ProfileSpec } from '../config/types.ts'
 import type { AcquireOptions, Lease } from '../instances/types.ts'
+import { startDeadline } from './deadline.ts'
 import type { RouteRequest, UpstreamResponse } from './types.ts'
 
 /** The part of the supervisor the router needs. */
@@ -44,17 +45,26 @@ export function relayableHeaders(raw: Record<string, string | string[] | undefin
 export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): Promise<UpstreamResponse> {
   const profile = c.profile(req.profileId)
   if (profile === undefined) throw new HerdError('model_not_found', `model '${req.profileId}' is not served by this node`, { param: 'model' })
-  const lease = await c.instances.acquire(profile, { signal: req.signal, requestId: req.requestId })
+  // The client's signal, or one that also aborts when max_request_duration_ms runs out.
+  const deadline = startDeadline({ limitMs: profile.maxRequestDurationMs, receivedAt: req.receivedAt, signal: req.signal, profileId: profile.id })
+  let lease: Lease
+  try {
+    lease = await c.instances.acquire(profile, { signal: deadline.signal, requestId: req.requestId })
+  } catch (err: unknown) {
+    deadline.clear()
+    throw err
+  }
   // One controller fed by both signals (AbortSignal.any costs ~50x more per request and
   // leaves weak references on the long-lived lease signal); listeners go on release.
   const controller = new AbortController()
-  const onClientAbort = (): void => controller.abort(req.signal.reason)
+  const onClientAbort = (): void => controller.abort(deadline.signal.reason)
   const onExit = (): void => controller.abort(lease.exited.reason)
-  req.signal.addEventListener('abort', onClientAbort, { once: true })
+  deadline.signal.addEventListener('abort', onClientAbort, { once: true })
   lease.exited.addEventListener('abort', onExit, { once: true })
   const unlisten = (): void => {
-    req.signal.removeEventListener('abort', onClientAbort)
+    deadline.signal.removeEventListener('abort', onClientAbort)
     lease.exited.removeEventListener('abort', onExit)
+    deadline.clear()
   }
   const signal = controller.signal
   const started = performance.now()
@@ -73,10 +83,10 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
       bodyTimeout: 300_000,
     })
   } catch (err: unknown) {
-    await settleCrash(lease, req.signal)
+    await settleCrash(lease, deadline.signal)
     unlisten()
     lease.release()
-    throw upstreamFailure(err, req, lease, profile)
+    throw deadline.timedOut ?? upstreamFailure(err, req, lease, profile)
   }
   const headers = relayableHeaders(res.headers)
   const sse = (headers['content-type'] ?? '').includes('text/event-stream')
@@ -91,8 +101,8 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
     c.onCompleted?.(profile.id, result)
   }
   res.body.once('error', (err: Error) => {
-    void settleCrash(lease, req.signal).then(() => {
-      const failure = upstreamFailure(err, req, lease, profile)
+    void settleCrash(lease, deadline.signal).then(() => {
+      const failure = deadline.timedOut ?? upstreamFailure(err, req, lease, profile)
       // The head is gone already: an event stream ends with an error event, other bodies are cut off.
       if (sse && !body.destroyed && !req.signal.aborted) body.end(sseError(failure))
       else body.destroy(failure)

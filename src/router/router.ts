@@ -7,6 +7,7 @@ import type { Logger } from 'pino'
 import { HerdError, isHerdError, isRetryable } from '../errors/index.ts'
 import type { ForwardRequest, ModelState, NodeState, ResourceState } from '../mesh/types.ts'
 import { CircuitBreakers, type CircuitState } from './circuit-breaker.ts'
+import { pastDeadline } from './deadline.ts'
 import { serveLocal, type LocalTargetComponents } from './local-target.ts'
 import { PendingCounter } from './pending.ts'
 import { rejectRemoteError } from './remote-error.ts'
@@ -84,7 +85,8 @@ export class Router {
         return await this.attempt(candidate, req)
       } catch (err: unknown) {
         lastError = err
-        if (req.signal.aborted || !isRetryable(err)) throw err
+        // A request whose max_request_duration_ms is used up is not started again elsewhere.
+        if (req.signal.aborted || !isRetryable(err) || pastDeadline(req.receivedAt, this.c.local.profile(req.profileId)?.maxRequestDurationMs)) throw err
         this.c.logger.warn({ request_id: req.requestId, node: candidate.nodeId, err: errorMessage(err) }, 'attempt failed before the first byte; trying the next candidate')
       }
     }

@@ -22,6 +22,8 @@ export interface RouteRequest {
   /** Headers worth passing on (content-type, accept, traceparent). */
   headers: Record<string, string>
   signal: AbortSignal
+  /** `performance.now()` when this node received it; a profile's `max_request_duration_ms` counts from here. Undefined: from when it is served. */
+  receivedAt?: number
 }
 
 /** A response whose head has arrived; the body streams. */
