@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises'
 import pino, { type Logger } from 'pino'
 import { Agent } from 'undici'
 import type { FastifyInstance } from 'fastify'
-import { buildApp, clusterView, forwardHandler, Metrics } from './api/index.ts'
+import { buildApp, clusterView, exposureWarning, forwardHandler, Metrics } from './api/index.ts'
 import { CookbookWatcher, loadConfig, loadCookbook, type Config, type Cookbook } from './config/index.ts'
 import { HerdError } from './errors/index.ts'
 import { InstanceManager } from './instances/index.ts'
@@ -130,6 +130,7 @@ export class Daemon {
       nodeName: name,
       bodyLimitBytes: config.http.body_limit_bytes,
       apiKeys: config.http.api_keys,
+      metricsAuth: config.http.metrics_auth,
       version: { herd: HERD_VERSION, llama: () => this.llamaVersion },
       router: this.router,
       catalog: this.catalog,
@@ -167,6 +168,8 @@ export class Daemon {
       if (this.config.mesh.enabled) await this.startMesh()
       const [host, port] = splitHostPort(this.config.http.listen)
       this.address = await this.app.listen({ host, port })
+      const exposed = exposureWarning(this.config.http.listen, this.config.http.api_keys)
+      if (exposed !== undefined) this.logger.warn({ listen: this.config.http.listen }, exposed)
       this.started = true
       this.logger.info({ url: this.address, node: this.config.node.name, peer_id: this.mesh?.peerId ?? null, models: [...this.cookbook.profiles.keys()] }, 'herd is serving')
     } catch (err: unknown) {

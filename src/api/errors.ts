@@ -1,10 +1,25 @@
 /**
  * The one place errors become HTTP responses: HerdError codes map to a status and the
- * OpenAI envelope; fastify's own errors (bad JSON, body too large) are translated first.
+ * OpenAI envelope; fastify's own errors (bad JSON, body too large, malformed URL) are
+ * translated first. Thrown errors, unknown routes and fastify's framework errors (which
+ * happen before routing, so no hook runs) all end in sendError.
  */
-import type { FastifyError, FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { HerdError, asHerdError, isHerdError } from '../errors/index.ts'
+import { clip } from './clip.ts'
 import type { Metrics } from './metrics.ts'
+
+export interface ErrorReplyDeps {
+  nodeName: string
+  metrics: Metrics
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** `model:profile` the request resolved to, once known ('' before), for metric labels. */
+    herdProfile: string
+  }
+}
 
 /** Turn anything thrown into a HerdError a client can read. */
 export function toHerdError(err: unknown): HerdError {
@@ -17,25 +32,52 @@ export function toHerdError(err: unknown): HerdError {
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new HerdError('invalid_json', 'request body is not valid JSON')
+    case 'FST_ERR_BAD_URL':
+      return new HerdError('invalid_request', 'the URL path is not valid percent-encoding')
   }
   if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    return new HerdError('invalid_request', fe.message ?? 'bad request')
+    return new HerdError('invalid_request', clip(fe.message ?? 'bad request'))
   }
   return asHerdError(err)
 }
 
-export function installErrorHandling(app: FastifyInstance, metrics: Metrics): void {
-  app.setErrorHandler((err: unknown, request, reply) => {
-    const herdError = toHerdError(err)
-    metrics.errors.inc({ code: herdError.code })
-    if (herdError.status >= 500) request.log.error({ err, code: herdError.code }, herdError.message)
-    else request.log.info({ code: herdError.code }, herdError.message)
-    if (herdError.retryAfterSeconds !== undefined) reply.header('retry-after', String(herdError.retryAfterSeconds))
-    else if (herdError.status === 503) reply.header('retry-after', '1')
-    reply.header('x-herd-error', herdError.code)
-    void reply.code(herdError.status).type('application/json').send(herdError.toEnvelope())
-  })
+/** Log, count and answer one error. Every non-2xx herd sends is written here. */
+export function sendError(request: FastifyRequest, reply: FastifyReply, err: unknown, deps: ErrorReplyDeps): void {
+  const herdError = toHerdError(err)
+  logError(request, herdError, err)
+  deps.metrics.errors.inc({ code: herdError.code })
+  // Successes are counted when their body ends (routes/openai.ts); every refusal is counted here, once.
+  deps.metrics.requests.inc({ endpoint: request.routeOptions.config?.endpoint ?? 'other', model: request.herdProfile ?? '', status: 'error' })
+  // Set again here: framework errors happen before the onRequest hook that sets them.
+  reply.header('x-request-id', request.id)
+  reply.header('x-herd-node', deps.nodeName)
+  reply.header('x-herd-error', herdError.code)
+  if (herdError.retryAfterSeconds !== undefined) reply.header('retry-after', String(herdError.retryAfterSeconds))
+  else if (herdError.status === 503) reply.header('retry-after', '1')
+  if (herdError.code === 'unauthorized') reply.header('www-authenticate', 'Bearer')
+  void reply.code(herdError.status).type('application/json').send(herdError.toEnvelope())
+}
+
+/**
+ * 500 is a bug: error level, with the stack. Other 5xx are expected refusals (queue full,
+ * draining, no capacity, a failing upstream): one warn line, no stack. 4xx are the
+ * client's: info.
+ */
+function logError(request: FastifyRequest, herdError: HerdError, thrown: unknown): void {
+  if (herdError.status === 500) {
+    request.log.error({ err: thrown, code: herdError.code }, herdError.message)
+    return
+  }
+  const cause = herdError.cause instanceof Error ? clip(herdError.cause.message, 512) : undefined
+  const fields = cause === undefined ? { code: herdError.code } : { code: herdError.code, cause }
+  if (herdError.status >= 500) request.log.warn(fields, herdError.message)
+  else request.log.info(fields, herdError.message)
+}
+
+export function installErrorHandling(app: FastifyInstance, deps: ErrorReplyDeps): void {
+  app.decorateRequest('herdProfile', '')
+  app.setErrorHandler((err: unknown, request, reply) => sendError(request, reply, err, deps))
   app.setNotFoundHandler((request) => {
-    throw new HerdError('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`)
+    throw new HerdError('not_found', `no route for ${request.method} ${clip(request.url.split('?')[0] ?? '')}`)
   })
 }
