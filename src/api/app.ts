@@ -9,6 +9,7 @@ import type { InstanceSnapshot } from '../instances/types.ts'
 import type { ModelCatalog } from '../router/catalog.ts'
 import type { RouteRequest, UpstreamResponse } from '../router/types.ts'
 import { authorize, installAuth } from './auth.ts'
+import { installBodyParser } from './body.ts'
 import { installErrorHandling, sendError } from './errors.ts'
 import type { Metrics } from './metrics.ts'
 import { adminRoutes } from './routes/admin.ts'
@@ -77,9 +78,7 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
       return sendError(request, reply, err, errorDeps)
     },
   })
-  // Bodies stay raw bytes: they are relayed verbatim; the handlers parse what they need.
-  app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
+  installBodyParser(app, deps.bodyLimitBytes)
   installErrorHandling(app, errorDeps)
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
