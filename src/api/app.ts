@@ -10,7 +10,7 @@ import type { ModelCatalog } from '../router/catalog.ts'
 import type { RouteRequest, UpstreamResponse } from '../router/types.ts'
 import { authorize, installAuth } from './auth.ts'
 import { installBodyParser } from './body.ts'
-import { installErrorHandling, sendError } from './errors.ts'
+import { clientErrorHandler, installErrorHandling, sendError } from './errors.ts'
 import type { Metrics } from './metrics.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { clusterRoutes } from './routes/cluster.ts'
@@ -77,6 +77,8 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
       }
       return sendError(request, reply, err, errorDeps)
     },
+    // Requests Node's HTTP parser refuses, before fastify sees them.
+    clientErrorHandler: clientErrorHandler(errorDeps),
   })
   installBodyParser(app, deps.bodyLimitBytes)
   installErrorHandling(app, errorDeps)

@@ -4,6 +4,8 @@
  * translated first. Thrown errors, unknown routes and fastify's framework errors (which
  * happen before routing, so no hook runs) all end in sendError.
  */
+import { randomUUID } from 'node:crypto'
+import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { HerdError, asHerdError, isHerdError } from '../errors/index.ts'
 import { clip } from './clip.ts'
@@ -72,6 +74,30 @@ function logError(request: FastifyRequest, herdError: HerdError, thrown: unknown
   const fields = cause === undefined ? { code: herdError.code } : { code: herdError.code, cause }
   if (herdError.status >= 500) request.log.warn(fields, herdError.message)
   else request.log.info(fields, herdError.message)
+}
+
+/**
+ * Node's HTTP parser refusing a request (malformed request line or headers, headers over
+ * the size limit) happens before fastify has a request or a reply: answer on the socket,
+ * still in the envelope with herd's headers, then close it.
+ */
+export function clientErrorHandler(deps: ErrorReplyDeps): (err: Error & { code?: string }, socket: Socket) => void {
+  return (err, socket) => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return
+    const reason = err.code === 'HPE_HEADER_OVERFLOW' ? 'the request headers are too large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'the request took too long to arrive' : 'the request is not valid HTTP'
+    const herdError = new HerdError('invalid_request', reason)
+    deps.metrics.errors.inc({ code: herdError.code })
+    deps.metrics.requests.inc({ endpoint: 'other', model: '', status: 'error' })
+    if (!socket.writable) {
+      socket.destroy()
+      return
+    }
+    const body = JSON.stringify(herdError.toEnvelope())
+    // Written by hand, so the node name is kept to what a header value may hold.
+    const node = deps.nodeName.replace(/[^\x20-\x7e]/g, '?')
+    const head = [`HTTP/1.1 ${herdError.status} Bad Request`, 'content-type: application/json', `content-length: ${Buffer.byteLength(body)}`, `x-herd-error: ${herdError.code}`, `x-request-id: ${randomUUID()}`, `x-herd-node: ${node}`, 'connection: close']
+    socket.end(`${head.join('\r\n')}\r\n\r\n${body}`)
+  }
 }
 
 export function installErrorHandling(app: FastifyInstance, deps: ErrorReplyDeps): void {

@@ -1,4 +1,5 @@
 /** The one error path: bad URLs, long client strings, log levels and the error counters. */
+import { connect } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
 import { HerdError } from '../../src/errors/index.ts'
@@ -45,6 +46,33 @@ describe('URLs that do not decode', () => {
     expect(res.headers['x-request-id']).toBe('bad-url-1')
     expect(JSON.stringify(res.json())).not.toContain('FST_')
     expect((await metrics.errors.get()).values).toEqual([expect.objectContaining({ labels: { code: 'invalid_request' }, value: 1 })])
+  })
+})
+
+describe('requests the HTTP parser refuses', () => {
+  async function raw(app: FastifyInstance, bytes: string): Promise<string> {
+    const address = await app.listen({ host: '127.0.0.1', port: 0 })
+    const socket = connect(Number(new URL(address).port), '127.0.0.1')
+    const chunks: Buffer[] = []
+    socket.on('data', (c: Buffer) => chunks.push(c))
+    socket.write(bytes)
+    await new Promise((resolve) => socket.once('close', resolve))
+    return Buffer.concat(chunks).toString('utf8')
+  }
+
+  it.each([
+    ['a malformed header line', 'GET /healthz HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n'],
+    ['headers over the size limit', `GET /healthz HTTP/1.1\r\nHost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`],
+  ])('answers %s in the envelope with herd headers', async (_name, bytes) => {
+    const { app, metrics } = make()
+    const answer = await raw(app, bytes)
+    const [head = '', body = ''] = answer.split('\r\n\r\n')
+    expect(head).toMatch(/^HTTP\/1\.1 400 /)
+    expect(head).toMatch(/\r\nx-herd-error: invalid_request\r\n/)
+    expect(head).toMatch(/\r\nx-herd-node: node-a\r\n/)
+    expect(head).toMatch(/\r\nx-request-id: [0-9a-f-]{36}\r\n/)
+    expect(JSON.parse(body)).toMatchObject({ error: { code: 'invalid_request', type: 'invalid_request_error', param: null } })
+    expect((await metrics.requests.get()).values).toEqual([expect.objectContaining({ labels: { endpoint: 'other', model: '', status: 'error' }, value: 1 })])
   })
 })
 
@@ -142,3 +170,13 @@ describe('herd_requests_total', () => {
 function pinoLevel(name: 'info' | 'warn' | 'error'): number {
   return { info: 30, warn: 40, error: 50 }[name]
 }
+
+describe('query strings', () => {
+  it('answers 400 invalid_request when /admin/logs gets instance twice', async () => {
+    const { app } = make()
+    const res = await app.inject({ method: 'GET', url: '/admin/logs?instance=a&instance=b' })
+    expectEnvelope(res, 400, 'invalid_request')
+    expect(res.json().error.param).toBe('instance')
+    expect((await app.inject({ method: 'GET', url: '/admin/logs?instance=a' })).statusCode).toBe(200)
+  })
+})

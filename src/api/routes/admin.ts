@@ -41,5 +41,10 @@ export function adminRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return { model: id ?? null, stopped }
   })
   app.get('/admin/instances', { config: { auth: 'admin' } }, async () => ({ instances: deps.admin.instances() }))
-  app.get<{ Querystring: { instance?: string } }>('/admin/logs', { config: { auth: 'admin' } }, async (request) => ({ logs: deps.admin.logs(request.query.instance) }))
+  app.get<{ Querystring: { instance?: string | string[] } }>('/admin/logs', { config: { auth: 'admin' } }, async (request) => {
+    // `?instance=a&instance=b` parses to an array: one instance per request.
+    const instance = request.query.instance
+    if (Array.isArray(instance)) throw new HerdError('invalid_request', "'instance' may be given once", { param: 'instance' })
+    return { logs: deps.admin.logs(instance) }
+  })
 }
