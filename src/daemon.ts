@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import type { FastifyInstance } from 'fastify'
-import { buildApp, clusterView, forwardHandler, Metrics } from './api/index.ts'
+import { buildApp, clusterView, exposureWarning, forwardHandler, Metrics } from './api/index.ts'
 import { CookbookWatcher, loadConfig, loadCookbook, type Config, type Cookbook } from './config/index.ts'
 import { HerdError } from './errors/index.ts'
 import { InstanceManager } from './instances/index.ts'
@@ -131,6 +131,7 @@ export class Daemon {
       nodeName: name,
       bodyLimitBytes: config.http.body_limit_bytes,
       apiKeys: config.http.api_keys,
+      metricsAuth: config.http.metrics_auth,
       version: { herd: HERD_VERSION, llama: () => this.llamaVersion },
       router: this.router,
       catalog: this.catalog,
@@ -171,6 +172,8 @@ export class Daemon {
         if ((err as { code?: unknown } | null)?.code !== 'EADDRINUSE') throw err
         throw new HerdError('config_invalid', `http.listen ${this.config.http.listen} is in use: another program listens there (choose another address in the config or with HERD_HTTP__LISTEN)`, { cause: err })
       })
+      const exposed = exposureWarning(this.config.http.listen, this.config.http.api_keys)
+      if (exposed !== undefined) this.logger.warn({ listen: this.config.http.listen }, exposed)
       this.started = true
       this.logger.info({ url: this.address, peer_id: this.mesh?.peerId ?? null, models: [...this.cookbook.profiles.keys()] }, 'herd is serving')
     } catch (err: unknown) {

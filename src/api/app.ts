@@ -2,14 +2,15 @@
  * buildApp(deps): the whole HTTP surface, separate from listen() so tests drive it with
  * app.inject() and no port.
  */
-import { randomUUID, timingSafeEqual } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import { HerdError } from '../errors/index.ts'
 import type { InstanceSnapshot } from '../instances/types.ts'
 import type { ModelCatalog } from '../router/catalog.ts'
 import type { RouteRequest, UpstreamResponse } from '../router/types.ts'
-import { installErrorHandling } from './errors.ts'
+import { authorize, installAuth } from './auth.ts'
+import { installBodyParser } from './body.ts'
+import { clientErrorHandler, installErrorHandling, sendError } from './errors.ts'
 import type { Metrics } from './metrics.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { clusterRoutes } from './routes/cluster.ts'
@@ -30,6 +31,8 @@ export interface ApiDeps {
   nodeName: string
   bodyLimitBytes: number
   apiKeys: readonly string[]
+  /** `http.metrics_auth`: /metrics needs a key too (default: open, for scrapers). */
+  metricsAuth?: boolean
   version: { herd: string; llama: () => string | null }
   router: { route(req: RouteRequest): Promise<UpstreamResponse> }
   catalog: ModelCatalog
@@ -48,6 +51,7 @@ export interface ApiDeps {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 export function buildApp(deps: ApiDeps): FastifyInstance {
+  const errorDeps = { nodeName: deps.nodeName, metrics: deps.metrics }
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast keeps FastifyInstance's default generics for the route modules.
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -60,35 +64,33 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     return503OnClosing: false,
+    // Clients joining a base URL and a path often send `//` or a trailing `/`. Paths stay
+    // case-sensitive: model ids in /v1/models/{id} are.
+    routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true },
+    // A malformed URL fails before routing and before any hook: answer it like everything
+    // else, and without a key say only 401 (what is behind a bad URL is nobody's business).
+    frameworkErrors: (err, request, reply) => {
+      try {
+        authorize(request, deps.apiKeys)
+      } catch (denied: unknown) {
+        return sendError(request, reply, denied, errorDeps)
+      }
+      return sendError(request, reply, err, errorDeps)
+    },
+    // Requests Node's HTTP parser refuses, before fastify sees them.
+    clientErrorHandler: clientErrorHandler(errorDeps),
   })
-  // Bodies stay raw bytes: they are relayed verbatim; the handlers parse what they need.
-  app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
-
-  installErrorHandling(app, deps.metrics)
+  installBodyParser(app, deps.bodyLimitBytes)
+  installErrorHandling(app, errorDeps)
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
     reply.header('x-herd-node', deps.nodeName)
-    if (deps.apiKeys.length > 0 && (request.url.startsWith('/v1') || request.url.startsWith('/admin') || request.url.startsWith('/rerank'))) {
-      authenticate(request.headers.authorization, request.headers['x-api-key'], deps.apiKeys)
-    }
   })
+  installAuth(app, deps.apiKeys)
   openaiRoutes(app, deps)
   modelRoutes(app, deps)
   opsRoutes(app, deps)
   adminRoutes(app, deps)
   clusterRoutes(app, deps)
   return app
-}
-
-function authenticate(authorization: string | undefined, apiKeyHeader: string | string[] | undefined, keys: readonly string[]): void {
-  const bearer = authorization?.startsWith('Bearer ') ? authorization.slice(7).trim() : undefined
-  const given = bearer ?? (typeof apiKeyHeader === 'string' ? apiKeyHeader : undefined)
-  if (given === undefined) throw new HerdError('unauthorized', 'missing API key: send Authorization: Bearer <key>')
-  const g = Buffer.from(given)
-  const ok = keys.some((k) => {
-    const b = Buffer.from(k)
-    return b.length === g.length && timingSafeEqual(b, g)
-  })
-  if (!ok) throw new HerdError('unauthorized', 'invalid API key')
 }

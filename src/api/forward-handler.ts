@@ -5,6 +5,7 @@
  * sending node turns back into an error it may retry elsewhere.
  */
 import { Readable } from 'node:stream'
+import { clip } from './clip.ts'
 import { toHerdError } from './errors.ts'
 import { ENDPOINT_BY_PATH, prepareRoute } from './prepare.ts'
 import { HerdError } from '../errors/index.ts'
@@ -21,7 +22,7 @@ export function forwardHandler(deps: ForwardHandlerDeps) {
   return async (fwd: ForwardRequest, options: { signal: AbortSignal }): Promise<UpstreamResponse> => {
     try {
       const endpoint = ENDPOINT_BY_PATH[fwd.path]
-      if (endpoint === undefined) throw new HerdError('not_found', `no route for ${fwd.method} ${fwd.path}`)
+      if (endpoint === undefined) throw new HerdError('not_found', `no route for ${clip(fwd.method)} ${clip(fwd.path)}`)
       const route = prepareRoute(deps.catalog, {
         endpoint,
         body: fwd.body,

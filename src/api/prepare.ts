@@ -5,6 +5,7 @@
 import { HerdError } from '../errors/index.ts'
 import type { ModelCatalog } from '../router/catalog.ts'
 import type { Endpoint, RouteRequest } from '../router/types.ts'
+import { clip } from './clip.ts'
 
 /** Upstream path per endpoint (llama-server's OpenAI-compatible paths). */
 export const ENDPOINT_PATHS: Record<Endpoint, string> = {
@@ -42,7 +43,7 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteR
   const profileId = catalog.resolve(requested)
   if (profileId === undefined) {
     if (requested === undefined) throw new HerdError('invalid_request', "request has no 'model' and no default_model is set", { param: 'model' })
-    throw new HerdError('model_not_found', `model '${requested}' does not exist on any node`, { param: 'model' })
+    throw new HerdError('model_not_found', `model '${clip(requested)}' does not exist on any node`, { param: 'model' })
   }
   const caps = catalog.capabilities(profileId)
   if (caps && !supports(caps, input.endpoint)) {

@@ -10,8 +10,10 @@ const port = z.number().int().min(1).max(65535)
 export const httpSchema = z.strictObject({
   /** host:port the HTTP API listens on. */
   listen: z.string().regex(/^.+:\d+$/, 'expected host:port').default('127.0.0.1:8080'),
-  /** Bearer keys accepted on /v1 and /admin. Empty: no authentication. */
+  /** Keys accepted on every route but health, readiness, version (and metrics). Empty: no authentication. */
   api_keys: z.array(z.string().min(1)).default([]),
+  /** /metrics needs an API key too (default: open, for scrapers). */
+  metrics_auth: z.boolean().default(false),
   body_limit_bytes: z.number().int().positive().default(16 * 1024 * 1024),
   /** How long in-flight requests may run after SIGTERM before children are stopped. */
   drain_timeout_ms: z.number().int().nonnegative().default(30_000),

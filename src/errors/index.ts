@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   model_not_found: { status: 404, type: 'invalid_request_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
   body_too_large: { status: 413, type: 'invalid_request_error' },
+  unsupported_media_type: { status: 415, type: 'invalid_request_error' },
   upstream_error: { status: 502, type: 'server_error' },
   queue_full: { status: 503, type: 'server_error' },
   queue_timeout: { status: 503, type: 'server_error' },

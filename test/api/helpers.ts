@@ -1,6 +1,6 @@
 /** Builders for api tests: a hand-made cookbook and an app over a fake router. */
 import { Readable } from 'node:stream'
-import pino from 'pino'
+import pino, { type Logger } from 'pino'
 import { buildApp, Metrics, type ApiDeps } from '../../src/api/index.ts'
 import type { Cookbook, ProfileSpec } from '../../src/config/types.ts'
 import { ModelCatalog, type RoutablePeer } from '../../src/router/index.ts'
@@ -31,11 +31,12 @@ export function json(value: unknown, status = 200): UpstreamResponse {
   return { status, headers: { 'content-type': 'application/json' }, body: Readable.from([Buffer.from(JSON.stringify(value))]), servedBy: 'node-a' }
 }
 
-export function testApp(options: { cookbook: Cookbook; route?: (req: RouteRequest) => Promise<UpstreamResponse>; peers?: RoutablePeer[]; apiKeys?: string[]; bodyLimitBytes?: number; over?: Partial<ApiDeps> }) {
+export function testApp(options: { cookbook: Cookbook; route?: (req: RouteRequest) => Promise<UpstreamResponse>; peers?: RoutablePeer[]; apiKeys?: string[]; bodyLimitBytes?: number; logger?: Logger; over?: Partial<ApiDeps> }) {
   const seen: RouteRequest[] = []
+  const metrics = new Metrics({ load: () => [] }, { defaultMetrics: false })
   const catalog = new ModelCatalog({ nodeName: 'node-a', startedAt: 0, cookbook: () => options.cookbook, peers: () => options.peers ?? [] })
   const app = buildApp({
-    logger: pino({ level: 'silent' }),
+    logger: options.logger ?? pino({ level: 'silent' }),
     nodeName: 'node-a',
     bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
     apiKeys: options.apiKeys ?? [],
@@ -47,7 +48,7 @@ export function testApp(options: { cookbook: Cookbook; route?: (req: RouteReques
       },
     },
     catalog,
-    metrics: new Metrics({ load: () => [] }, { defaultMetrics: false }),
+    metrics,
     health: () => ({ ready: true, draining: false, canSpawn: true }),
     cluster: () => [],
     admin: {
@@ -59,5 +60,12 @@ export function testApp(options: { cookbook: Cookbook; route?: (req: RouteReques
     },
     ...options.over,
   })
-  return { app, seen }
+  return { app, seen, metrics }
+}
+
+/** A pino logger that keeps its lines, parsed, for assertions on levels and fields. */
+export function capturingLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = []
+  const logger = pino({ level: 'trace' }, { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } })
+  return { logger, lines }
 }

@@ -47,6 +47,11 @@ describe('environment overrides', () => {
     expect(config.http.api_keys).toEqual(['a,b', 'c'])
   })
 
+  it('read booleans such as HERD_HTTP__METRICS_AUTH', async () => {
+    const config = await loadConfig({ env: { ...base, HERD_HTTP__METRICS_AUTH: 'true' } })
+    expect(config.http.metrics_auth).toBe(true)
+  })
+
   it('read an empty list from an empty value', async () => {
     const config = await loadConfig({ env: { ...base, HERD_MESH__LISTEN: '' } })
     expect(config.mesh.listen).toEqual([])

@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 import { HerdError } from '../../errors/index.ts'
 import type { ApiDeps } from '../app.ts'
+import { clip } from '../clip.ts'
 import { parseJsonObject } from '../prepare.ts'
 
 function modelField(body: Record<string, unknown>, required: boolean): string | undefined {
@@ -19,10 +20,10 @@ function parseBody(raw: unknown): Record<string, unknown> {
 export function adminRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const localProfile = (requested: string): string => {
     const id = deps.catalog.resolve(requested)
-    if (id === undefined || !deps.admin.servesLocally(id)) throw new HerdError('model_not_found', `model '${requested}' is not in this node's cookbook`, { param: 'model' })
+    if (id === undefined || !deps.admin.servesLocally(id)) throw new HerdError('model_not_found', `model '${clip(requested)}' is not in this node's cookbook`, { param: 'model' })
     return id
   }
-  app.post('/admin/prewarm', async (request, reply) => {
+  app.post('/admin/prewarm', { config: { auth: 'admin' } }, async (request, reply) => {
     const id = localProfile(modelField(parseBody(request.body), true) as string)
     const controller = new AbortController()
     // The response closing before it was written means the client left (the request's own
@@ -33,12 +34,17 @@ export function adminRoutes(app: FastifyInstance, deps: ApiDeps): void {
     await deps.admin.prewarm(id, { signal: controller.signal })
     return { model: id, status: 'ready' }
   })
-  app.post('/admin/unload', async (request) => {
+  app.post('/admin/unload', { config: { auth: 'admin' } }, async (request) => {
     const requested = modelField(parseBody(request.body), false)
     const id = requested === undefined ? undefined : localProfile(requested)
     const stopped = await deps.admin.unload(id)
     return { model: id ?? null, stopped }
   })
-  app.get('/admin/instances', async () => ({ instances: deps.admin.instances() }))
-  app.get<{ Querystring: { instance?: string } }>('/admin/logs', async (request) => ({ logs: deps.admin.logs(request.query.instance) }))
+  app.get('/admin/instances', { config: { auth: 'admin' } }, async () => ({ instances: deps.admin.instances() }))
+  app.get<{ Querystring: { instance?: string | string[] } }>('/admin/logs', { config: { auth: 'admin' } }, async (request) => {
+    // `?instance=a&instance=b` parses to an array: one instance per request.
+    const instance = request.query.instance
+    if (Array.isArray(instance)) throw new HerdError('invalid_request', "'instance' may be given once", { param: 'instance' })
+    return { logs: deps.admin.logs(instance) }
+  })
 }

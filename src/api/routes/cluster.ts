@@ -3,5 +3,6 @@ import type { FastifyInstance } from 'fastify'
 import type { ApiDeps } from '../app.ts'
 
 export function clusterRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  app.get('/cluster/nodes', async () => ({ nodes: deps.cluster() }))
+  // Topology, addresses and load: protected like /v1.
+  app.get('/cluster/nodes', { config: { auth: 'key' } }, async () => ({ nodes: deps.cluster() }))
 }

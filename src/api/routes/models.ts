@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { HerdError } from '../../errors/index.ts'
 import type { CatalogEntry } from '../../router/catalog.ts'
 import type { ApiDeps } from '../app.ts'
+import { clip } from '../clip.ts'
 
 function toOpenAi(e: CatalogEntry): Record<string, unknown> {
   return {
@@ -16,12 +17,13 @@ function toOpenAi(e: CatalogEntry): Record<string, unknown> {
 }
 
 export function modelRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  app.get('/v1/models', async () => ({ object: 'list', data: deps.catalog.list().map(toOpenAi) }))
-  app.get<{ Params: { '*': string } }>('/v1/models/*', async (request) => {
-    // Model ids may contain '/', so the id is the rest of the path.
-    const id = decodeURIComponent(request.params['*'])
+  app.get('/v1/models', { config: { auth: 'key' } }, async () => ({ object: 'list', data: deps.catalog.list().map(toOpenAi) }))
+  app.get<{ Params: { '*': string } }>('/v1/models/*', { config: { auth: 'key' } }, async (request) => {
+    // Model ids may contain '/', so the id is the rest of the path (the router has already
+    // percent-decoded it: decoding again would turn `%25` into a URIError).
+    const id = request.params['*']
     const entry = deps.catalog.list().find((e) => e.id === id)
-    if (!entry) throw new HerdError('model_not_found', `model '${id}' does not exist on any node`, { param: 'model' })
+    if (!entry) throw new HerdError('model_not_found', `model '${clip(id)}' does not exist on any node`, { param: 'model' })
     return toOpenAi(entry)
   })
 }

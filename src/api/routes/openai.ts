@@ -11,7 +11,7 @@ import type { UpstreamResponse } from '../../router/types.ts'
 
 export function openaiRoutes(app: FastifyInstance, deps: ApiDeps): void {
   for (const [path, endpoint] of Object.entries(ENDPOINT_BY_PATH)) {
-    app.post(path, async (request: FastifyRequest, reply: FastifyReply) => {
+    app.post(path, { config: { auth: 'key', endpoint } }, async (request: FastifyRequest, reply: FastifyReply) => {
       const controller = new AbortController()
       const abort = (): void => {
         if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'))
@@ -26,13 +26,14 @@ export function openaiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         accept: request.headers.accept,
         signal: controller.signal,
       })
+      request.herdProfile = route.profileId
       deps.metrics.inFlight.inc()
       let res: UpstreamResponse
       try {
         res = await deps.router.route(route)
       } catch (err: unknown) {
+        // Counted in herd_requests_total by the error handler, like every refusal.
         deps.metrics.inFlight.dec()
-        deps.metrics.requests.inc({ endpoint, model: route.profileId, status: 'error' })
         throw err
       }
       deps.metrics.ttfb.observe({ endpoint, served_by: res.servedBy }, (performance.now() - started) / 1000)
