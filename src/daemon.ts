@@ -4,6 +4,7 @@
  * stops them in reverse: drain HTTP and instances first, then the mesh, then children.
  */
 import { readFile } from 'node:fs/promises'
+import { createSecureContext } from 'node:tls'
 import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import type { FastifyInstance } from 'fastify'
@@ -51,10 +52,10 @@ export class Daemon {
     const config = await loadConfig({ ...(options.configFile === undefined ? {} : { file: options.configFile }), ...(options.env ? { env: options.env } : {}) })
     const logger = options.logger ?? createLogger({ level: config.log_level, format: config.log_format, node: config.node.name })
     const cookbook = await loadCookbook(config.cookbook, { logger })
-    return new Daemon(config, logger, cookbook)
+    return new Daemon(config, logger, cookbook, await readTls(config))
   }
 
-  private constructor(config: Config, logger: Logger, cookbook: Cookbook) {
+  private constructor(config: Config, logger: Logger, cookbook: Cookbook, tls: { cert: Buffer; key: Buffer } | undefined) {
     this.config = config
     this.logger = logger
     this.cookbook = cookbook
@@ -132,6 +133,8 @@ export class Daemon {
       bodyLimitBytes: config.http.body_limit_bytes,
       apiKeys: config.http.api_keys,
       metricsAuth: config.http.metrics_auth,
+      corsOrigins: config.http.cors_origins,
+      ...(tls === undefined ? {} : { tls }),
       version: { herd: HERD_VERSION, llama: () => this.llamaVersion },
       router: this.router,
       catalog: this.catalog,
@@ -251,6 +254,23 @@ export class Daemon {
     this.mesh = mesh
     mesh.on('peer:left', (e: { id: string }) => this.router.circuits.forget(e.id))
   }
+}
+
+/** `http.tls`'s PEM files, read once at start; a file that cannot be read stops the start, naming it. */
+async function readTls(config: Config): Promise<{ cert: Buffer; key: Buffer } | undefined> {
+  const tls = config.http.tls
+  if (tls === null) return undefined
+  const read = (key: 'cert_file' | 'key_file'): Promise<Buffer> =>
+    readFile(tls[key]).catch((err: unknown) => {
+      throw new HerdError('config_invalid', `http.tls.${key} ${tls[key]} cannot be read: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    })
+  const [cert, key] = await Promise.all([read('cert_file'), read('key_file')])
+  try {
+    createSecureContext({ cert, key })
+  } catch (err: unknown) {
+    throw new HerdError('config_invalid', `http.tls: ${tls.cert_file} and ${tls.key_file} are not a usable certificate and key: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+  }
+  return { cert, key }
 }
 
 function splitHostPort(listen: string): [string, number] {

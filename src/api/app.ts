@@ -10,6 +10,7 @@ import type { ModelCatalog } from '../router/catalog.ts'
 import type { RouteRequest, UpstreamResponse } from '../router/types.ts'
 import { authorize, installAuth } from './auth.ts'
 import { installBodyParser } from './body.ts'
+import { installCors } from './cors.ts'
 import { clientErrorHandler, installErrorHandling, sendError } from './errors.ts'
 import type { Metrics } from './metrics.ts'
 import { adminRoutes } from './routes/admin.ts'
@@ -33,6 +34,10 @@ export interface ApiDeps {
   apiKeys: readonly string[]
   /** `http.metrics_auth`: /metrics needs a key too (default: open, for scrapers). */
   metricsAuth?: boolean
+  /** `http.cors_origins`: browser origins allowed to call the API. Default: none. */
+  corsOrigins?: readonly string[]
+  /** `http.tls`, read: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN). */
+  tls?: { cert: Buffer; key: Buffer }
   version: { herd: string; llama: () => string | null }
   router: { route(req: RouteRequest): Promise<UpstreamResponse> }
   catalog: ModelCatalog
@@ -53,6 +58,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 export function buildApp(deps: ApiDeps): FastifyInstance {
   const errorDeps = { nodeName: deps.nodeName, metrics: deps.metrics }
   const app = Fastify({
+    // Typed as nothing: fastify's HTTP/2 overload would retype every route module.
+    ...(serverOptions(deps.tls) as object),
     // pino's Logger is a FastifyBaseLogger; the cast keeps FastifyInstance's default generics for the route modules.
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.bodyLimitBytes,
@@ -86,6 +93,7 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
     reply.header('x-request-id', request.id)
     reply.header('x-herd-node', deps.nodeName)
   })
+  installCors(app, deps.corsOrigins ?? [])
   installAuth(app, deps.apiKeys)
   openaiRoutes(app, deps)
   modelRoutes(app, deps)
@@ -93,4 +101,12 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
   adminRoutes(app, deps)
   clusterRoutes(app, deps)
   return app
+}
+
+/**
+ * Plain HTTP, or with `tls` HTTPS that speaks HTTP/2 to clients offering it by ALPN and
+ * HTTP/1.1 to the rest (most SDKs), on the one port.
+ */
+function serverOptions(tls: ApiDeps['tls']): { http2?: true; https?: { allowHTTP1: true; cert: Buffer; key: Buffer } } {
+  return tls === undefined ? {} : { http2: true, https: { allowHTTP1: true, cert: tls.cert, key: tls.key } }
 }

@@ -1,5 +1,6 @@
 /** `herd nodes`, `herd models`, `herd ps`: ask a running node over HTTP and print tables. */
-import { request } from 'undici'
+import { readFile } from 'node:fs/promises'
+import { Agent, request } from 'undici'
 import { loadConfig } from '../config/index.ts'
 import { commonFlags } from './flags.ts'
 import { table } from './table.ts'
@@ -20,16 +21,28 @@ interface NodeRow {
 export async function inspectCommand(command: 'nodes' | 'models' | 'ps', args: string[], out: NodeJS.WritableStream): Promise<number> {
   const { values } = commonFlags(command, args)
   const config = await loadConfig(values.config === undefined ? {} : { file: values.config })
-  const base = values.url ?? `http://${config.http.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:')}`
+  const scheme = config.http.tls === null ? 'http' : 'https'
+  const base = values.url ?? `${scheme}://${config.http.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:')}`
+  // With TLS on, trust exactly the node's own certificate (often self-signed, and issued
+  // for a host name rather than the loopback address the CLI dials).
+  const dispatcher = config.http.tls === null ? undefined : new Agent({ connect: { ca: await readFile(config.http.tls.cert_file), checkServerIdentity: () => undefined } })
   const headers: Record<string, string> = config.http.api_keys[0] ? { authorization: `Bearer ${config.http.api_keys[0]}` } : {}
   const get = async (path: string): Promise<unknown> => {
-    const res = await request(new URL(path, base), { headers, headersTimeout: 10_000, bodyTimeout: 10_000 }).catch((err: unknown) => {
+    const res = await request(new URL(path, base), { headers, headersTimeout: 10_000, bodyTimeout: 10_000, ...(dispatcher ? { dispatcher } : {}) }).catch((err: unknown) => {
       throw unreachable(command, base, err)
     })
     const body: unknown = await res.body.json()
     if (res.statusCode >= 400) throw new Error(`${path}: HTTP ${res.statusCode}: ${JSON.stringify(body)}`)
     return body
   }
+  try {
+    return await show(command, get, values, out)
+  } finally {
+    await dispatcher?.close()
+  }
+}
+
+async function show(command: 'nodes' | 'models' | 'ps', get: (path: string) => Promise<unknown>, values: { json?: boolean; logs?: boolean }, out: NodeJS.WritableStream): Promise<number> {
   if (command === 'nodes') {
     const { nodes } = (await get('/cluster/nodes')) as { nodes: NodeRow[] }
     if (values.json) return write(out, nodes)

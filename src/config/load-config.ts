@@ -77,7 +77,13 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Confi
 
   const config: Config = {
     node: { name: cfg.node.name ?? hostname() },
-    http: cfg.http,
+    http: {
+      ...cfg.http,
+      tls: cfg.http.tls === null ? null : {
+        cert_file: resolveFrom(baseFor(['http', 'tls', 'cert_file']), cfg.http.tls.cert_file, userHome),
+        key_file: resolveFrom(baseFor(['http', 'tls', 'key_file']), cfg.http.tls.key_file, userHome),
+      },
+    },
     mesh: {
       ...cfg.mesh,
       secret_file: cfg.mesh.secret_file === null ? null : resolveFrom(baseFor(['mesh', 'secret_file']), cfg.mesh.secret_file, userHome),

@@ -17,6 +17,10 @@ export const httpSchema = z.strictObject({
   body_limit_bytes: z.number().int().positive().default(16 * 1024 * 1024),
   /** How long in-flight requests may run after SIGTERM before children are stopped. */
   drain_timeout_ms: z.number().int().nonnegative().default(30_000),
+  /** Browser origins allowed to call the API (CORS); `['*']` for any. Empty: none. */
+  cors_origins: z.array(z.string().regex(/^(\*|[a-z][a-z0-9+.-]*:\/\/[^/\s]+)$/, "expected '*' or an origin like https://app.example.com (scheme://host[:port], no path)")).default([]),
+  /** Serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with this PEM certificate and key. */
+  tls: z.strictObject({ cert_file: z.string().min(1), key_file: z.string().min(1) }).nullable().default(null),
 })
 
 export const meshSchema = z.strictObject({

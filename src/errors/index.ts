@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   unsupported_endpoint: { status: 400, type: 'invalid_request_error' },
   max_hops: { status: 400, type: 'invalid_request_error' },
   unauthorized: { status: 401, type: 'authentication_error' },
+  origin_not_allowed: { status: 403, type: 'permission_error' },
   model_not_found: { status: 404, type: 'invalid_request_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
   body_too_large: { status: 413, type: 'invalid_request_error' },
