@@ -31,6 +31,8 @@ export interface PrepareInput {
   hops: number
   accept: string | undefined
   signal: AbortSignal
+  /** The mesh-wide wait bound a forwarding peer set (epoch ms). */
+  deadline?: number
 }
 
 export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteRequest {
@@ -63,6 +65,7 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteR
     hops: input.hops,
     headers,
     signal: input.signal,
+    ...(input.deadline === undefined ? {} : { deadline: input.deadline }),
   }
 }
 

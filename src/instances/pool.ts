@@ -77,7 +77,9 @@ export class ProfilePool {
     if (ahead >= this.spec.maxQueueSize) {
       throw new HerdError('queue_full', `the queue for '${this.spec.id}' is full (${this.spec.maxQueueSize} waiting)`, { retryAfterSeconds: this.retryAfter(ahead) })
     }
-    const leased = this.queue.add({ signal: o.signal, requestId: o.requestId, timeoutMs: this.spec.maxWaitInQueueMs })
+    // A mesh-wide deadline (set by the node the client asked) cuts the local bound short.
+    const timeoutMs = Math.max(0, Math.min(this.spec.maxWaitInQueueMs, (o.deadline ?? Infinity) - Date.now()))
+    const leased = this.queue.add({ signal: o.signal, requestId: o.requestId, timeoutMs })
     this.pump()
     return leased
   }
@@ -179,7 +181,9 @@ export class ProfilePool {
     this.instances.add(inst)
     this.host.count('spawns')
     const t0 = performance.now()
-    const started = inst.start((signal) => prepareSpawn(this.spec, { signal, fit: this.host.fit, binary: () => this.host.binary() }))
+    // Admission waits for room no longer than someone waits for this instance (prewarm: its own bound).
+    const deadline = this.queue.latestExpiry()
+    const started = inst.start((signal) => prepareSpawn(this.spec, { signal, instanceId: inst.id, ...(deadline === undefined ? {} : { deadline }), fit: this.host.fit, binary: () => this.host.binary() }))
     this.starts.set(inst, started)
     started.then(
       () => this.ready(inst, Math.round(performance.now() - t0)),

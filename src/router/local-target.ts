@@ -44,7 +44,7 @@ export function relayableHeaders(raw: Record<string, string | string[] | undefin
 export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): Promise<UpstreamResponse> {
   const profile = c.profile(req.profileId)
   if (profile === undefined) throw new HerdError('model_not_found', `model '${req.profileId}' is not served by this node`, { param: 'model' })
-  const lease = await c.instances.acquire(profile, { signal: req.signal, requestId: req.requestId })
+  const lease = await c.instances.acquire(profile, { signal: req.signal, requestId: req.requestId, ...(req.deadline === undefined ? {} : { deadline: req.deadline }) })
   // One controller fed by both signals (AbortSignal.any costs ~50x more per request and
   // leaves weak references on the long-lived lease signal); listeners go on release.
   const controller = new AbortController()
@@ -123,9 +123,12 @@ async function settleCrash(lease: Lease, signal: AbortSignal): Promise<void> {
   if (lease.exited.aborted || signal.aborted) return
   const { promise, resolve } = Promise.withResolvers<void>()
   const timer = setTimeout(resolve, 250)
-  lease.exited.addEventListener('abort', () => resolve(), { once: true })
+  const onExit = (): void => resolve()
+  lease.exited.addEventListener('abort', onExit, { once: true })
   await promise
   clearTimeout(timer)
+  // The lease's signal lives as long as the instance: a listener left on it per failure would pile up.
+  lease.exited.removeEventListener('abort', onExit)
 }
 
 function upstreamFailure(err: unknown, req: RouteRequest, lease: Lease, profile: ProfileSpec): Error {

@@ -22,6 +22,11 @@ export interface RouteRequest {
   /** Headers worth passing on (content-type, accept, traceparent). */
   headers: Record<string, string>
   signal: AbortSignal
+  /**
+   * Epoch ms: the mesh-wide bound on waiting for this request (admission and queue), set
+   * by the node the client asked and carried to peers (`x-herd-deadline`). Absent: the router sets it.
+   */
+  deadline?: number
 }
 
 /** A response whose head has arrived; the body streams. */
