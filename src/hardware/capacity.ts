@@ -98,14 +98,33 @@ export function planFit(input: PlanInput): FitPlan {
 
   const empty = { ...input, held: [], gpus: input.gpus.map((g) => ({ ...g, usedMb: 0, freeMb: g.totalMb })), sysmem: { ...input.sysmem, freeMb: input.sysmem.totalMb } }
   const wouldFitEmpty = tryPlace(empty, layouts, needsGpu, []) !== undefined
-  // Every herd instance gone (their memory back, their reservations void): what is left is other processes'.
-  const wouldFitWithoutHerd = tryPlace(input, layouts, needsGpu, input.held) !== undefined
+  const wouldFitWithoutHerd = tryPlace(withoutHerd(input), layouts, needsGpu, []) !== undefined
   const what = needsGpu ? `${req.vramMb} MiB VRAM and ${req.sysmemMb} MiB memory` : `${req.sysmemMb} MiB memory`
   let reason: string
   if (!wouldFitEmpty) reason = `needs ${what}, more than this node has`
   else if (wouldFitWithoutHerd) reason = `needs ${what}; herd's own instances hold it now (${holders(input, needsGpu)})`
   else reason = `needs ${what}; other processes hold the memory (${holders(input, needsGpu)})`
   return { fit: 'none', reason, wouldFitEmpty, wouldFitWithoutHerd }
+}
+
+/**
+ * The node with every herd instance gone: all they hold (measured and reserved) back, up
+ * to the device's size. Generous on purpose: the device's `used` and the per-process
+ * figures are not one snapshot, so while an instance loads some of its memory may show in
+ * both or neither; taking all of it back means a node is never refused as "held by other
+ * processes" for memory that is herd's own (a wait then ends once the figures agree).
+ */
+function withoutHerd(input: PlanInput): PlanInput {
+  const back = (f: (h: HeldInstance) => number): number => input.held.reduce((a, h) => a + f(h), 0)
+  return {
+    ...input,
+    held: [],
+    gpus: input.gpus.map((g) => {
+      const freeMb = Math.min(g.totalMb, g.freeMb + back((h) => (h.gpus.includes(g.index) ? h.vramMb / h.gpus.length : 0)))
+      return { ...g, freeMb, usedMb: g.totalMb - freeMb }
+    }),
+    sysmem: { ...input.sysmem, freeMb: Math.min(input.sysmem.totalMb, input.sysmem.freeMb + back((h) => h.sysmemMb)) },
+  }
 }
 
 /** Who holds the memory, per GPU (when it matters) and in system memory, MiB. */

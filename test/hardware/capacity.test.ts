@@ -99,6 +99,13 @@ describe('planFit when it does not fit: would waiting help?', () => {
     if (plan.fit === 'none') expect(plan.reason).toContain("herd's own instances hold it now (GPU 0: other processes 1000 MiB, herd instances 19000 MiB")
   })
 
+  it('says yes when the device already shows a loading instance nvidia-smi does not list yet', () => {
+    // 2000 MiB of other processes and 3000 of a starting instance, which is still all reservation.
+    const starting: HeldInstance = { ...held('starting', [0], 3_000, 1, false), reservedVramMb: 3_000 }
+    const plan = planFit(base({ gpus: [gpu(0, 8_000, 5_000)], held: [starting], requirement: need(3_000) }))
+    expect(plan).toMatchObject({ fit: 'none', wouldFitWithoutHerd: true })
+  })
+
   it('says yes when herd’s instances hold the max_vram_mb budget', () => {
     const plan = planFit(base({ gpus: [gpu(0, 80_000, 10_000)], limits: { maxVramMb: 16_000, maxSysmemMb: null }, held: [held('busy', [0], 10_000, 1, false)], requirement: need(8_000) }))
     expect(plan).toMatchObject({ fit: 'none', wouldFitWithoutHerd: true })
