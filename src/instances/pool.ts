@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino'
 import type { ProfileSpec } from '../config/types.ts'
-import { HerdError } from '../errors/index.ts'
+import { HerdError, isHerdError } from '../errors/index.ts'
 import { expectedSlots, loadOf, retryAfterSeconds } from './capacity.ts'
 import { IdleTimers } from './idle.ts'
 import { Instance, type InstanceDeps } from './instance.ts'
@@ -210,7 +210,10 @@ export class ProfilePool {
   private spawnFailed(inst: Instance, err: unknown): void {
     this.starts.delete(inst)
     if (inst.expectedExit) this.host.logger.debug({ instance: inst.id }, 'llama-server stopped while starting')
-    else {
+    else if (isHerdError(err) && err.code === 'no_capacity') {
+      // Admission said no before any process ran: an expected refusal, one line, no stack.
+      this.host.logger.warn({ instance: inst.id, reason: err.message }, 'llama-server not started: no room')
+    } else {
       this.host.count('spawnFailures')
       this.host.logger.warn({ err, instance: inst.id }, 'llama-server failed to start')
     }
