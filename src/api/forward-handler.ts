@@ -8,7 +8,7 @@ import { Readable } from 'node:stream'
 import { toHerdError } from './errors.ts'
 import { ENDPOINT_BY_PATH, prepareRoute } from './prepare.ts'
 import { HerdError } from '../errors/index.ts'
-import { DEADLINE_HEADER, parseDeadline, type ForwardRequest, type ModelCatalog } from '../router/index.ts'
+import { parseWaitHeader, WAIT_HEADER, type ForwardRequest, type ModelCatalog } from '../router/index.ts'
 import type { RouteRequest, UpstreamResponse } from '../router/types.ts'
 
 export interface ForwardHandlerDeps {
@@ -22,7 +22,7 @@ export function forwardHandler(deps: ForwardHandlerDeps) {
     try {
       const endpoint = ENDPOINT_BY_PATH[fwd.path]
       if (endpoint === undefined) throw new HerdError('not_found', `no route for ${fwd.method} ${fwd.path}`)
-      const deadline = parseDeadline(fwd.headers[DEADLINE_HEADER])
+      const deadline = parseWaitHeader(fwd.headers[WAIT_HEADER])
       const route = prepareRoute(deps.catalog, {
         endpoint,
         body: fwd.body,

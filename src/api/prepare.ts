@@ -31,7 +31,7 @@ export interface PrepareInput {
   hops: number
   accept: string | undefined
   signal: AbortSignal
-  /** The mesh-wide wait bound a forwarding peer set (epoch ms). */
+  /** The mesh-wide wait bound a forwarding peer set (epoch ms, this node's clock). */
   deadline?: number
 }
 

@@ -7,7 +7,7 @@ import type { Logger } from 'pino'
 import { HerdError, isHerdError, isRetryable } from '../errors/index.ts'
 import type { ForwardRequest, ModelState, NodeState, ResourceState } from '../mesh/types.ts'
 import { CircuitBreakers, type CircuitState } from './circuit-breaker.ts'
-import { DEADLINE_HEADER, DEFAULT_WAIT_BOUND_MS } from './deadline.ts'
+import { DEFAULT_WAIT_BOUND_MS, WAIT_HEADER, waitHeader } from './deadline.ts'
 import { serveLocal, type LocalTargetComponents } from './local-target.ts'
 import { PendingCounter } from './pending.ts'
 import { rejectRemoteError } from './remote-error.ts'
@@ -113,7 +113,7 @@ export class Router {
     if (candidate.seq !== undefined) this.pending.add(peerId, candidate.seq)
     let res: UpstreamResponse
     try {
-      const headers = req.deadline === undefined ? req.headers : { ...req.headers, [DEADLINE_HEADER]: String(req.deadline) }
+      const headers = req.deadline === undefined ? req.headers : { ...req.headers, [WAIT_HEADER]: waitHeader(req.deadline) }
       const answer = await remote.forward(peerId, {
         requestId: req.requestId,
         method: 'POST',

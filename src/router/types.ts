@@ -24,7 +24,7 @@ export interface RouteRequest {
   signal: AbortSignal
   /**
    * Epoch ms: the mesh-wide bound on waiting for this request (admission and queue), set
-   * by the node the client asked and carried to peers (`x-herd-deadline`). Absent: the router sets it.
+   * by the node the client asked and carried to peers as the time left (`x-herd-wait-ms`). Absent: the router sets it.
    */
   deadline?: number
 }

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { forwardHandler } from '../../src/api/index.ts'
-import { DEADLINE_HEADER, ModelCatalog, type ForwardRequest } from '../../src/router/index.ts'
+import { ModelCatalog, WAIT_HEADER, type ForwardRequest } from '../../src/router/index.ts'
 import type { RouteRequest } from '../../src/router/types.ts'
 import { cookbook, profile } from './helpers.ts'
 
@@ -22,15 +22,17 @@ function handler() {
 const forward = (headers: Record<string, string>): ForwardRequest => ({ requestId: 'r1', method: 'POST', path: '/v1/chat/completions', headers, hops: 1, body: Buffer.from('{"model":"m"}') })
 
 describe('forward handler', () => {
-  it('hands the mesh-wide deadline a peer sent on to the router', async () => {
+  it('turns the time left a peer sent into a deadline on this node’s clock for the router', async () => {
     const { routed, handle } = handler()
-    await handle(forward({ [DEADLINE_HEADER]: '1790000000000' }), { signal: new AbortController().signal })
-    expect(routed[0]?.deadline).toBe(1_790_000_000_000)
+    const before = Date.now()
+    await handle(forward({ [WAIT_HEADER]: '2500' }), { signal: new AbortController().signal })
+    expect(routed[0]?.deadline).toBeGreaterThanOrEqual(before + 2_500)
+    expect(routed[0]?.deadline).toBeLessThanOrEqual(Date.now() + 2_500)
   })
 
-  it('ignores a deadline that is not a plain number of epoch ms', async () => {
+  it('ignores a value that is not a plain number of milliseconds', async () => {
     const { routed, handle } = handler()
-    for (const value of ['soon', '-5', '1e20', '0', '12.5']) await handle(forward({ [DEADLINE_HEADER]: value }), { signal: new AbortController().signal })
+    for (const value of ['soon', '-5', '1e20', '12.5', '9999999999999']) await handle(forward({ [WAIT_HEADER]: value }), { signal: new AbortController().signal })
     expect(routed.map((r) => r.deadline)).toEqual([undefined, undefined, undefined, undefined, undefined])
   })
 })

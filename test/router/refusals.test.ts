@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { HerdError } from '../../src/errors/index.ts'
 import type { ModelState, NodeState } from '../../src/mesh/types.ts'
 import type { AcquireOptions, Lease } from '../../src/instances/index.ts'
-import { DEADLINE_HEADER, Router, serveLocal, type RemoteTargets, type RoutablePeer } from '../../src/router/index.ts'
+import { Router, WAIT_HEADER, serveLocal, type RemoteTargets, type RoutablePeer } from '../../src/router/index.ts'
 import type { RouteRequest, UpstreamResponse } from '../../src/router/types.ts'
 import type { CircuitBreakerInit } from '../../src/router/circuit-breaker.ts'
 import { profile } from '../api/helpers.ts'
@@ -121,15 +121,28 @@ describe('router: nodes without room', () => {
 })
 
 describe('router: one wait bound for the whole mesh', () => {
-  it('sets a deadline from the local bound and sends the same one to every peer it tries', async () => {
-    const { r, forwarded } = router({ localModel: model(), peers: [peer('b', [loaded()]), peer('c', [loaded()])], acquire: async () => { throw new HerdError('queue_full', 'local full too') } })
+  it('sets a deadline from the local bound and sends every peer it tries the time left until it', async () => {
+    const seen: { at: number; left: number }[] = []
+    const { r, forwarded } = router({
+      localModel: model(),
+      peers: [peer('b', [loaded()]), peer('c', [loaded()])],
+      acquire: async () => { throw new HerdError('queue_full', 'local full too') },
+      forward: async (_id, req) => {
+        seen.push({ at: Date.now(), left: Number(req.headers[WAIT_HEADER]) })
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        return envelope('upstream_error')
+      },
+    })
     const before = Date.now()
     await expect(r.route(request())).rejects.toMatchObject({ code: 'queue_full' })
-    const sent = forwarded.map((f) => Number(f.headers[DEADLINE_HEADER]))
-    expect(sent).toHaveLength(2)
-    expect(sent[0]).toBe(sent[1])
-    expect(sent[0]).toBeGreaterThanOrEqual(before + 30_000)
-    expect(sent[0]).toBeLessThanOrEqual(Date.now() + 30_000)
+    expect(forwarded).toHaveLength(2)
+    // One deadline, 30 s (the profile's bound) after the request came in, whoever is asked.
+    const deadlines = seen.map((s) => s.at + s.left)
+    for (const d of deadlines) {
+      expect(d).toBeGreaterThanOrEqual(before + 30_000 - 1)
+      expect(d).toBeLessThanOrEqual(before + 30_000 + 1_000)
+    }
+    expect(seen[1]!.left).toBeLessThan(seen[0]!.left)
   })
 
   it('honours the deadline a forwarded request carries when it waits locally', async () => {
@@ -144,7 +157,7 @@ describe('router: one wait bound for the whole mesh', () => {
       peers: [peer('b', [loaded()]), peer('c', [loaded()])],
       forward: async (_id, req) => {
         // The first peer keeps us until the deadline, then says it timed out.
-        const deadline = Number(req.headers[DEADLINE_HEADER])
+        const deadline = Date.now() + Number(req.headers[WAIT_HEADER])
         while (Date.now() <= deadline) await new Promise((resolve) => setTimeout(resolve, 5))
         return envelope('queue_timeout')
       },
