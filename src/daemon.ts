@@ -76,9 +76,13 @@ export class Daemon {
         runtimeDir: config.home,
         fit: admission({
           logger: logger.child({ component: 'admission' }),
-          plan: (p, o) => this.resources.planner.plan(p, o),
+          assess: (p, o) => this.resources.planner.assess(p, o),
           evictIdle: (o) => this.instances.evictIdle(o),
           resample: (o) => hardware.sample(o).then(() => {}),
+          reserve: (r) => {
+            this.resources.reserve(r)
+            this.replan()
+          },
         }),
         // Learned memory: sample each llama-server's real use while it runs.
         onProcessStarted: (p) => hardware.watchProcess(p.pid, p.launchHash, p.profileId),

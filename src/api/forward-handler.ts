@@ -9,7 +9,7 @@ import { clip } from './clip.ts'
 import { toHerdError } from './errors.ts'
 import { ENDPOINT_BY_PATH, prepareRoute } from './prepare.ts'
 import { HerdError } from '../errors/index.ts'
-import type { ForwardRequest, ModelCatalog } from '../router/index.ts'
+import { parseWaitHeader, WAIT_HEADER, type ForwardRequest, type ModelCatalog } from '../router/index.ts'
 import type { RouteRequest, UpstreamResponse } from '../router/types.ts'
 
 export interface ForwardHandlerDeps {
@@ -23,6 +23,7 @@ export function forwardHandler(deps: ForwardHandlerDeps) {
     try {
       const endpoint = ENDPOINT_BY_PATH[fwd.path]
       if (endpoint === undefined) throw new HerdError('not_found', `no route for ${clip(fwd.method)} ${clip(fwd.path)}`)
+      const deadline = parseWaitHeader(fwd.headers[WAIT_HEADER])
       const route = prepareRoute(deps.catalog, {
         endpoint,
         body: fwd.body,
@@ -30,6 +31,7 @@ export function forwardHandler(deps: ForwardHandlerDeps) {
         hops: fwd.hops,
         accept: fwd.headers['accept'],
         signal: options.signal,
+        ...(deadline === undefined ? {} : { deadline }),
       })
       return await deps.route(route)
     } catch (err: unknown) {

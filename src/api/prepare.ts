@@ -32,6 +32,8 @@ export interface PrepareInput {
   hops: number
   accept: string | undefined
   signal: AbortSignal
+  /** The mesh-wide wait bound a forwarding peer set (epoch ms, this node's clock). */
+  deadline?: number
 }
 
 export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteRequest {
@@ -65,6 +67,7 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteR
     headers,
     signal: input.signal,
     receivedAt: performance.now(),
+    ...(input.deadline === undefined ? {} : { deadline: input.deadline }),
   }
 }
 

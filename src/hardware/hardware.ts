@@ -26,6 +26,8 @@ export interface HardwareSnapshot {
   /** Whether GPU telemetry exists (false on a CPU-only node). */
   gpuTelemetry: boolean
   sampledAt: number
+  /** When this sample's readings began (a process measured in it was measured no earlier). Default: sampledAt. */
+  startedAt?: number
 }
 
 export interface HardwareEvents {
@@ -135,6 +137,7 @@ export class Hardware extends EventEmitter<HardwareEvents> {
   }
 
   private async takeSample(signal: AbortSignal | undefined): Promise<HardwareSnapshot> {
+    const startedAt = Date.now()
     const [smi, sysmem] = await Promise.all([this.smi.sample({ signal }), readSysMem(this.procRoot)])
     const processes = new Map<number, ProcessUsage>()
     for (const [pid, w] of this.watched) {
@@ -153,6 +156,7 @@ export class Hardware extends EventEmitter<HardwareEvents> {
       processes,
       gpuTelemetry: smi !== null && smi.gpus.length > 0,
       sampledAt: Date.now(),
+      startedAt,
     }
     const changed = this.changed(this.current, next)
     this.current = next

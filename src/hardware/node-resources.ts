@@ -10,6 +10,7 @@ import { Hardware } from './hardware.ts'
 import { LearnedMemory } from './learned-memory.ts'
 import { CapacityPlanner } from './planner.ts'
 import type { Requirement } from './requirement.ts'
+import { Reservations, type Reservation } from './reservations.ts'
 import type { InstanceSnapshot } from '../instances/index.ts'
 import type { ResourceState } from '../mesh/types.ts'
 
@@ -17,7 +18,11 @@ import type { ResourceState } from '../mesh/types.ts'
 export interface FitAnswer {
   /** A cold start fits in free memory now. */
   now: boolean
-  /** A cold start fits once idle instances are evicted or busy ones finish (false: never here). */
+  /**
+   * A cold start fits once herd's own instances make room: idle ones evicted, busy ones
+   * finished. False: not here while the memory is as it is (other processes hold it, or the
+   * node is too small), so nobody should wait for this node.
+   */
   afterEviction: boolean
   /** Best estimate of what one instance needs, MiB. */
   vramMb: number | null
@@ -36,6 +41,8 @@ export class NodeResources {
   readonly hardware: Hardware
   readonly learned: LearnedMemory
   readonly planner: CapacityPlanner
+  /** Memory promised to admitted instances the device does not show yet. */
+  readonly reservations: Reservations
   private readonly logger: Logger
   private readonly c: NodeResourcesComponents
   private readonly fits = new Map<string, FitAnswer>()
@@ -48,6 +55,8 @@ export class NodeResources {
     this.c = components
     this.logger = components.logger
     this.learned = new LearnedMemory({ logger: this.logger }, { home: config.home })
+    // An unlisted GPU process is settled after two sample rounds (its use is in the totals by then).
+    this.reservations = new Reservations({ unlistedSettleMs: 2 * config.resources.sample_interval_ms })
     this.hardware = new Hardware({ logger: this.logger, learned: this.learned }, { nvidiaSmi: config.resources.nvidia_smi, sampleIntervalMs: config.resources.sample_interval_ms })
     this.planner = new CapacityPlanner(
       { logger: this.logger, hardware: this.hardware, learned: this.learned, held: (forProfile) => this.held(forProfile), fitParamsPath: () => this.c.fitParamsPath() },
@@ -101,31 +110,38 @@ export class NodeResources {
       try {
         const { plan, requirement: req } = await this.planner.assess(p)
         this.requirements.set(p.id, req)
-        this.fits.set(p.id, { now: plan.fit === 'now', afterEviction: plan.fit !== 'none' || plan.wouldFitEmpty, vramMb: req.vramMb || null, sysmemMb: req.sysmemMb || null })
+        this.fits.set(p.id, { now: plan.fit === 'now', afterEviction: plan.fit !== 'none' || plan.wouldFitWithoutHerd, vramMb: req.vramMb || null, sysmemMb: req.sysmemMb || null })
       } catch (err: unknown) {
         this.logger.debug({ err, profile: p.id }, 'could not plan this profile')
       }
     }
   }
 
-  /** herd's instances and the memory each holds: measured when sampled, else the requirement it was admitted with. */
+  /** An admitted instance will take this much: count it until the device shows it (see Reservations). */
+  reserve(r: Reservation): void {
+    this.reservations.reserve(r)
+  }
+
+  /**
+   * herd's instances and the memory each holds: measured when sampled, else the requirement
+   * it was admitted with; an admitted instance still loading also holds its reservation.
+   */
   held(forProfile?: string): HeldInstance[] {
-    const processes = this.hardware.snapshot().processes
-    return this.c.instances()
-      // A starting instance without a pid is still being admitted (possibly the very one
-      // asking): it holds nothing yet, and counting it would make it evict for itself.
-      .filter((i) => i.state.status === 'ready' || (i.state.status === 'starting' && i.pid !== undefined))
+    const snap = this.hardware.snapshot()
+    const instances = this.c.instances()
+    this.reservations.prune(instances)
+    return instances
+      // A starting instance without a pid and without a reservation is still being admitted
+      // (possibly the very one asking): it holds nothing yet, and counting it would make it
+      // evict for itself. One that was admitted holds its reservation from then on.
+      .filter((i) => i.state.status !== 'exited' && (i.state.status !== 'starting' || i.pid !== undefined || this.reservations.has(i.id)))
       .map((i) => {
-        const usage = i.pid === undefined ? undefined : processes.get(i.pid)
+        const base = { instanceId: i.id, idle: i.state.status === 'ready' && i.busy === 0 && i.profileId !== forProfile, lastUsedAt: i.lastUsedAt }
+        const reserved = this.reservations.measure(i, i.id, snap)
+        if (reserved) return { ...base, ...reserved }
+        const usage = i.pid === undefined ? undefined : snap.processes.get(i.pid)
         const req = this.requirements.get(i.profileId)
-        return {
-          instanceId: i.id,
-          gpus: i.gpus,
-          vramMb: usage?.vramMb ?? req?.vramMb ?? 0,
-          sysmemMb: usage?.rssMb ?? req?.sysmemMb ?? 0,
-          idle: i.state.status === 'ready' && i.busy === 0 && i.profileId !== forProfile,
-          lastUsedAt: i.lastUsedAt,
-        }
+        return { ...base, gpus: i.gpus, vramMb: usage?.vramMb ?? req?.vramMb ?? 0, sysmemMb: usage?.rssMb ?? req?.sysmemMb ?? 0 }
       })
   }
 }

@@ -79,6 +79,8 @@ export class NvidiaSmi {
   private readonly logger: Logger
   /** `absent` once the binary is known not to exist: stop trying every interval. */
   private state: 'unknown' | 'ok' | 'failing' | 'absent' = 'unknown'
+  /** The last answer listed GPUs: query processes first (see sample). */
+  private hadGpus = false
 
   constructor(components: { logger: Logger }, init: NvidiaSmiInit = {}) {
     this.logger = components.logger
@@ -94,13 +96,19 @@ export class NvidiaSmi {
   async sample(options: { signal?: AbortSignal } = {}): Promise<SmiSample | null> {
     if (this.state === 'absent') return null
     try {
+      // Processes before devices (once there are GPUs): the two queries are not one snapshot,
+      // and a llama-server that starts or grows in between must show in the devices' used
+      // memory rather than only as measured, or admission would count its memory zero times
+      // (measured, so no longer reserved, yet not in `used`). This way round it counts twice.
+      const appsFirst = this.hadGpus ? await this.run(APPS_QUERY, options.signal) : undefined
       const text = await this.run(GPU_QUERY, options.signal)
       const gpus = parseGpuCsv(text)
       if (gpus.length === 0 && text.trim() !== '') throw new Error(`unreadable output: ${JSON.stringify(text.slice(0, 120))}`)
-      const apps = gpus.length > 0 ? parseAppsCsv(await this.run(APPS_QUERY, options.signal)) : new Map<number, number>()
+      const appsText = gpus.length === 0 ? '' : (appsFirst ?? (await this.run(APPS_QUERY, options.signal)))
+      this.hadGpus = gpus.length > 0
       if (this.state === 'failing') this.logger.info('nvidia-smi answers again')
       this.state = 'ok'
-      return { gpus, apps }
+      return { gpus, apps: parseAppsCsv(appsText) }
     } catch (err: unknown) {
       if (options.signal?.aborted) throw err
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {

@@ -61,12 +61,17 @@ function freeAfter(input: PlanInput, evicted: readonly HeldInstance[]): Free {
   const gone = new Set(evicted.map((h) => h.instanceId))
   const kept = input.held.filter((h) => !gone.has(h.instanceId))
   const sum = (xs: readonly HeldInstance[], f: (h: HeldInstance) => number): number => xs.reduce((a, h) => a + f(h), 0)
-  const sysPhysical = input.sysmem.freeMb + sum(evicted, (h) => h.sysmemMb) - marginMb(input.sysmem.totalMb)
+  // The device's free figure, less what kept instances are admitted for but do not show yet,
+  // plus what evicted ones show (an evicted instance's reservation simply lapses).
+  const shown = (h: HeldInstance, f: 'sysmem' | 'vram'): number => (f === 'sysmem' ? h.sysmemMb - (h.reservedSysmemMb ?? 0) : h.vramMb - (h.reservedVramMb ?? 0))
+  const sysPhysical = input.sysmem.freeMb - sum(kept, (h) => h.reservedSysmemMb ?? 0) + sum(evicted, (h) => shown(h, 'sysmem')) - marginMb(input.sysmem.totalMb)
   const sysBudget = input.limits.maxSysmemMb === null ? Infinity : input.limits.maxSysmemMb - sum(kept, (h) => h.sysmemMb)
   const gpu = new Map<number, number>()
   for (const g of input.gpus) {
-    const back = sum(evicted, (h) => (h.gpus.includes(g.index) ? h.vramMb / h.gpus.length : 0))
-    gpu.set(g.index, g.freeMb + back - marginMb(g.totalMb))
+    const onG = (h: HeldInstance, x: number): number => (h.gpus.includes(g.index) ? x / h.gpus.length : 0)
+    const back = sum(evicted, (h) => onG(h, shown(h, 'vram')))
+    const reserved = sum(kept, (h) => onG(h, h.reservedVramMb ?? 0))
+    gpu.set(g.index, g.freeMb - reserved + back - marginMb(g.totalMb))
   }
   const vramBudget = input.limits.maxVramMb === null ? Infinity : input.limits.maxVramMb - sum(kept, (h) => h.vramMb)
   return { sysmem: Math.min(sysPhysical, sysBudget), gpu, vramBudget }

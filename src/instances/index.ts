@@ -16,7 +16,7 @@ import type { InstanceManagerComponents, InstanceManagerInit } from './options.t
 export { InstanceManager } from './manager.ts'
 export type { InstanceCounters, InstanceEventMap, InstanceLogs, InstanceManagerComponents, InstanceManagerInit, ManagerStatus } from './options.ts'
 export type { ProcessInfo } from './instance.ts'
-export type { Fit, SpawnPlacement } from './prepare.ts'
+export type { Fit, FitOptions, SpawnPlacement } from './prepare.ts'
 export type { ExitInfo } from './spawn.ts'
 export type { AcquireOptions, InstanceEvents, InstanceSnapshot, InstanceStatus, Lease, ProfileLoad } from './types.ts'
 export { parallelFromArgs } from './capacity.ts'

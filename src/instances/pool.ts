@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino'
 import type { ProfileSpec } from '../config/types.ts'
-import { HerdError } from '../errors/index.ts'
+import { HerdError, isHerdError } from '../errors/index.ts'
 import { expectedSlots, loadOf, retryAfterSeconds } from './capacity.ts'
 import { IdleTimers } from './idle.ts'
 import { Instance, type InstanceDeps } from './instance.ts'
@@ -77,7 +77,9 @@ export class ProfilePool {
     if (ahead >= this.spec.maxQueueSize) {
       throw new HerdError('queue_full', `the queue for '${this.spec.id}' is full (${this.spec.maxQueueSize} waiting)`, { retryAfterSeconds: this.retryAfter(ahead) })
     }
-    const leased = this.queue.add({ signal: o.signal, requestId: o.requestId, timeoutMs: this.spec.maxWaitInQueueMs })
+    // A mesh-wide deadline (set by the node the client asked) cuts the local bound short.
+    const timeoutMs = Math.max(0, Math.min(this.spec.maxWaitInQueueMs, (o.deadline ?? Infinity) - Date.now()))
+    const leased = this.queue.add({ signal: o.signal, requestId: o.requestId, timeoutMs })
     this.pump()
     return leased
   }
@@ -179,7 +181,9 @@ export class ProfilePool {
     this.instances.add(inst)
     this.host.count('spawns')
     const t0 = performance.now()
-    const started = inst.start((signal) => prepareSpawn(this.spec, { signal, fit: this.host.fit, binary: () => this.host.binary() }))
+    // Admission waits for room no longer than someone waits for this instance (prewarm: its own bound).
+    const deadline = this.queue.latestExpiry()
+    const started = inst.start((signal) => prepareSpawn(this.spec, { signal, instanceId: inst.id, ...(deadline === undefined ? {} : { deadline }), fit: this.host.fit, binary: () => this.host.binary() }))
     this.starts.set(inst, started)
     started.then(
       () => this.ready(inst, Math.round(performance.now() - t0)),
@@ -206,7 +210,10 @@ export class ProfilePool {
   private spawnFailed(inst: Instance, err: unknown): void {
     this.starts.delete(inst)
     if (inst.expectedExit) this.host.logger.debug({ instance: inst.id }, 'llama-server stopped while starting')
-    else {
+    else if (isHerdError(err) && err.code === 'no_capacity') {
+      // Admission said no before any process ran: an expected refusal, one line, no stack.
+      this.host.logger.warn({ instance: inst.id, reason: err.message }, 'llama-server not started: no room')
+    } else {
       this.host.count('spawnFailures')
       this.host.logger.warn({ err, instance: inst.id }, 'llama-server failed to start')
     }

@@ -10,19 +10,27 @@ export interface SpawnPlacement {
   gpus?: readonly number[]
 }
 
+export interface FitOptions {
+  signal: AbortSignal
+  /** The instance asking: what it is admitted for is held against it until it is loaded. */
+  instanceId: string
+  /** Epoch ms after which nobody waits for this spawn any more (its waiters' bounds). */
+  deadline?: number
+}
+
 /**
  * The hardware component's admission check, run before every spawn: it may make room
  * (evict idle instances), and says where the launch goes. Throws HerdError 'no_capacity'
  * when it does not fit.
  */
-export type Fit = (profile: ProfileSpec, options: { signal: AbortSignal }) => Promise<SpawnPlacement | void>
+export type Fit = (profile: ProfileSpec, options: FitOptions) => Promise<SpawnPlacement | void>
 
 export interface Prepared {
   binary: string
   placement: SpawnPlacement
 }
 
-export async function prepareSpawn(profile: ProfileSpec, o: { signal: AbortSignal; fit: Fit | undefined; binary: () => Promise<string> }): Promise<Prepared> {
+export async function prepareSpawn(profile: ProfileSpec, o: FitOptions & { fit: Fit | undefined; binary: () => Promise<string> }): Promise<Prepared> {
   if (profile.modelPath !== undefined) {
     const isFile = await stat(profile.modelPath).then(
       (s) => s.isFile(),
@@ -30,7 +38,7 @@ export async function prepareSpawn(profile: ProfileSpec, o: { signal: AbortSigna
     )
     if (!isFile) throw new HerdError('model_file_missing', `model file for '${profile.id}' not found: ${profile.modelPath}`)
   }
-  const placement = (await o.fit?.(profile, { signal: o.signal })) ?? {}
+  const placement = (await o.fit?.(profile, { signal: o.signal, instanceId: o.instanceId, ...(o.deadline === undefined ? {} : { deadline: o.deadline }) })) ?? {}
   o.signal.throwIfAborted()
   try {
     return { binary: await o.binary(), placement }

@@ -18,6 +18,8 @@ export interface QueuePolicy {
 export interface Waiter {
   readonly requestId: string | undefined
   readonly enqueuedAt: number
+  /** When its wait runs out (epoch ms). */
+  readonly expiresAt: number
   /** Its wait passed max_wait_in_queue_ms while a starting instance still owed it a slot. */
   expired: boolean
   /** The queue it sits in now (waiters move to a new pool when a profile's args change). */
@@ -52,6 +54,7 @@ export class WaitQueue {
       const w: Waiter = {
         requestId: o.requestId,
         enqueuedAt: Date.now(),
+        expiresAt: Date.now() + o.timeoutMs,
         expired: false,
         queue: this,
         resolve,
@@ -101,6 +104,13 @@ export class WaitQueue {
       w.queue = other
       other.items.push(w)
     }
+  }
+
+  /** When the last waiter's wait runs out (epoch ms), or undefined with nobody waiting. */
+  latestExpiry(): number | undefined {
+    let latest: number | undefined
+    for (const w of this.items) if (latest === undefined || w.expiresAt > latest) latest = w.expiresAt
+    return latest
   }
 
   /** Waiters whose wait ran out while a starting instance owed them a slot. */

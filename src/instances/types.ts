@@ -49,6 +49,8 @@ export interface ProfileLoad {
 export interface AcquireOptions {
   signal: AbortSignal
   requestId?: string
+  /** Epoch ms: wait in line no later than this (a mesh-wide bound set by the first node), nor longer than max_wait_in_queue_ms. */
+  deadline?: number
 }
 
 export interface InstanceEvents {

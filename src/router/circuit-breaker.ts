@@ -58,6 +58,12 @@ export class CircuitBreakers {
     if (c.state === 'half-open') this.circuits.set(peer, { ...c, probing: true })
   }
 
+  /** The attempt said nothing about the peer's health (a load refusal, our client left): a half-open probe may be tried again. */
+  neutral(peer: string): void {
+    const c = this.get(peer)
+    if (c.state === 'half-open' && c.probing) this.circuits.set(peer, { ...c, probing: false })
+  }
+
   success(peer: string): void {
     this.circuits.delete(peer)
   }

@@ -5,3 +5,4 @@ export { score, rank, memoryRoom, type Candidate, type ScoreInput, type Tier } f
 export { ModelCatalog, type CatalogEntry } from './catalog.ts'
 export type { RouteRequest, UpstreamResponse, Endpoint } from './types.ts'
 export { localModels, localState, type LocalState, type LocalStateSources } from './local-state.ts'
+export { WAIT_HEADER, DEFAULT_WAIT_BOUND_MS, parseWaitHeader, waitHeader } from './wait-bound.ts'

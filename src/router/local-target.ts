@@ -49,7 +49,7 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
   const deadline = startDeadline({ limitMs: profile.maxRequestDurationMs, receivedAt: req.receivedAt, signal: req.signal, profileId: profile.id })
   let lease: Lease
   try {
-    lease = await c.instances.acquire(profile, { signal: deadline.signal, requestId: req.requestId })
+    lease = await c.instances.acquire(profile, { signal: deadline.signal, requestId: req.requestId, ...(req.deadline === undefined ? {} : { deadline: req.deadline }) })
   } catch (err: unknown) {
     deadline.clear()
     throw err
@@ -133,9 +133,12 @@ async function settleCrash(lease: Lease, signal: AbortSignal): Promise<void> {
   if (lease.exited.aborted || signal.aborted) return
   const { promise, resolve } = Promise.withResolvers<void>()
   const timer = setTimeout(resolve, 250)
-  lease.exited.addEventListener('abort', () => resolve(), { once: true })
+  const onExit = (): void => resolve()
+  lease.exited.addEventListener('abort', onExit, { once: true })
   await promise
   clearTimeout(timer)
+  // The lease's signal lives as long as the instance: a listener left on it per failure would pile up.
+  lease.exited.removeEventListener('abort', onExit)
 }
 
 function upstreamFailure(err: unknown, req: RouteRequest, lease: Lease, profile: ProfileSpec): Error {

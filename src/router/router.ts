@@ -8,6 +8,7 @@ import { HerdError, isHerdError, isRetryable } from '../errors/index.ts'
 import type { ForwardRequest, ModelState, NodeState, ResourceState } from '../mesh/types.ts'
 import { CircuitBreakers, type CircuitState } from './circuit-breaker.ts'
 import { pastDeadline } from './deadline.ts'
+import { DEFAULT_WAIT_BOUND_MS, WAIT_HEADER, waitHeader } from './wait-bound.ts'
 import { serveLocal, type LocalTargetComponents } from './local-target.ts'
 import { PendingCounter } from './pending.ts'
 import { rejectRemoteError } from './remote-error.ts'
@@ -23,6 +24,9 @@ export interface RoutablePeer {
 }
 
 export type { ForwardRequest }
+
+/** Answers that say a peer is busy or full, not that it is unwell: they never trip its circuit. */
+const LOAD_REFUSALS: ReadonlySet<string> = new Set(['queue_full', 'queue_timeout', 'draining', 'no_capacity'])
 
 /** The mesh, as far as routing needs it. Absent when the mesh is off. */
 export interface RemoteTargets {
@@ -69,18 +73,27 @@ export class Router {
       throw new HerdError('max_hops', `request was forwarded ${req.hops} times, more than mesh.max_hops (${this.maxHops})`)
     }
     if (this.c.draining()) throw new HerdError('draining', 'this node is shutting down', { retryAfterSeconds: 1 })
+    // One wait bound for the whole mesh: the first node sets it, every node honours it.
+    const deadline = req.deadline ?? Date.now() + (this.c.local.profile(req.profileId)?.maxWaitInQueueMs ?? DEFAULT_WAIT_BOUND_MS)
+    req = { ...req, deadline }
     // A forwarded request is served where it lands: requests never ping-pong.
     if (req.hops > 0) return serveLocal(this.c.local, req)
 
-    const candidates = this.candidates(req.profileId)
+    const { candidates, cannotFit } = this.ranked(req.profileId)
+    if (cannotFit.length > 0) this.c.logger.info({ request_id: req.requestId, model: req.profileId, nodes: cannotFit }, 'skipping nodes where the model cannot fit')
     if (candidates.length === 0) {
       // Nobody looks able to take it now; if we serve the model, let the supervisor queue or refuse it with its own reason.
       if (this.c.local.profile(req.profileId)) return serveLocal(this.c.local, req)
+      if (cannotFit.length > 0) {
+        throw new HerdError('no_capacity', `no node has room for '${req.profileId}' (it cannot fit on ${cannotFit.join(', ')})`, { retryAfterSeconds: 5 })
+      }
       throw new HerdError('no_route', `no node can serve '${req.profileId}' right now`, { retryAfterSeconds: 2 })
     }
     let lastError: unknown
     for (const candidate of candidates) {
       if (req.signal.aborted) throw req.signal.reason
+      // Past the mesh-wide deadline the next candidate would only wait in vain.
+      if (lastError !== undefined && Date.now() >= deadline) break
       try {
         return await this.attempt(candidate, req)
       } catch (err: unknown) {
@@ -100,33 +113,44 @@ export class Router {
     const peerId = candidate.nodeId
     this.circuits.attempt(peerId)
     if (candidate.seq !== undefined) this.pending.add(peerId, candidate.seq)
+    let res: UpstreamResponse
     try {
-      const res = await remote.forward(peerId, {
+      const headers = req.deadline === undefined ? req.headers : { ...req.headers, [WAIT_HEADER]: waitHeader(req.deadline) }
+      const answer = await remote.forward(peerId, {
         requestId: req.requestId,
         method: 'POST',
         path: req.path,
-        headers: req.headers,
+        headers,
         hops: req.hops + 1,
         body: req.body,
       }, { signal: req.signal })
-      this.circuits.success(peerId)
-      return await rejectRemoteError(res, peerId)
+      // An error envelope is a failed attempt, not a success: look before counting.
+      res = await rejectRemoteError(answer, peerId)
     } catch (err: unknown) {
-      // Load answers (queue full, draining) say nothing about the peer's health.
-      if (!req.signal.aborted && !(isHerdError(err) && ['queue_full', 'queue_timeout', 'draining', 'no_capacity'].includes(err.code))) {
-        this.circuits.failure(peerId)
-      }
+      // Load answers (queue full, draining) and our own client leaving say nothing about the peer's health.
+      if (req.signal.aborted || (isHerdError(err) && LOAD_REFUSALS.has(err.code))) this.circuits.neutral(peerId)
+      else this.circuits.failure(peerId)
       throw err
     }
+    this.circuits.success(peerId)
+    return res
   }
 
   /** Every node that can serve the profile, best first. */
   candidates(profileId: string): Candidate[] {
+    return this.ranked(profileId).candidates
+  }
+
+  /** The candidates, and the names of nodes left out because a cold start cannot fit there. */
+  private ranked(profileId: string): { candidates: Candidate[]; cannotFit: string[] } {
     const out: Candidate[] = []
+    const cannotFit: string[] = []
+    const noRoom = (m: ModelState): boolean => m.instances === 0 && !m.canFitNow && !m.canFitAfterEviction
     const localModel = this.c.localModels().find((m) => m.id === profileId)
     if (localModel && this.c.local.profile(profileId)) {
       const s = score({ nodeId: 'local', local: true, model: localModel, pending: 0, ...memoryRoom(this.c.localResources()) })
       if (s) out.push(s)
+      else if (noRoom(localModel)) cannotFit.push(this.c.local.nodeName)
     }
     for (const peer of this.c.remote?.peers() ?? []) {
       if (!peer.fresh || peer.state.status !== 'ready' || !this.circuits.allow(peer.id)) continue
@@ -140,8 +164,9 @@ export class Router {
         ...memoryRoom(peer.state.resources),
       })
       if (s) out.push({ ...s, seq: peer.state.seq })
+      else if (noRoom(model)) cannotFit.push(peer.name)
     }
-    return rank(out)
+    return { candidates: rank(out), cannotFit }
   }
 }
 

@@ -24,6 +24,11 @@ export interface RouteRequest {
   signal: AbortSignal
   /** `performance.now()` when this node received it; a profile's `max_request_duration_ms` counts from here. Undefined: from when it is served. */
   receivedAt?: number
+  /**
+   * Epoch ms: the mesh-wide bound on waiting for this request (admission and queue), set
+   * by the node the client asked and carried to peers as the time left (`x-herd-wait-ms`). Absent: the router sets it.
+   */
+  deadline?: number
 }
 
 /** A response whose head has arrived; the body streams. */

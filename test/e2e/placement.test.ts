@@ -20,7 +20,7 @@ const running: HerdProcess[] = []
 const smis: FakeNvidiaSmi[] = []
 
 interface ModelView { id: string; canFitNow: boolean; canFitAfterEviction: boolean; estimatedVramMb: number | null; estimatedSysmemMb: number | null; instances: number }
-type NodeView = Omit<ClusterNode, 'models'> & { resources: { gpus: { freeMb: number }[] }; models: ModelView[] }
+type NodeView = Omit<ClusterNode, 'models'> & { resources: { gpus: { freeMb: number; totalMb: number }[] }; models: ModelView[] }
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'herd-placement-'))
@@ -37,8 +37,9 @@ afterAll(async () => {
 
 const profile = (name: string, extra = '') => ({ name, profiles: [{ id: 'default', model_path: model, llama_server_args: `-c 512 -t 1 ${extra}`.trim(), idle_timeout_seconds: 600 }] })
 
-async function gpuNode(name: string, usedMb: number, options: { models?: unknown[]; peers?: string[]; maxVramMb?: number; home?: string } = {}): Promise<{ herd: HerdProcess; smi: FakeNvidiaSmi }> {
-  const smi = await createFakeNvidiaSmi({ gpus: [fakeGpu(0, 8000, usedMb)] })
+/** `trackMb`: the fake driver shows every llama-server of this file using that much VRAM while its process lives. */
+async function gpuNode(name: string, usedMb: number, options: { models?: unknown[]; peers?: string[]; maxVramMb?: number; home?: string; trackMb?: number } = {}): Promise<{ herd: HerdProcess; smi: FakeNvidiaSmi }> {
+  const smi = await createFakeNvidiaSmi({ gpus: [fakeGpu(0, 8000, usedMb)], ...(options.trackMb ? { track: { cmdlineIncludes: dir, usedMemoryMb: options.trackMb } } : {}) })
   smis.push(smi)
   const herd = await startHerd({
     cookbook: { models: options.models ?? [profile('m')] },
@@ -115,6 +116,59 @@ describe('placement by free VRAM', () => {
     expect(await loaded()).toEqual(['a:default', 'b:default'])
     expect((await chat(herd, 'c')).status).toBe(200)
     expect(await loaded()).toEqual(['a:default', 'c:default'])
+  })
+
+  it('starts one cold instance at a time when requests for several cold models arrive at once on a GPU with room for one', async () => {
+    const models = [profile('a'), profile('b', '--seed 1'), profile('c', '--seed 2')]
+    const probe = await gpuNode('probe', 0, { models })
+    const need = (await selfModel(probe.herd, 'a:default')).estimatedVramMb!
+    expect(need).toBeGreaterThan(0)
+    await probe.herd.dispose()
+    running.splice(running.indexOf(probe.herd), 1)
+
+    // 8000 MiB, a 400 MiB margin, other processes leave room for one and a half instances.
+    const otherMb = 8000 - 400 - Math.floor(need * 1.5)
+    const { herd } = await gpuNode('one-at-a-time', otherMb, { models, trackMb: need })
+    let mostLive = 0
+    let mostUsedMb = 0
+    let watching = true
+    const watcher = (async () => {
+      while (watching) {
+        const list = ((await (await fetch(`${herd.url}/admin/instances`)).json()) as { instances: { pid?: number; state: { status: string } }[] }).instances
+        mostLive = Math.max(mostLive, list.filter((i) => i.pid !== undefined && i.state.status !== 'exited').length)
+        const gpu = (await self(herd)).resources.gpus[0]
+        if (gpu) mostUsedMb = Math.max(mostUsedMb, gpu.totalMb - gpu.freeMb)
+      }
+    })()
+    try {
+      const answers = await Promise.all(['a', 'b', 'c'].map((m) => chat(herd, m)))
+      expect(answers.map((r) => r.status)).toEqual([200, 200, 200])
+    } finally {
+      watching = false
+      await watcher
+    }
+    // Every sample: at most one llama-server alive, and the driver never saw two.
+    expect(mostLive).toBe(1)
+    expect(mostUsedMb).toBeLessThanOrEqual(otherMb + need)
+  })
+
+  it('answers 503 no_capacity within a second, with Retry-After, when other processes fill every node', async () => {
+    const { herd: y } = await gpuNode('y', 7950)
+    const yAddr = (await self(y)).addrs[0]!
+    const { herd: x } = await gpuNode('x', 7950, { peers: [yAddr] })
+    await waitFor('x to know that neither node has room, nor will have by waiting', async () => {
+      const all = await nodes(x)
+      return all.length === 2 && all.every((n) => n.fresh && n.models.every((m) => !m.canFitNow && !m.canFitAfterEviction))
+    })
+    const started = performance.now()
+    const res = await chat(x)
+    const elapsed = performance.now() - started
+    expect(res.status).toBe(503)
+    expect(res.headers.get('retry-after')).toBeTruthy()
+    const body = (await res.json()) as { error: { code: string; message: string } }
+    expect(body.error.code).toBe('no_capacity')
+    expect(body.error.message).toContain('other processes')
+    expect(elapsed).toBeLessThan(1_000)
   })
 
   it('answers 503 no_capacity when nothing can make room', async () => {

@@ -59,6 +59,59 @@ describe('planFit on a single GPU', () => {
   })
 })
 
+describe('planFit with instances still loading (reservations)', () => {
+  // Admitted, its process started, 1000 of its 10000 MiB allocated so far: 9000 more are coming.
+  const loading = (): HeldInstance => ({ ...held('loading', [0], 10_000, 1, false), reservedVramMb: 9_000, reservedSysmemMb: 0 })
+
+  it('takes what a loading instance will still allocate off free memory', () => {
+    // The device shows 2000 + 1000 used: 20488 free after the margin, 11488 once the rest arrives.
+    const input = base({ gpus: [gpu(0, 24_000, 3_000)], held: [loading()] })
+    expect(planFit({ ...input, requirement: need(11_488) }).fit).toBe('now')
+    expect(planFit({ ...input, requirement: need(11_489) })).toMatchObject({ fit: 'none', wouldFitWithoutHerd: true })
+  })
+
+  it('gives back only what an evicted instance shows, its reservation lapsing with it', () => {
+    const idleLoading = { ...loading(), idle: true }
+    // Free 21000 − 9000 reserved − 512 = 11488 now; evicting it: 21000 + 1000 − 512 = 21488.
+    const plan = planFit(base({ gpus: [gpu(0, 24_000, 3_000)], held: [idleLoading], requirement: need(21_488) }))
+    expect(plan).toMatchObject({ fit: 'after-eviction', evict: ['loading'] })
+  })
+
+  it('counts reservations in the memory it gossips', () => {
+    const s = resourceState({ gpus: [gpu(0, 24_000, 3_000)], sysmem: { totalMb: 64_000, freeMb: 30_000 }, limits: { maxVramMb: null, maxSysmemMb: null }, held: [{ ...loading(), reservedSysmemMb: 2_000 }] })
+    expect(s.vramBudgetFreeMb).toBe(21_000 - 9_000 - 512)
+    expect(s.sysmemBudgetFreeMb).toBe(30_000 - 2_000 - 512)
+  })
+})
+
+describe('planFit when it does not fit: would waiting help?', () => {
+  it('says no when other processes hold the memory, and names them', () => {
+    const plan = planFit(base({ gpus: [gpu(0, 24_000, 20_000)], held: [held('idle-small', [0], 1_000, 1)], requirement: need(8_000) }))
+    expect(plan).toMatchObject({ fit: 'none', wouldFitEmpty: true, wouldFitWithoutHerd: false })
+    if (plan.fit === 'none') {
+      expect(plan.reason).toBe('needs 8000 MiB VRAM and 1000 MiB memory; other processes hold the memory (GPU 0: other processes 19000 MiB, herd instances 1000 MiB, free 4000 of 24000 MiB; memory: other processes 15500 MiB, herd instances 500 MiB, free 48000 of 64000 MiB)')
+    }
+  })
+
+  it('says yes when herd’s own busy instances hold it', () => {
+    const plan = planFit(base({ gpus: [gpu(0, 24_000, 20_000)], held: [held('busy', [0], 19_000, 1, false)], requirement: need(10_000) }))
+    expect(plan).toMatchObject({ fit: 'none', wouldFitWithoutHerd: true })
+    if (plan.fit === 'none') expect(plan.reason).toContain("herd's own instances hold it now (GPU 0: other processes 1000 MiB, herd instances 19000 MiB")
+  })
+
+  it('says yes when the device already shows a loading instance nvidia-smi does not list yet', () => {
+    // 2000 MiB of other processes and 3000 of a starting instance, which is still all reservation.
+    const starting: HeldInstance = { ...held('starting', [0], 3_000, 1, false), reservedVramMb: 3_000 }
+    const plan = planFit(base({ gpus: [gpu(0, 8_000, 5_000)], held: [starting], requirement: need(3_000) }))
+    expect(plan).toMatchObject({ fit: 'none', wouldFitWithoutHerd: true })
+  })
+
+  it('says yes when herd’s instances hold the max_vram_mb budget', () => {
+    const plan = planFit(base({ gpus: [gpu(0, 80_000, 10_000)], limits: { maxVramMb: 16_000, maxSysmemMb: null }, held: [held('busy', [0], 10_000, 1, false)], requirement: need(8_000) }))
+    expect(plan).toMatchObject({ fit: 'none', wouldFitWithoutHerd: true })
+  })
+})
+
 describe('planFit on several GPUs', () => {
   it('picks the GPU with the most free VRAM that fits', () => {
     const plan = planFit(base({ gpus: [gpu(0, 24_000, 12_000), gpu(1, 24_000, 2_000), gpu(2, 48_000, 47_000)], requirement: need(10_000) }))
