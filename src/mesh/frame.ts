@@ -85,14 +85,19 @@ export class FrameDecoder {
     }
   }
 
-  /** The next whole frame, or null until more bytes arrive. Throws FrameError on a malformed header. */
-  next(): Frame | null {
+  /**
+   * The next whole frame, or null until more bytes arrive. Throws FrameError on a malformed
+   * header, or one announcing more than `maxPayload` bytes (checked before any payload is
+   * waited for, so a caller expecting a small frame need not buffer a large one).
+   */
+  next(maxPayload = MAX_FRAME_PAYLOAD): Frame | null {
     if (this.buffered < FRAME_HEADER_BYTES) return null
     const header = this.peek(FRAME_HEADER_BYTES)
     const type = header[0] ?? 0
     if (!TYPES.has(type)) throw new FrameError(`unknown frame type ${type}`)
     const length = Buffer.from(header.buffer, header.byteOffset, header.byteLength).readUInt32BE(1)
-    if (length > MAX_FRAME_PAYLOAD) throw new FrameError(`frame length ${length} exceeds ${MAX_FRAME_PAYLOAD}`)
+    const limit = Math.min(maxPayload, MAX_FRAME_PAYLOAD)
+    if (length > limit) throw new FrameError(`frame length ${length} exceeds ${limit}`)
     if (this.buffered < FRAME_HEADER_BYTES + length) return null
     this.consume(FRAME_HEADER_BYTES)
     const payload = length === 0 ? new Uint8Array(0) : this.take(length)
