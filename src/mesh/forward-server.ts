@@ -18,10 +18,12 @@ import { isHerdError } from '../errors/index.ts'
 import type { UpstreamResponse } from '../router/types.ts'
 import { MAX_BODY_BYTES, MAX_BUFFERED_BYTES_PER_PEER, MAX_INBOUND_STREAMS_PER_PEER } from './constants.ts'
 import { MAX_HEAD_BYTES, parseFrame, requestHeadSchema, type EndMessage, type RequestHead, type ResponseHead } from './forward-messages.ts'
-import { FrameError, FrameType, MAX_FRAME_PAYLOAD, encodeFrame, encodeJsonFrame } from './frame.ts'
+import { FrameError, FrameType, MAX_FRAME_PAYLOAD, encodeFrame, encodeJsonFrame, type FrameErrorKind } from './frame.ts'
 import { FrameReader, FrameTimeoutError, SilenceError, sendFrame } from './frame-reader.ts'
-import type { Refusals } from './refusals.ts'
+import type { RefusalKind, Refusals } from './refusals.ts'
 import type { ForwardRequest } from './types.ts'
+
+const FRAME_REFUSAL: Record<FrameErrorKind, RefusalKind> = { type: 'bad_frame', length: 'frame_too_large', json: 'bad_head', schema: 'bad_head', sequence: 'bad_frame' }
 
 export type ForwardHandler = (req: ForwardRequest, options: { signal: AbortSignal }) => Promise<UpstreamResponse>
 
@@ -192,7 +194,7 @@ export class ForwardServer {
     const { refusals } = this.components
     if (err instanceof FrameTimeoutError) refusals.refuse(peer, 'frame_timeout', 'reset a forward stream: a frame did not complete in time', { err: message })
     else if (err instanceof SilenceError) refusals.refuse(peer, 'frame_timeout', 'reset a forward stream: the request body stalled', { err: message })
-    else if (err instanceof FrameError) refusals.refuse(peer, /exceeds/.test(message) ? 'head_too_large' : /malformed/.test(message) ? 'bad_head' : 'bad_frame', 'reset a forward stream that broke the protocol', { err: message })
+    else if (err instanceof FrameError) refusals.refuse(peer, FRAME_REFUSAL[err.kind], 'reset a forward stream that broke the protocol', { err: message })
     else this.components.logger.debug({ peer, err: message }, 'forward stream failed')
   }
 

@@ -8,7 +8,7 @@ import type { Logger } from 'pino'
 
 export type RefusalKind =
   | 'stream_limit'
-  | 'head_too_large'
+  | 'frame_too_large'
   | 'bad_frame'
   | 'bad_head'
   | 'frame_timeout'

@@ -58,6 +58,17 @@ export class StreamPool {
   /** An idle stream to the peer, or a new one. The caller must `release` or `discard` it. */
   async acquire(peerId: string, options: { signal: AbortSignal }): Promise<{ entry: PooledStream; reused: boolean }> {
     while ((this.activePerPeer.get(peerId) ?? 0) >= this.maxActive) await this.waitTurn(peerId, options.signal)
+    // The turn is taken now, before any await, so concurrent callers see it.
+    this.activePerPeer.set(peerId, (this.activePerPeer.get(peerId) ?? 0) + 1)
+    try {
+      return await this.take(peerId, options)
+    } catch (err: unknown) {
+      this.giveTurnBack(peerId)
+      throw err
+    }
+  }
+
+  private async take(peerId: string, options: { signal: AbortSignal }): Promise<{ entry: PooledStream; reused: boolean }> {
     const list = this.idle.get(peerId) ?? []
     // Most recently used first: it is the likeliest to be alive, and the others can age out.
     let entry = list.pop()
@@ -114,16 +125,19 @@ export class StreamPool {
 
   private activate(entry: PooledStream): void {
     this.active.add(entry)
-    this.activePerPeer.set(entry.peerId, (this.activePerPeer.get(entry.peerId) ?? 0) + 1)
   }
 
   private deactivate(entry: PooledStream): boolean {
     if (!this.active.delete(entry)) return false
-    const n = (this.activePerPeer.get(entry.peerId) ?? 1) - 1
-    if (n > 0) this.activePerPeer.set(entry.peerId, n)
-    else this.activePerPeer.delete(entry.peerId)
-    this.waiting.get(entry.peerId)?.shift()?.()
+    this.giveTurnBack(entry.peerId)
     return true
+  }
+
+  private giveTurnBack(peerId: string): void {
+    const n = (this.activePerPeer.get(peerId) ?? 1) - 1
+    if (n > 0) this.activePerPeer.set(peerId, n)
+    else this.activePerPeer.delete(peerId)
+    this.waiting.get(peerId)?.shift()?.()
   }
 
   private async waitTurn(peerId: string, signal: AbortSignal): Promise<void> {
