@@ -25,7 +25,7 @@ export const MAX_INBOUND_STREAMS_PER_PEER = 64
 /** Request body limit when the daemon passes none (it passes `http.body_limit_bytes`). */
 export const MAX_BODY_BYTES = 64 * 1024 * 1024
 /** Request bodies buffered for one peer at once (bodies are read whole before serving). */
-export const MAX_BUFFERED_BYTES_PER_PEER = 64 * 1024 * 1024
+export const MAX_BUFFERED_BYTES_PER_PEER = 32 * 1024 * 1024
 
 export const DIAL_BACKOFF_BASE_MS = 500
 export const DIAL_BACKOFF_MAX_MS = 30_000

@@ -42,7 +42,7 @@ export interface ForwardServerInit {
   maxBodyBytes?: number
   /** Forward streams one peer may hold open here at once. @default 64 */
   maxStreamsPerPeer?: number
-  /** Request body bytes buffered for one peer at once. @default max(64 MiB, maxBodyBytes) */
+  /** Request body bytes buffered for one peer at once. @default max(32 MiB, maxBodyBytes) */
   maxBufferedBytesPerPeer?: number
 }
 

@@ -61,7 +61,7 @@ export interface MeshInit {
   maxBodyBytes?: number
   /** Forward streams one peer may hold open here (and this node opens to one peer) at once. @default 64 */
   maxStreamsPerPeer?: number
-  /** Forwarded request bodies buffered for one peer at once. @default max(64 MiB, maxBodyBytes) */
+  /** Forwarded request bodies buffered for one peer at once. @default max(32 MiB, maxBodyBytes) */
   maxBufferedBytesPerPeer?: number
   /** Peers learned from gossip or mDNS kept for dialling. @default 256 */
   maxLearnedTargets?: number

@@ -58,7 +58,14 @@ describe('forward frame decoder (property-based)', () => {
   })
 
   it('on arbitrary bytes throws nothing but FrameError and never waits on more than a header plus the largest payload allowed', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 2000 }), fc.array(fc.nat(), { maxLength: 30 }), fc.integer({ min: 0, max: 512 }), (bytes, cuts, maxPayload) => {
+    // Pure noise, or headers with a known type and a length near the limit followed by noise.
+    const plausible = fc.tuple(fc.constantFrom(...TYPES), fc.integer({ min: 0, max: 1500 }), fc.uint8Array({ maxLength: 2000 })).map(([type, length, rest]) => {
+      const header = Buffer.alloc(FRAME_HEADER_BYTES)
+      header.writeUInt8(type, 0)
+      header.writeUInt32BE(length, 1)
+      return Buffer.concat([header, rest])
+    })
+    fc.assert(fc.property(fc.oneof(fc.uint8Array({ maxLength: 2000 }), plausible), fc.array(fc.nat(), { maxLength: 30 }), fc.integer({ min: 0, max: 512 }), (bytes, cuts, maxPayload) => {
       const { error, maxWaiting } = decodeAll(chunk(bytes, cuts), maxPayload)
       if (error !== undefined) expect(error).toBeInstanceOf(FrameError)
       expect(maxWaiting).toBeLessThan(FRAME_HEADER_BYTES + maxPayload)
@@ -89,15 +96,20 @@ describe('forward frame decoder (property-based)', () => {
 })
 
 describe('forward message schemas (property-based)', () => {
+  // Mostly heads that are nearly right, so the checks on each field are reached.
   const json = fc.oneof(
     fc.jsonValue(),
     fc.record({
-      requestId: fc.oneof(fc.string(), fc.integer()),
-      method: fc.string(),
-      path: fc.oneof(fc.string(), fc.constant('/v1/chat/completions')),
-      headers: fc.oneof(fc.dictionary(fc.string(), fc.oneof(fc.string(), fc.integer())), fc.jsonValue()),
-      hops: fc.oneof(fc.integer({ min: -3, max: 100 }), fc.double()),
-      bodyLength: fc.oneof(fc.integer(), fc.double(), fc.constant(Number.MAX_SAFE_INTEGER + 2)),
+      requestId: fc.oneof(fc.constant('r-1'), fc.string({ maxLength: 300 }), fc.integer()),
+      method: fc.oneof(fc.constant('POST'), fc.string()),
+      path: fc.oneof(fc.constant('/v1/chat/completions'), fc.string()),
+      headers: fc.oneof(fc.constant({}), fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 100 }), fc.jsonValue()),
+      hops: fc.oneof(fc.constantFrom(0, 1, 2), fc.integer({ min: -3, max: 100 }), fc.double()),
+      bodyLength: fc.oneof(fc.constantFrom(0, 10), fc.integer(), fc.double(), fc.constant(Number.MAX_SAFE_INTEGER + 2)),
+      status: fc.oneof(fc.constantFrom(101, 200, 503), fc.integer()),
+      servedBy: fc.oneof(fc.constant('b'), fc.string()),
+      ok: fc.boolean(),
+      message: fc.string(),
     }, { requiredKeys: [] }),
   )
 
@@ -111,6 +123,7 @@ describe('forward message schemas (property-based)', () => {
           expect(err).toBeInstanceOf(FrameError)
           continue
         }
+        if (type === FrameType.ResponseHead) expect((parsed as { status: number }).status).toBeGreaterThanOrEqual(200)
         if (type === FrameType.RequestHead) {
           const head = parsed as { hops: number; bodyLength: number; headers: object }
           expect(head.hops).toBeGreaterThanOrEqual(1)
