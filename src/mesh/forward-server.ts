@@ -105,12 +105,6 @@ export class ForwardServer {
     return true
   }
 
-  /** Stream and buffer counts per peer (tests). */
-  peerUsage(peer: string): PeerUsage {
-    const u = this.usage.get(peer)
-    return { streams: u?.streams ?? 0, bufferedBytes: u?.bufferedBytes ?? 0 }
-  }
-
   readonly handle = async (stream: Stream, connection: Connection): Promise<void> => {
     const peer = connection.remotePeer.toString()
     const stop = this.controller.signal
