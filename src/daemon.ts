@@ -194,22 +194,37 @@ export class Daemon {
     return this.address
   }
 
-  /** Drain: refuse new work, let in-flight requests finish within the grace, then stop everything. */
+  /**
+   * Drain: refuse new work, let in-flight requests finish within the grace, then stop
+   * everything. In flight means served here (for our clients or forwarded by a peer) and
+   * relayed from a peer to our clients; what is still running when the grace ends is cut,
+   * and the rest of the shutdown is bounded too, so a stop takes at most grace + 5 s.
+   */
   async stop(options: { graceMs?: number } = {}): Promise<void> {
     if (this.draining) return
     this.draining = true
     // A start that failed stops what it began without talk of draining: its error says it all.
     const log = this.started ? this.logger : this.logger.child({}, { level: 'warn' })
     const graceMs = options.graceMs ?? this.config.http.drain_timeout_ms
+    const graceEnd = Date.now() + graceMs
     this.mesh?.notifyChanged()
     log.info({ grace_ms: graceMs }, 'draining')
-    await this.instances.drain({ graceMs, signal: AbortSignal.timeout(graceMs + 5_000) }).catch((err: unknown) => this.logger.warn({ err }, 'drain did not finish cleanly'))
-    await this.app.close().catch(() => {})
+    await Promise.all([
+      this.instances.drain({ graceMs, signal: AbortSignal.timeout(graceMs + 5_000) }).catch((err: unknown) => this.logger.warn({ err }, 'drain did not finish cleanly')),
+      this.mesh?.drainForwards({ signal: AbortSignal.timeout(graceMs) }),
+    ])
+    // HTTP requests still open (a peer serving them, a slow client) get what is left of the grace, then their connections are closed.
+    const closing = this.app.close().catch(() => {})
+    // The HTTP/2 server (http.tls) has no closeAllConnections; its sessions end with the process.
+    const server = this.app.server as { closeAllConnections?: () => void }
+    const force = setTimeout(() => server.closeAllConnections?.(), Math.max(0, graceEnd - Date.now()))
+    await closing
+    clearTimeout(force)
     await this.watcher.stop()
-    await this.mesh?.stop().catch((err: unknown) => this.logger.warn({ err }, 'mesh stop failed'))
+    await bounded(this.mesh?.stop().catch((err: unknown) => this.logger.warn({ err }, 'mesh stop failed')), 3_000, () => this.logger.warn('mesh stop took over 3 s; going on'))
     await this.instances.stop()
     await this.resources.stop()
-    await this.dispatcher.close().catch(() => {})
+    await bounded(this.dispatcher.close(), 1_000, () => void this.dispatcher.destroy().catch(() => {}))
     log.info('stopped')
   }
 
@@ -252,6 +267,7 @@ export class Daemon {
         allow: [...this.config.mesh.allow],
         gossipIntervalMs: this.config.mesh.gossip_interval_ms,
         peerTimeoutMs: this.config.mesh.peer_timeout_ms,
+        maxBodyBytes: this.config.http.body_limit_bytes,
       },
     )
     await mesh.start()
@@ -275,6 +291,20 @@ async function readTls(config: Config): Promise<{ cert: Buffer; key: Buffer } | 
     throw new HerdError('config_invalid', `http.tls: ${tls.cert_file} and ${tls.key_file} are not a usable certificate and key: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
   }
   return { cert, key }
+}
+
+/** Waits for `work`, but no longer than `ms`; then calls `onLate` and goes on (a failure is logged by the caller's catch or ignored). */
+async function bounded(work: Promise<unknown> | undefined, ms: number, onLate: () => void): Promise<void> {
+  if (work === undefined) return
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      onLate()
+      resolve()
+    }, ms)
+  })
+  await Promise.race([work.catch(() => {}), late])
+  clearTimeout(timer)
 }
 
 function splitHostPort(listen: string): [string, number] {

@@ -17,6 +17,12 @@ export async function startCommand(args: string[]): Promise<number> {
       }
       stopping = true
       daemon.logger.info({ signal }, 'shutting down')
+      // The stop is bounded (grace + 5 s); should anything still hold the process, it goes anyway.
+      const limitMs = daemon.config.http.drain_timeout_ms + 5_000
+      setTimeout(() => {
+        stderr.write(`herd: shutdown still running after ${limitMs} ms, exiting now\n`)
+        process.exit(1)
+      }, limitMs).unref()
       daemon.stop().then(
         () => resolve(0),
         (err: unknown) => {

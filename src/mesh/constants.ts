@@ -15,11 +15,25 @@ export const DEFAULT_MDNS_SERVICE_TAG = '_herd._udp.local'
 export const DEFAULT_MDNS_INTERVAL_MS = 10_000
 
 export const DEFAULT_MAX_IDLE_STREAMS_PER_PEER = 8
-/** Concurrent forwarded requests per connection and direction (libp2p's default, 32, is tight for a busy peer). */
+/** Concurrent forward streams per connection and direction, as libp2p counts them (its default, 32, is tight for a busy peer). */
 export const MAX_FORWARD_STREAMS = 256
+/**
+ * Forward streams one peer may hold open on this node at once, idle pooled ones included.
+ * Each may buffer about a receive window (1 MiB) plus the reader's mark (256 KiB) unread.
+ */
+export const MAX_INBOUND_STREAMS_PER_PEER = 64
+/** Request body limit when the daemon passes none (it passes `http.body_limit_bytes`). */
 export const MAX_BODY_BYTES = 64 * 1024 * 1024
+/** Request bodies buffered for one peer at once (bodies are read whole before serving). */
+export const MAX_BUFFERED_BYTES_PER_PEER = 32 * 1024 * 1024
 
 export const DIAL_BACKOFF_BASE_MS = 500
 export const DIAL_BACKOFF_MAX_MS = 30_000
 /** Addresses learned from gossip or mDNS are dropped after this long without being heard again while unreachable. */
 export const LEARNED_ADDRESS_TTL_MS = 60_000
+/** Peers learned from gossip or mDNS that the dialer keeps at once (configured peers come on top). */
+export const MAX_LEARNED_TARGETS = 256
+/** Dials started per second, all targets together (a burst of this many is allowed). */
+export const MAX_DIALS_PER_SECOND = 10
+/** Addresses tried per peer. */
+export const MAX_ADDRS_PER_PEER = 16

@@ -11,9 +11,9 @@ import { Readable } from 'node:stream'
 import type { Logger } from 'pino'
 import { ERROR_CODES, HerdError, isHerdError, type ErrorCode } from '../errors/index.ts'
 import type { UpstreamResponse } from '../router/types.ts'
-import { endSchema, parseFrame, responseHeadSchema, type RequestHead } from './forward-messages.ts'
+import { MAX_HEAD_BYTES, endSchema, parseFrame, responseHeadSchema, type EndMessage, type RequestHead } from './forward-messages.ts'
 import { FrameError, FrameType, MAX_FRAME_PAYLOAD, encodeFrame, encodeJsonFrame, type Frame } from './frame.ts'
-import { SilenceError, sendFrame } from './frame-reader.ts'
+import { FrameTimeoutError, SilenceError, sendFrame } from './frame-reader.ts'
 import type { PooledStream, StreamPool } from './stream-pool.ts'
 import type { ForwardRequest } from './types.ts'
 
@@ -23,16 +23,28 @@ export interface ForwardClientComponents {
 }
 
 export interface ForwardClientInit {
+  /** Silence (no frame, not even a keep-alive) this long ends the request; a begun frame must complete within it. */
   peerTimeoutMs: number
+  /** The response head must arrive within this long, keep-alives or not (as `headersTimeout` for a local llama-server). @default 600000 */
+  headTimeoutMs?: number
+  /** Body bytes must arrive at least this often, keep-alives or not (as `bodyTimeout` locally). @default 300000 */
+  bodyGapMs?: number
 }
+
+const DEFAULT_HEAD_TIMEOUT_MS = 600_000
+const DEFAULT_BODY_GAP_MS = 300_000
 
 export class ForwardClient {
   private readonly components: ForwardClientComponents
   private readonly peerTimeoutMs: number
+  private readonly headTimeoutMs: number
+  private readonly bodyGapMs: number
 
   constructor(components: ForwardClientComponents, init: ForwardClientInit) {
     this.components = components
     this.peerTimeoutMs = init.peerTimeoutMs
+    this.headTimeoutMs = init.headTimeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS
+    this.bodyGapMs = init.bodyGapMs ?? DEFAULT_BODY_GAP_MS
   }
 
   async forward(peerId: string, req: ForwardRequest, options: { signal: AbortSignal }): Promise<UpstreamResponse> {
@@ -51,14 +63,23 @@ export class ForwardClient {
     signal.addEventListener('abort', onAbort, { once: true })
     let released = false
     try {
-      await this.sendRequest(entry, req, signal)
+      try {
+        await this.sendRequest(entry, req, signal)
+      } catch (err: unknown) {
+        // A peer refusing the request (body too large, too much buffered) answers with an
+        // end frame and resets the stream under our feet: its reason beats "stream closed".
+        const early = signal.aborted ? null : entry.reader.tryNext(MAX_HEAD_BYTES)
+        if (early?.type !== FrameType.End) throw err
+        throw endToError(parseFrame(early, endSchema), peerId)
+      }
+      const deadline = Date.now() + this.headTimeoutMs
       while (true) {
-        const frame = await this.nextFrame(entry, peerId, signal)
+        const frame = await this.nextFrame(entry, peerId, signal, deadline)
         if (frame.type === FrameType.KeepAlive) continue
         if (frame.type === FrameType.ResponseHead) {
           const head = parseFrame(frame, responseHeadSchema)
           signal.removeEventListener('abort', onAbort)
-          const body = new ForwardBody({ entry, pool, peerId, timeoutMs: this.peerTimeoutMs, signal })
+          const body = new ForwardBody({ entry, pool, peerId, timeoutMs: this.peerTimeoutMs, bodyGapMs: this.bodyGapMs, signal })
           return { status: head.status, headers: head.headers, servedBy: head.servedBy, body }
         }
         if (frame.type === FrameType.End) {
@@ -66,8 +87,7 @@ export class ForwardClient {
           // The exchange completed in protocol terms, so the stream can carry the next request.
           released = true
           pool.release(entry)
-          if (end.ok) throw new HerdError('upstream_error', `peer ${peerId} ended the request without a response`)
-          throw new HerdError(knownCode(end.code), `${end.message} (on peer ${peerId})`)
+          throw endToError(end, peerId)
         }
         throw new HerdError('upstream_error', `peer ${peerId} sent an unexpected frame (type ${frame.type}) before the response head`)
       }
@@ -96,8 +116,8 @@ export class ForwardClient {
     }
   }
 
-  private async nextFrame(entry: PooledStream, peerId: string, signal: AbortSignal): Promise<Frame> {
-    const frame = await entry.reader.next({ signal, timeoutMs: this.peerTimeoutMs })
+  private async nextFrame(entry: PooledStream, peerId: string, signal: AbortSignal, deadline: number): Promise<Frame> {
+    const frame = await entry.reader.next({ signal, timeoutMs: this.peerTimeoutMs, frameTimeoutMs: this.peerTimeoutMs, deadline, maxPayload: MAX_HEAD_BYTES })
     if (frame === null) throw new HerdError('peer_unavailable', `peer ${peerId} closed the forward stream before responding`)
     return frame
   }
@@ -108,6 +128,7 @@ interface ForwardBodyInit {
   pool: StreamPool
   peerId: string
   timeoutMs: number
+  bodyGapMs: number
   signal: AbortSignal
 }
 
@@ -120,6 +141,7 @@ class ForwardBody extends Readable {
   private readonly init: ForwardBodyInit
   private pumping = false
   private finished = false
+  private lastBodyAt = Date.now()
 
   constructor(init: ForwardBodyInit) {
     super()
@@ -145,13 +167,15 @@ class ForwardBody extends Readable {
   }
 
   private async pump(): Promise<void> {
-    const { entry, peerId, timeoutMs, signal } = this.init
+    const { entry, peerId, timeoutMs, bodyGapMs, signal } = this.init
     try {
       while (!this.finished) {
-        const frame = await entry.reader.next({ signal, timeoutMs })
+        // Keep-alives say the peer is there, not that the answer moves: body bytes must come at least every bodyGapMs.
+        const frame = await entry.reader.next({ signal, timeoutMs, frameTimeoutMs: timeoutMs, deadline: this.lastBodyAt + bodyGapMs })
         if (frame === null) throw new HerdError('peer_unavailable', `peer ${peerId} closed the forward stream mid-response`)
         if (frame.type === FrameType.KeepAlive) continue
         if (frame.type === FrameType.Body) {
+          this.lastBodyAt = Date.now()
           if (!this.push(frame.payload)) break
           continue
         }
@@ -183,6 +207,11 @@ class ForwardBody extends Readable {
   }
 }
 
+function endToError(end: EndMessage, peerId: string): HerdError {
+  if (end.ok) return new HerdError('upstream_error', `peer ${peerId} ended the request without a response`)
+  return new HerdError(knownCode(end.code), `${end.message} (on peer ${peerId})`)
+}
+
 function knownCode(code: string | undefined): ErrorCode {
   return code !== undefined && Object.hasOwn(ERROR_CODES, code) ? (code as ErrorCode) : 'upstream_error'
 }
@@ -196,6 +225,7 @@ function abortError(signal: AbortSignal): Error {
 function toHerdError(err: unknown, peerId: string, when: string): HerdError {
   if (isHerdError(err)) return err
   if (err instanceof SilenceError) return new HerdError('peer_unavailable', `peer ${peerId} sent nothing for ${err.timeoutMs} ms ${when}`, { cause: err })
+  if (err instanceof FrameTimeoutError) return new HerdError('upstream_timeout', `peer ${peerId} timed out ${when}: ${err.message}`, { cause: err })
   if (err instanceof FrameError) return new HerdError('upstream_error', `peer ${peerId} broke the forward protocol ${when}: ${err.message}`, { cause: err })
   return new HerdError('peer_unavailable', `peer ${peerId} failed ${when}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
 }

@@ -1,36 +1,56 @@
-/** The JSON payloads of the forward protocol's head and end frames, validated on receipt. */
+/**
+ * The JSON payloads of the forward protocol's head and end frames, validated on receipt,
+ * with the caps that bound what a peer can make this node hold.
+ */
 import { z } from 'zod'
-import { MAX_BODY_BYTES } from './constants.ts'
 import { FrameError, parseJsonPayload, type Frame } from './frame.ts'
 
-const headers = z.record(z.string(), z.string())
+/** A request or response head frame larger than this is refused before it is buffered. */
+export const MAX_HEAD_BYTES = 64 * 1024
+/** Headers per head; names and values beyond these lengths fail the schema. */
+export const MAX_HEAD_HEADERS = 64
+export const MAX_HEADER_NAME_LENGTH = 256
+export const MAX_HEADER_VALUE_LENGTH = 8 * 1024
+/** An end frame's error message is cut to this many characters. */
+export const MAX_END_MESSAGE_LENGTH = 4096
 
+const headers = z
+  .record(z.string().max(MAX_HEADER_NAME_LENGTH), z.string().max(MAX_HEADER_VALUE_LENGTH))
+  .refine((h) => Object.keys(h).length <= MAX_HEAD_HEADERS, { message: `more than ${MAX_HEAD_HEADERS} headers` })
+
+/**
+ * The request head. A forwarded request has made at least one hop: hops 0 would make the
+ * serving node route it on, a relay for whoever holds the secret. The body length is
+ * checked against the serving node's own HTTP body limit where the head is read, so the
+ * refusal can be answered (`body_too_large`).
+ */
 export const requestHeadSchema = z.object({
-  requestId: z.string(),
-  method: z.string().min(1),
-  path: z.string().startsWith('/'),
+  requestId: z.string().min(1).max(128),
+  method: z.string().min(1).max(16),
+  path: z.string().startsWith('/').max(2048),
   headers,
-  hops: z.number().int().nonnegative(),
-  bodyLength: z.number().int().nonnegative().max(MAX_BODY_BYTES),
+  hops: z.number().int().min(1).max(64),
+  bodyLength: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
 })
 export type RequestHead = z.infer<typeof requestHeadSchema>
 
 export const responseHeadSchema = z.object({
-  status: z.number().int().min(100).max(599),
+  // No 1xx: a final answer only (herd relays its status as is).
+  status: z.number().int().min(200).max(599),
   headers,
-  servedBy: z.string(),
+  servedBy: z.string().max(256),
 })
 export type ResponseHead = z.infer<typeof responseHeadSchema>
 
 /** `ok: false` before a response head means the request failed there; after it, the body broke off. */
 export const endSchema = z.discriminatedUnion('ok', [
   z.object({ ok: z.literal(true) }),
-  z.object({ ok: z.literal(false), message: z.string(), code: z.string().optional() }),
+  z.object({ ok: z.literal(false), message: z.string().transform((m) => m.slice(0, MAX_END_MESSAGE_LENGTH)), code: z.string().max(64).optional() }),
 ])
 export type EndMessage = z.infer<typeof endSchema>
 
 export function parseFrame<T>(frame: Frame, schema: z.ZodType<T>): T {
   const result = schema.safeParse(parseJsonPayload(frame))
-  if (!result.success) throw new FrameError(`malformed frame of type ${frame.type}: ${result.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}`)
+  if (!result.success) throw new FrameError(`malformed frame of type ${frame.type}: ${result.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}`, 'schema')
   return result.data
 }

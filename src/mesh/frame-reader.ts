@@ -30,10 +30,31 @@ export class SilenceError extends Error {
   }
 }
 
+/** A frame that had begun to arrive did not complete in time, or the caller's deadline passed. */
+export class FrameTimeoutError extends Error {
+  readonly code = 'ERR_FRAME_TIMEOUT'
+  readonly timeoutMs: number
+  constructor(message: string, timeoutMs: number) {
+    super(message)
+    this.timeoutMs = timeoutMs
+    this.name = 'FrameTimeoutError'
+  }
+}
+
 export interface NextFrameOptions {
   signal?: AbortSignal
   /** Reject with SilenceError when no byte arrives for this long. Unset: wait forever. */
   timeoutMs?: number
+  /**
+   * Reject with FrameTimeoutError when a frame that has begun to arrive is not whole this
+   * long after its first byte (or after this call, if the bytes waited unread). An empty
+   * buffer is not a frame begun: an idle stream may wait between requests for ever.
+   */
+  frameTimeoutMs?: number
+  /** Reject with FrameTimeoutError when no whole frame is here by this time (`Date.now()` clock). */
+  deadline?: number
+  /** Largest payload accepted for this frame (FrameError beyond). @default MAX_FRAME_PAYLOAD */
+  maxPayload?: number
 }
 
 export class FrameReader {
@@ -46,6 +67,8 @@ export class FrameReader {
   private closed: Error | null | undefined
   private failure: Error | undefined
   private pauseQueued = false
+  /** When the first byte of the frame now partly buffered arrived. */
+  private partialSince = 0
 
   constructor(stream: Stream, init: { highWaterBytes?: number } = {}) {
     this.stream = stream
@@ -68,15 +91,9 @@ export class FrameReader {
   /** The next frame, or null when the remote closed its side cleanly between frames. */
   async next(options: NextFrameOptions = {}): Promise<Frame | null> {
     if (this.wake !== undefined) throw new Error('FrameReader.next() called while another read is pending')
+    const calledAt = Date.now()
     while (true) {
-      if (this.failure !== undefined) throw this.failure
-      let frame: Frame | null
-      try {
-        frame = this.decoder.next()
-      } catch (err: unknown) {
-        this.failure = err instanceof Error ? err : new FrameError(String(err))
-        throw this.failure
-      }
+      const frame = this.tryNext(options.maxPayload)
       if (frame !== null) {
         if (this.decoder.bufferedBytes < this.highWaterBytes / 2) this.resume()
         return frame
@@ -91,8 +108,22 @@ export class FrameReader {
         this.stream.resume()
         continue
       }
-      await this.waitForData(options)
+      await this.waitForData(options, calledAt)
     }
+  }
+
+  /** A whole frame already buffered, or null; never waits. Throws FrameError (for good: the stream is unusable after it). */
+  tryNext(maxPayload?: number): Frame | null {
+    if (this.failure !== undefined) throw this.failure
+    let frame: Frame | null
+    try {
+      frame = this.decoder.next(maxPayload)
+    } catch (err: unknown) {
+      this.failure = err instanceof Error ? err : new FrameError(String(err))
+      throw this.failure
+    }
+    if (frame !== null && this.decoder.bufferedBytes > 0) this.partialSince = Date.now()
+    return frame
   }
 
   /** Stop listening (the stream is being given up). */
@@ -102,11 +133,34 @@ export class FrameReader {
     this.stream.removeEventListener('remoteCloseWrite', this.onRemoteCloseWrite)
   }
 
-  private waitForData(options: NextFrameOptions): Promise<void> {
-    const { signal, timeoutMs } = options
+  /** The earliest of the caller's deadlines that applies now, as [ms from now, error]. */
+  private firstDeadline(options: NextFrameOptions, calledAt: number): [number, () => Error] | undefined {
+    const now = Date.now()
+    let best: [number, () => Error] | undefined
+    const consider = (ms: number, error: () => Error): void => {
+      if (best === undefined || ms < best[0]) best = [Math.max(0, ms), error]
+    }
+    const { timeoutMs, frameTimeoutMs, deadline } = options
+    if (timeoutMs !== undefined) consider(timeoutMs, () => new SilenceError(timeoutMs))
+    if (frameTimeoutMs !== undefined && this.decoder.bufferedBytes > 0) {
+      const since = Math.max(this.partialSince, calledAt)
+      const buffered = this.decoder.bufferedBytes
+      consider(since + frameTimeoutMs - now, () => new FrameTimeoutError(`a frame begun ${Date.now() - since} ms ago is still incomplete (${buffered} bytes so far)`, frameTimeoutMs))
+    }
+    if (deadline !== undefined) consider(deadline - now, () => new FrameTimeoutError(`deadline passed ${Date.now() - deadline} ms ago`, deadline - calledAt))
+    return best
+  }
+
+  private waitForData(options: NextFrameOptions, calledAt: number): Promise<void> {
+    const { signal } = options
+    const limit = this.firstDeadline(options, calledAt)
     return new Promise<void>((resolve, reject) => {
       if (signal?.aborted === true) {
         reject(signal.reason)
+        return
+      }
+      if (limit !== undefined && limit[0] === 0) {
+        reject(limit[1]())
         return
       }
       let timer: NodeJS.Timeout | undefined
@@ -120,7 +174,7 @@ export class FrameReader {
       const onAbort = (): void => done(signal?.reason)
       this.wake = () => done()
       signal?.addEventListener('abort', onAbort, { once: true })
-      if (timeoutMs !== undefined) timer = setTimeout(() => done(new SilenceError(timeoutMs)), timeoutMs)
+      if (limit !== undefined) timer = setTimeout(() => done(limit[1]()), limit[0])
     })
   }
 
@@ -129,6 +183,7 @@ export class FrameReader {
   }
 
   private readonly onMessage = (evt: StreamMessageEvent): void => {
+    if (this.decoder.bufferedBytes === 0) this.partialSince = Date.now()
     this.decoder.push(evt.data)
     if (this.wake !== undefined) {
       this.wake()

@@ -32,18 +32,23 @@ export interface Frame {
   payload: Uint8Array
 }
 
+/** What was wrong: an unknown type byte, a length over the limit, a payload that is not JSON or not the expected message, or a frame out of order. */
+export type FrameErrorKind = 'type' | 'length' | 'json' | 'schema' | 'sequence'
+
 export class FrameError extends Error {
   readonly code = 'ERR_FRAME'
-  constructor(message: string) {
+  readonly kind: FrameErrorKind
+  constructor(message: string, kind: FrameErrorKind = 'sequence') {
     super(message)
     this.name = 'FrameError'
+    this.kind = kind
   }
 }
 
 /** One frame as one buffer (a single `stream.send`, so one muxer frame on the wire). */
 export function encodeFrame(type: FrameType, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
   if (payload.byteLength > MAX_FRAME_PAYLOAD) {
-    throw new FrameError(`frame payload of ${payload.byteLength} bytes exceeds ${MAX_FRAME_PAYLOAD}`)
+    throw new FrameError(`frame payload of ${payload.byteLength} bytes exceeds ${MAX_FRAME_PAYLOAD}`, 'length')
   }
   const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.byteLength)
   out.writeUInt8(type, 0)
@@ -60,7 +65,7 @@ export function parseJsonPayload(frame: Frame): unknown {
   try {
     return JSON.parse(Buffer.from(frame.payload.buffer, frame.payload.byteOffset, frame.payload.byteLength).toString('utf8'))
   } catch {
-    throw new FrameError(`frame of type ${frame.type} does not hold valid JSON`)
+    throw new FrameError(`frame of type ${frame.type} does not hold valid JSON`, 'json')
   }
 }
 
@@ -85,14 +90,19 @@ export class FrameDecoder {
     }
   }
 
-  /** The next whole frame, or null until more bytes arrive. Throws FrameError on a malformed header. */
-  next(): Frame | null {
+  /**
+   * The next whole frame, or null until more bytes arrive. Throws FrameError on a malformed
+   * header, or one announcing more than `maxPayload` bytes (checked before any payload is
+   * waited for, so a caller expecting a small frame need not buffer a large one).
+   */
+  next(maxPayload = MAX_FRAME_PAYLOAD): Frame | null {
     if (this.buffered < FRAME_HEADER_BYTES) return null
     const header = this.peek(FRAME_HEADER_BYTES)
     const type = header[0] ?? 0
-    if (!TYPES.has(type)) throw new FrameError(`unknown frame type ${type}`)
+    if (!TYPES.has(type)) throw new FrameError(`unknown frame type ${type}`, 'type')
     const length = Buffer.from(header.buffer, header.byteOffset, header.byteLength).readUInt32BE(1)
-    if (length > MAX_FRAME_PAYLOAD) throw new FrameError(`frame length ${length} exceeds ${MAX_FRAME_PAYLOAD}`)
+    const limit = Math.min(maxPayload, MAX_FRAME_PAYLOAD)
+    if (length > limit) throw new FrameError(`frame length ${length} exceeds ${limit}`, 'length')
     if (this.buffered < FRAME_HEADER_BYTES + length) return null
     this.consume(FRAME_HEADER_BYTES)
     const payload = length === 0 ? new Uint8Array(0) : this.take(length)

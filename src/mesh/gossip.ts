@@ -3,6 +3,11 @@
  * (debounced) and on a heartbeat, as length-prefixed JSON on one long-lived outbound
  * stream per peer (opened on connect, reopened by the next push after a failure). The
  * receiving side only reads: each node owns the stream it writes.
+ *
+ * A state that breaks the schema, or claims another node's id, is dropped and the stream
+ * read on: the next heartbeat may be fine, and the connection's other traffic never
+ * depends on it. Only a frame that cannot be skipped (over MAX_STATE_BYTES, a broken
+ * length prefix) ends this gossip stream, and only it: the peer reopens one on its next push.
  */
 import type { Connection, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -10,11 +15,14 @@ import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import type { Logger } from 'pino'
 import { STATE_PROTOCOL } from './constants.ts'
 import type { MeshLibp2p } from './node.ts'
+import type { Refusals } from './refusals.ts'
 import { parseNodeState } from './state-schema.ts'
 import type { NodeState } from './types.ts'
 
-/** Far above any real state (a few KB per model), low enough to refuse garbage. */
-const MAX_STATE_BYTES = 4 * 1024 * 1024
+/** Far above any real state (a few KB per model; a few hundred KB at the schema's caps), low enough to refuse garbage. */
+export const MAX_STATE_BYTES = 1024 * 1024
+/** States parsed per second from one stream; more are dropped unread (honest nodes push at most one per debounce, 50 ms). */
+export const MAX_STATES_PER_SECOND = 40
 
 export interface GossipComponents {
   logger: Logger
@@ -23,11 +31,14 @@ export interface GossipComponents {
   snapshot(): NodeState
   /** A valid state arrived on a connection from `from`. */
   onState(from: string, state: NodeState): void
+  refusals: Refusals
 }
 
 export interface GossipInit {
   intervalMs: number
   debounceMs: number
+  /** A state not read whole within this long (none begun, or one trickling in) ends the inbound stream. @default 10 intervals */
+  readTimeoutMs?: number
 }
 
 interface Pusher {
@@ -139,23 +150,57 @@ export class Gossip {
   private readonly handleInbound = async (stream: Stream, connection: Connection): Promise<void> => {
     const from = connection.remotePeer.toString()
     const signal = this.controller?.signal
-    const lp = lpStream(stream, { maxDataLength: MAX_STATE_BYTES })
+    const { refusals } = this.components
+    const lp = lpStream(stream, { maxDataLength: MAX_STATE_BYTES, maxBufferSize: 2 * MAX_STATE_BYTES })
+    // A peer pushes at least every heartbeat; a read that takes longer is a peer holding the stream with a partial frame.
+    const readTimeoutMs = this.init.readTimeoutMs ?? 10 * this.init.intervalMs
+    const ac = new AbortController()
+    const onStop = (): void => ac.abort(signal?.reason)
+    signal?.addEventListener('abort', onStop, { once: true })
+    let timer: NodeJS.Timeout | undefined
+    let windowStart = 0
+    let inWindow = 0
     try {
       while (signal?.aborted !== true) {
-        const buf = await lp.read({ signal })
+        timer = setTimeout(() => ac.abort(new Error(`no whole state within ${readTimeoutMs} ms`)), readTimeoutMs)
+        const buf = await lp.read({ signal: ac.signal })
+        clearTimeout(timer)
+        const now = Date.now()
+        if (now - windowStart >= 1000) {
+          windowStart = now
+          inWindow = 0
+        }
+        if (++inWindow > MAX_STATES_PER_SECOND) {
+          refusals.refuse(from, 'state_rate', 'dropped a gossiped state: the peer sends them too fast', { limit: MAX_STATES_PER_SECOND })
+          continue
+        }
         const state = parseNodeState(Buffer.from(buf.subarray()).toString('utf8'))
-        if (state instanceof Error) throw state
-        // A peer speaks only for itself; a relayed or forged state is a protocol error.
-        if (state.id !== from) throw new Error(`state claims id ${state.id} but came from ${from}`)
+        if (state instanceof Error) {
+          refusals.refuse(from, 'bad_state', 'dropped a gossiped state that breaks the schema', { err: state.message, bytes: buf.byteLength })
+          continue
+        }
+        // A peer speaks only for itself: a relayed or forged state is dropped.
+        if (state.id !== from) {
+          refusals.refuse(from, 'forged_state', 'dropped a gossiped state claiming another node', { claimed: state.id.slice(0, 128) })
+          continue
+        }
         this.components.onState(from, state)
       }
     } catch (err: unknown) {
       if (stream.status === 'open') stream.abort(err instanceof Error ? err : new Error(String(err)))
-      if (signal?.aborted !== true && !isEndOfStream(err)) {
-        this.components.logger.debug({ peer: from, err: String(err) }, 'gossip stream from peer failed')
-      }
+      if (signal?.aborted === true || isEndOfStream(err)) return
+      if (isBadLength(err)) refusals.refuse(from, 'state_too_large', 'closed a gossip stream: a state frame over the limit', { limit: MAX_STATE_BYTES, err: String(err) })
+      else if (ac.signal.aborted) refusals.refuse(from, 'frame_timeout', 'closed a gossip stream: no whole state in time', { timeoutMs: readTimeoutMs })
+      else this.components.logger.debug({ peer: from, err: String(err) }, 'gossip stream from peer failed')
+    } finally {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onStop)
     }
   }
+}
+
+function isBadLength(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'InvalidDataLengthError' || err.name === 'InvalidDataLengthLengthError' || err.name === 'InvalidMessageLengthError')
 }
 
 function isEndOfStream(err: unknown): boolean {

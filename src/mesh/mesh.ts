@@ -19,6 +19,7 @@ import { Gossip } from './gossip.ts'
 import { loadOrCreatePeerKey } from './identity.ts'
 import { createLibp2pNode, type MeshLibp2p } from './node.ts'
 import { PeerTable, type PeerRecord } from './peer-table.ts'
+import { Refusals, type RefusalKind } from './refusals.ts'
 import { MESH_SECRET_MISSING, parseSwarmKey } from './secret.ts'
 import { StreamPool, type StreamPoolStats } from './stream-pool.ts'
 import type { ForwardRequest, NodeState, PeerAddress, PeerView } from './types.ts'
@@ -56,6 +57,16 @@ export interface MeshInit {
   mdnsIntervalMs?: number
   /** Idle forward streams kept per peer; 0 disables reuse. @default 8 */
   maxIdleStreamsPerPeer?: number
+  /** Largest forwarded request body served here; the daemon passes `http.body_limit_bytes`. @default 64 MiB */
+  maxBodyBytes?: number
+  /** Forward streams one peer may hold open here (and this node opens to one peer) at once. @default 64 */
+  maxStreamsPerPeer?: number
+  /** Forwarded request bodies buffered for one peer at once. @default max(32 MiB, maxBodyBytes) */
+  maxBufferedBytesPerPeer?: number
+  /** Peers learned from gossip or mDNS kept for dialling. @default 256 */
+  maxLearnedTargets?: number
+  /** Dials started per second. @default 10 */
+  maxDialsPerSecond?: number
 }
 
 export interface MeshEvents {
@@ -67,6 +78,8 @@ export interface MeshEvents {
 }
 
 type Status = 'stopped' | 'starting' | 'started' | 'stopping'
+/** Caps whose defaults live with the part that applies them. */
+type OptionalCaps = 'maxBodyBytes' | 'maxStreamsPerPeer' | 'maxBufferedBytesPerPeer' | 'maxLearnedTargets' | 'maxDialsPerSecond'
 
 interface Running {
   node: MeshLibp2p
@@ -77,6 +90,7 @@ interface Running {
   pool: StreamPool
   client: ForwardClient
   server: ForwardServer
+  refusals: Refusals
   /** Listen addresses peers announced through identify (or that we dialled), with /p2p/. */
   addrBook: Map<string, string[]>
   controller: AbortController
@@ -84,7 +98,7 @@ interface Running {
 
 export class Mesh extends EventEmitter<MeshEvents> {
   private readonly components: MeshComponents
-  private readonly init: Required<Omit<MeshInit, 'secret' | 'mdnsServiceTag'>> & Pick<MeshInit, 'secret' | 'mdnsServiceTag'>
+  private readonly init: Required<Omit<MeshInit, 'secret' | 'mdnsServiceTag' | OptionalCaps>> & Pick<MeshInit, 'secret' | 'mdnsServiceTag' | OptionalCaps>
   private readonly log: Logger
   private status: Status = 'stopped'
   private run: Running | undefined
@@ -109,6 +123,11 @@ export class Mesh extends EventEmitter<MeshEvents> {
       mdnsServiceTag: init.mdnsServiceTag,
       mdnsIntervalMs: init.mdnsIntervalMs ?? C.DEFAULT_MDNS_INTERVAL_MS,
       maxIdleStreamsPerPeer: init.maxIdleStreamsPerPeer ?? C.DEFAULT_MAX_IDLE_STREAMS_PER_PEER,
+      maxBodyBytes: init.maxBodyBytes,
+      maxStreamsPerPeer: init.maxStreamsPerPeer,
+      maxBufferedBytesPerPeer: init.maxBufferedBytesPerPeer,
+      maxLearnedTargets: init.maxLearnedTargets,
+      maxDialsPerSecond: init.maxDialsPerSecond,
     }
   }
 
@@ -161,6 +180,24 @@ export class Mesh extends EventEmitter<MeshEvents> {
   /** Forward stream pool counters (tests and /metrics). */
   streamStats(peerId?: string): StreamPoolStats {
     return this.run?.pool.stats(peerId) ?? { opened: 0, reused: 0, idle: 0, active: 0 }
+  }
+
+  /** Requests peers forwarded here that are being read or served now. */
+  forwardsInFlight(): number {
+    return this.run?.server.inFlight() ?? 0
+  }
+
+  /**
+   * Waits until no request a peer forwarded here is in flight (the daemon's drain counts
+   * them beside its own); true when that happened, false when `signal` aborted first.
+   */
+  async drainForwards(options: { signal: AbortSignal }): Promise<boolean> {
+    return (await this.run?.server.drain(options)) ?? true
+  }
+
+  /** How often each kind of peer misbehaviour was refused since start (tests, /metrics). */
+  refusals(): Partial<Record<RefusalKind, number>> {
+    return this.run?.refusals.snapshot() ?? {}
   }
 
   /** Idempotent; a call while starting waits for that start. On failure, whatever started is stopped again. */
@@ -227,28 +264,41 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private assemble(node: MeshLibp2p): Running {
     const selfId = node.peerId.toString()
     const allow = new Set(this.init.allow)
+    const refusals = new Refusals(this.log)
     const table = new PeerTable({ freshMs: C.FRESH_HEARTBEATS * this.init.gossipIntervalMs })
     const dialer = new Dialer({
       logger: this.log,
+      refusals,
       dial: async (addrs, { signal }) => (await node.dial(addrs, { signal })).remotePeer.toString(),
       isConnected: (id) => this.isConnected(node, id),
-    }, { selfId, allowed: (id) => allow.size === 0 || allow.has(id) })
+    }, {
+      selfId,
+      allowed: (id) => allow.size === 0 || allow.has(id),
+      ...(this.init.maxLearnedTargets === undefined ? {} : { maxLearnedTargets: this.init.maxLearnedTargets }),
+      ...(this.init.maxDialsPerSecond === undefined ? {} : { maxDialsPerSecond: this.init.maxDialsPerSecond }),
+    })
     const gossip = new Gossip({
       logger: this.log,
       libp2p: node,
+      refusals,
       snapshot: () => this.snapshot(),
       onState: (from, state) => this.onState(from, state),
-    }, { intervalMs: this.init.gossipIntervalMs, debounceMs: this.init.gossipDebounceMs })
+    }, { intervalMs: this.init.gossipIntervalMs, debounceMs: this.init.gossipDebounceMs, readTimeoutMs: Math.max(this.init.peerTimeoutMs, 3 * this.init.gossipIntervalMs) })
     const pool = new StreamPool({
       open: async (peerId, { signal }) => {
         const conn = node.getConnections(peerIdFromString(peerId)).find((c) => c.status === 'open')
         if (conn === undefined) throw new Error('not connected')
         return conn.newStream(C.FORWARD_PROTOCOL, { signal, maxOutboundStreams: C.MAX_FORWARD_STREAMS })
       },
-    }, { maxIdlePerPeer: this.init.maxIdleStreamsPerPeer })
+    }, { maxIdlePerPeer: this.init.maxIdleStreamsPerPeer, ...(this.init.maxStreamsPerPeer === undefined ? {} : { maxActivePerPeer: this.init.maxStreamsPerPeer }) })
     const client = new ForwardClient({ logger: this.log, pool }, { peerTimeoutMs: this.init.peerTimeoutMs })
-    const server = new ForwardServer({ logger: this.log, onForward: this.components.onForward }, { peerTimeoutMs: this.init.peerTimeoutMs })
-    return { node, selfId, table, dialer, gossip, pool, client, server, addrBook: new Map(), controller: new AbortController() }
+    const server = new ForwardServer({ logger: this.log, onForward: this.components.onForward, refusals }, {
+      peerTimeoutMs: this.init.peerTimeoutMs,
+      ...(this.init.maxBodyBytes === undefined ? {} : { maxBodyBytes: this.init.maxBodyBytes }),
+      ...(this.init.maxStreamsPerPeer === undefined ? {} : { maxStreamsPerPeer: this.init.maxStreamsPerPeer }),
+      ...(this.init.maxBufferedBytesPerPeer === undefined ? {} : { maxBufferedBytesPerPeer: this.init.maxBufferedBytesPerPeer }),
+    })
+    return { node, selfId, table, dialer, gossip, pool, client, server, refusals, addrBook: new Map(), controller: new AbortController() }
   }
 
   private async teardown(): Promise<void> {
@@ -326,7 +376,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
       }
     }
     for (const p of state.peers) {
-      if (p.id !== run.selfId) run.dialer.learn(p.id, parseMultiaddrs(p.addrs), 'gossip')
+      if (p.id === run.selfId || !isPeerId(p.id)) continue
+      run.dialer.learn(p.id, parseMultiaddrs(p.addrs), 'gossip', from)
     }
   }
 
@@ -371,7 +422,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
     const run = this.run
     if (run === undefined) return
     const id = evt.detail.peerId.toString()
-    const addrs = evt.detail.listenAddrs.map((a) => withPeerId(a, id).toString())
+    // What we gossip on about a peer is capped like what we accept from one.
+    const addrs = evt.detail.listenAddrs.slice(0, C.MAX_ADDRS_PER_PEER).map((a) => withPeerId(a, id).toString())
     if (addrs.length === 0) return
     const known = run.addrBook.get(id)
     run.addrBook.set(id, addrs)
@@ -385,5 +437,14 @@ export class Mesh extends EventEmitter<MeshEvents> {
     if (run === undefined) return
     const id = evt.detail.id.toString()
     if (id !== run.selfId) run.dialer.learn(id, evt.detail.multiaddrs, 'mdns')
+  }
+}
+
+function isPeerId(id: string): boolean {
+  try {
+    peerIdFromString(id)
+    return true
+  } catch {
+    return false
   }
 }

@@ -1,27 +1,42 @@
 /**
  * Validation of states received over `/herd/state/1.0.0`. Loose objects: a newer node may
  * add fields (the protocol allows additive changes), and they travel through untouched.
+ * Lists and strings are capped, so a peer cannot hand every node an unbounded dial list
+ * or a model table to score on each request; a state past a cap is dropped whole.
  */
 import { z } from 'zod'
+import { MAX_ADDRS_PER_PEER } from './constants.ts'
 import type { NodeState } from './types.ts'
 
-const num = z.number().finite()
+/** Peers one state may name (peers of peers to dial). */
+export const MAX_GOSSIP_PEERS = 256
+/** `model:profile` entries one state may list. */
+export const MAX_GOSSIP_MODELS = 1024
+export const MAX_GOSSIP_GPUS = 64
+/** Names (aliases) per model. */
+export const MAX_MODEL_NAMES = 64
+/** Ids, names, versions, addresses. */
+export const MAX_SHORT_STRING = 512
+export const MAX_DESCRIPTION = 4096
 
-const gpu = z.looseObject({ index: num, uuid: z.string(), name: z.string(), totalMb: num, usedMb: num, freeMb: num })
+const num = z.number().finite()
+const short = z.string().max(MAX_SHORT_STRING)
+
+const gpu = z.looseObject({ index: num, uuid: short, name: short, totalMb: num, usedMb: num, freeMb: num })
 
 const resources = z.looseObject({
-  gpus: z.array(gpu),
+  gpus: z.array(gpu).max(MAX_GOSSIP_GPUS),
   sysmem: z.looseObject({ totalMb: num, freeMb: num }),
   vramBudgetFreeMb: num.nullable(),
   sysmemBudgetFreeMb: num,
 })
 
 const model = z.looseObject({
-  id: z.string(),
-  model: z.string(),
-  profile: z.string(),
-  names: z.array(z.string()),
-  description: z.string().optional(),
+  id: short,
+  model: short,
+  profile: short,
+  names: z.array(short).max(MAX_MODEL_NAMES),
+  description: z.string().max(MAX_DESCRIPTION).optional(),
   capabilities: z.looseObject({ completion: z.boolean(), embeddings: z.boolean(), rerank: z.boolean() }),
   instances: num,
   readyInstances: num,
@@ -38,16 +53,16 @@ const model = z.looseObject({
 })
 
 export const nodeStateSchema = z.looseObject({
-  id: z.string().min(1),
-  name: z.string(),
-  herdVersion: z.string(),
-  llamaVersion: z.string().nullable(),
+  id: short.min(1),
+  name: short,
+  herdVersion: short,
+  llamaVersion: short.nullable(),
   startedAt: num,
   seq: z.number().int().nonnegative(),
   status: z.enum(['ready', 'draining']),
   resources,
-  models: z.array(model),
-  peers: z.array(z.looseObject({ id: z.string(), addrs: z.array(z.string()) })),
+  models: z.array(model).max(MAX_GOSSIP_MODELS),
+  peers: z.array(z.looseObject({ id: short, addrs: z.array(short).max(MAX_ADDRS_PER_PEER) })).max(MAX_GOSSIP_PEERS),
 })
 
 // Compile-time check that the schema describes NodeState (and stays in step with it).

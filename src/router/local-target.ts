@@ -10,6 +10,7 @@ import { HerdError, asHerdError } from '../errors/index.ts'
 import type { ProfileSpec } from '../config/types.ts'
 import type { AcquireOptions, Lease } from '../instances/types.ts'
 import { startDeadline } from './deadline.ts'
+import { relayableHeaders } from './headers.ts'
 import type { RouteRequest, UpstreamResponse } from './types.ts'
 
 /** The part of the supervisor the router needs. */
@@ -27,20 +28,7 @@ export interface LocalTargetComponents {
   onCompleted?: (profileId: string, stats: { tokens?: number; ms?: number }) => void
 }
 
-/** Response headers not relayed: hop-by-hop, or recomputed by our own HTTP server. */
-const DROPPED_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'date', 'server', 'access-control-allow-origin'])
-
-export function relayableHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
-  const out: Record<string, string> = {}
-  // A known length is passed on (the answer then goes out in one write, not chunked);
-  // a chunked upstream stays chunked.
-  const chunked = raw['transfer-encoding'] !== undefined
-  for (const [k, v] of Object.entries(raw)) {
-    if (v === undefined || DROPPED_HEADERS.has(k.toLowerCase()) || (chunked && k.toLowerCase() === 'content-length')) continue
-    out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v
-  }
-  return out
-}
+export { relayableHeaders } from './headers.ts'
 
 export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): Promise<UpstreamResponse> {
   const profile = c.profile(req.profileId)
@@ -88,7 +76,7 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
     lease.release()
     throw deadline.timedOut ?? upstreamFailure(err, req, lease, profile)
   }
-  const headers = relayableHeaders(res.headers)
+  const headers = relayableHeaders(res.headers, { trustLength: true })
   const sse = (headers['content-type'] ?? '').includes('text/event-stream')
   const body = res.body.pipe(new TimingsTap())
   let released = false

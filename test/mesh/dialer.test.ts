@@ -1,7 +1,13 @@
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Dialer } from '../../src/mesh/dialer.ts'
-import { logger, waitFor } from './helpers.ts'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { holdsFor, logger, waitFor } from './helpers.ts'
+
+async function fakePeerIds(n: number): Promise<string[]> {
+  return Promise.all(Array.from({ length: n }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()))
+}
 
 const SELF = '12D3KooWCTjeiuTGq9E1Ap7CCAkz7YNThV5ynqyjwxTSwifcnUoH'
 const PEER = '12D3KooWSrpj3c5StrpXcVYiKg7TFPyHtvhg8GHUQZeaxWTcicWr'
@@ -14,7 +20,7 @@ interface Harness {
   settle: Array<(result: string | Error) => void>
 }
 
-function harness(opts: { allowed?: (id: string) => boolean; baseMs?: number } = {}): Harness {
+function harness(opts: { allowed?: (id: string) => boolean; baseMs?: number; maxLearnedTargets?: number; maxDialsPerSecond?: number } = {}): Harness {
   const h: Harness = { dialer: undefined as unknown as Dialer, dials: [], connected: new Set(), settle: [] }
   h.dialer = new Dialer({
     logger,
@@ -25,7 +31,14 @@ function harness(opts: { allowed?: (id: string) => boolean; baseMs?: number } = 
       })
     },
     isConnected: (id) => h.connected.has(id),
-  }, { selfId: SELF, allowed: opts.allowed ?? (() => true), backoffBaseMs: opts.baseMs ?? 20, backoffMaxMs: 1000 })
+  }, {
+    selfId: SELF,
+    allowed: opts.allowed ?? (() => true),
+    backoffBaseMs: opts.baseMs ?? 20,
+    backoffMaxMs: 1000,
+    ...(opts.maxLearnedTargets === undefined ? {} : { maxLearnedTargets: opts.maxLearnedTargets }),
+    ...(opts.maxDialsPerSecond === undefined ? {} : { maxDialsPerSecond: opts.maxDialsPerSecond }),
+  })
   return h
 }
 
@@ -99,6 +112,29 @@ describe('dialer', () => {
     await waitFor('dial', () => h.dials.length === 1)
     expect(h.dials[0]!.map(String)).toEqual([`/ip4/192.168.1.7/tcp/7946/p2p/${PEER}`])
     h.settle[0]!(PEER)
+  })
+
+  it('keeps at most maxLearnedTargets peers learned from gossip, and configured peers on top', async () => {
+    const h = start(harness({ maxLearnedTargets: 50, maxDialsPerSecond: 1000 }))
+    h.dialer.addConfigured('/ip4/127.0.0.1/tcp/1')
+    const ids = await fakePeerIds(300)
+    for (const id of ids) h.dialer.learn(id, [multiaddr('/ip4/10.0.0.1/tcp/7946')], 'gossip', 'hostile')
+    expect(h.dialer.targetCount()).toEqual({ configured: 1, learned: 50 })
+    await waitFor('the dials', () => h.dials.length === 51)
+    await expect(waitFor('a 52nd dial', () => h.dials.length > 51, 100)).rejects.toThrow(/timed out/)
+  })
+
+  it('starts at most maxDialsPerSecond dials a second, however many targets gossip names', async () => {
+    const h = start(harness({ maxDialsPerSecond: 10 }))
+    const ids = await fakePeerIds(100)
+    for (const id of ids) h.dialer.learn(id, Array.from({ length: 40 }, (_, i) => multiaddr(`/ip4/10.0.0.${i + 1}/tcp/7946`)), 'gossip')
+    const t0 = Date.now()
+    await waitFor('the first burst', () => h.dials.length >= 10)
+    await holdsFor('the rate to hold', () => h.dials.length <= 10 + Math.ceil(((Date.now() - t0) / 1000) * 10) + 1, 500)
+    expect(h.dials.length).toBeLessThanOrEqual(17)
+    expect(h.dials.length).toBeGreaterThanOrEqual(12)
+    // Addresses per peer are capped as well.
+    expect(Math.max(...h.dials.map((d) => d.length))).toBeLessThanOrEqual(16)
   })
 
   it('rejects a malformed configured address, naming it', () => {
