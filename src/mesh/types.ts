@@ -43,7 +43,7 @@ export interface ModelState {
   estimatedSysmemMb: number | null
   /** A cold start would fit in free memory right now without evicting anything. */
   canFitNow: boolean
-  /** A cold start could fit here once others make room: idle instances evicted, or busy ones finished. False: never on this node. */
+  /** A cold start could fit here once herd's own instances make room (idle ones evicted, busy ones finished). False: not while the memory is as it is (other processes hold it, or the node is too small). */
   canFitAfterEviction: boolean
 }
 
