@@ -103,7 +103,7 @@ export class Router {
     try {
       const res = await remote.forward(peerId, {
         requestId: req.requestId,
-        method: 'POST',
+        method: req.method ?? 'POST',
         path: req.path,
         headers: req.headers,
         hops: req.hops + 1,
