@@ -3,6 +3,7 @@
  * llama-server path, is refused on profiles that do not serve it, shows in /v1/models,
  * and (GET /props) carries its model through the forward protocol.
  */
+import { Readable } from 'node:stream'
 import { text } from 'node:stream/consumers'
 import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -59,6 +60,17 @@ describe('endpoints routed by model', () => {
     await app.inject(post('/v1/responses', { model: 'tiny', input: 'x', stream: true }))
     await app.inject(post('/v1/messages', { model: 'tiny', messages: [], max_tokens: 4, stream: true }))
     expect(seen.map((r) => [r.stream, r.errorShape])).toEqual([[true, 'openai'], [true, 'anthropic']])
+  })
+
+  it('completes a /v1/responses event stream for strict clients, and relays other streams untouched', async () => {
+    const events = 'event: response.output_item.added\ndata: {"type":"response.output_item.added","item":{"id":"msg_1","type":"message"}}\n\n'
+    const stream = () => ({ status: 200, headers: { 'content-type': 'text/event-stream' }, body: Readable.from([Buffer.from(events)]), servedBy: 'node-b' })
+    const { app } = make({ route: async () => stream() })
+    const responses = await app.inject(post('/v1/responses', { model: 'tiny', input: 'x', stream: true }))
+    expect(responses.body).toBe('event: response.output_item.added\ndata: {"type":"response.output_item.added","item":{"id":"msg_1","type":"message"},"sequence_number":0,"output_index":0}\n\n')
+    expect(responses.headers['x-herd-node']).toBe('node-b')
+    const messages = await app.inject(post('/v1/messages', { model: 'tiny', messages: [], stream: true }))
+    expect(messages.body).toBe(events)
   })
 
   it('serves GET /props for the model in the query, the model carried in the path for a peer', async () => {

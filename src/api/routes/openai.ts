@@ -9,6 +9,7 @@ import { ENDPOINTS } from '../endpoints.ts'
 import { prepareRoute } from '../prepare.ts'
 import { relay } from '../relay.ts'
 import type { ApiDeps } from '../app.ts'
+import { completeResponses } from '../../protocols/index.ts'
 import type { Endpoint, UpstreamResponse } from '../../router/types.ts'
 
 export function openaiRoutes(app: FastifyInstance, deps: ApiDeps): void {
@@ -45,6 +46,8 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
     deps.metrics.inFlight.dec()
     throw err
   }
+  // llama-server's Responses events lack fields strict clients require; filled in once, on the client's node.
+  if (endpoint === 'responses') res = completeResponses(res, { model: route.profileId })
   deps.metrics.ttfb.observe({ endpoint, served_by: res.servedBy }, (performance.now() - started) / 1000)
   request.log.info({ model: route.profileId, served_by: res.servedBy, status: res.status, stream: route.stream }, 'routed')
   return relay(reply, res, (err) => {
