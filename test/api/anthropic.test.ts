@@ -45,6 +45,12 @@ describe('Anthropic clients', () => {
     expect(seen.map((r) => r.path)).toEqual(['/v1/messages', '/v1/messages'])
   })
 
+  it('reach the same routes with the query Claude Code adds (?beta=true)', async () => {
+    const { app, seen } = make()
+    for (const url of ['/v1/messages?beta=true', '/v1/messages/count_tokens?beta=true']) expect((await app.inject(messages({ model: 'tiny', messages: [] }, {}, url))).statusCode, url).toBe(200)
+    expect(seen.map((r) => r.path)).toEqual(['/v1/messages', '/v1/messages/count_tokens'])
+  })
+
   it.each([
     ['no key', {}],
     ['a wrong x-api-key', { 'x-api-key': 'nope' }],
