@@ -80,7 +80,8 @@ class ResponsesStreamCompleter extends Transform {
       out.push(this.pending)
       this.pending = Buffer.alloc(0)
     }
-    done(null, out.length === 1 ? out[0] : Buffer.concat(out))
+    // Nothing whole yet: wait for more rather than push an empty chunk.
+    done(null, out.length === 0 ? undefined : out.length === 1 ? out[0] : Buffer.concat(out))
   }
 
   override _flush(done: TransformCallback): void {
