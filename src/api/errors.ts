@@ -1,13 +1,14 @@
 /**
  * The one place errors become HTTP responses: HerdError codes map to a status and the
- * OpenAI envelope; fastify's own errors (bad JSON, body too large, malformed URL) are
+ * OpenAI envelope (Anthropic's error body on routes whose `config.errorShape` says so,
+ * for `/v1/messages` clients); fastify's own errors (bad JSON, body too large, malformed URL) are
  * translated first. Thrown errors, unknown routes and fastify's framework errors (which
  * happen before routing, so no hook runs) all end in sendError.
  */
 import { randomUUID } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { HerdError, asHerdError, isHerdError } from '../errors/index.ts'
+import { HerdError, asHerdError, isHerdError, type ErrorShape } from '../errors/index.ts'
 import { clip } from './clip.ts'
 import type { Metrics } from './metrics.ts'
 
@@ -21,6 +22,15 @@ declare module 'fastify' {
     /** `model:profile` the request resolved to, once known ('' before), for metric labels. */
     herdProfile: string
   }
+  interface FastifyContextConfig {
+    /** The error body this route's clients parse (default openai). */
+    errorShape?: ErrorShape
+  }
+}
+
+/** The error shape of the route a request matched (OpenAI's when it matched none). */
+export function errorShapeOf(request: FastifyRequest): ErrorShape {
+  return request.is404 ? 'openai' : (request.routeOptions.config?.errorShape ?? 'openai')
 }
 
 /** Turn anything thrown into a HerdError a client can read. */
@@ -59,7 +69,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: unk
   if (herdError.retryAfterSeconds !== undefined) reply.header('retry-after', String(herdError.retryAfterSeconds))
   else if (herdError.status === 503) reply.header('retry-after', '1')
   if (herdError.code === 'unauthorized') reply.header('www-authenticate', 'Bearer')
-  void reply.code(herdError.status).type('application/json').send(herdError.toEnvelope())
+  void reply.code(herdError.status).type('application/json').send(herdError.envelopeFor(errorShapeOf(request)))
 }
 
 /**

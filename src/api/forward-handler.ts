@@ -7,7 +7,8 @@
 import { Readable } from 'node:stream'
 import { clip } from './clip.ts'
 import { toHerdError } from './errors.ts'
-import { ENDPOINT_BY_PATH, prepareRoute } from './prepare.ts'
+import { ENDPOINTS, ENDPOINT_BY_PATH } from './endpoints.ts'
+import { prepareRoute } from './prepare.ts'
 import { HerdError } from '../errors/index.ts'
 import { parseWaitHeader, WAIT_HEADER, type ForwardRequest, type ModelCatalog } from '../router/index.ts'
 import type { RouteRequest, UpstreamResponse } from '../router/types.ts'
@@ -21,12 +22,14 @@ export interface ForwardHandlerDeps {
 export function forwardHandler(deps: ForwardHandlerDeps) {
   return async (fwd: ForwardRequest, options: { signal: AbortSignal }): Promise<UpstreamResponse> => {
     try {
-      const endpoint = ENDPOINT_BY_PATH[fwd.path]
-      if (endpoint === undefined) throw new HerdError('not_found', `no route for ${clip(fwd.method)} ${clip(fwd.path)}`)
+      const [path = '', search = ''] = fwd.path.split('?', 2)
+      const endpoint = Object.hasOwn(ENDPOINT_BY_PATH, path) ? ENDPOINT_BY_PATH[path] : undefined
+      if (endpoint === undefined || ENDPOINTS[endpoint].method !== fwd.method) throw new HerdError('not_found', `no route for ${clip(fwd.method)} ${clip(fwd.path)}`)
       const deadline = parseWaitHeader(fwd.headers[WAIT_HEADER])
       const route = prepareRoute(deps.catalog, {
         endpoint,
         body: fwd.body,
+        query: forwardedQuery(search),
         requestId: fwd.requestId,
         hops: fwd.hops,
         accept: fwd.headers['accept'],
@@ -39,6 +42,13 @@ export function forwardHandler(deps: ForwardHandlerDeps) {
       return errorResponse(deps.nodeName, toHerdError(err))
     }
   }
+}
+
+/** A forwarded GET names its model in the query; a repeated `model` stays a list, which prepareRoute refuses. */
+function forwardedQuery(search: string): Record<string, unknown> {
+  const models = new URLSearchParams(search).getAll('model')
+  if (models.length === 0) return {}
+  return { model: models.length === 1 ? models[0] : models }
 }
 
 export function errorResponse(nodeName: string, err: HerdError): UpstreamResponse {

@@ -1,6 +1,7 @@
 export { buildApp, type ApiDeps, type HealthView } from './app.ts'
 export { Metrics } from './metrics.ts'
-export { prepareRoute, ENDPOINT_BY_PATH, ENDPOINT_PATHS } from './prepare.ts'
+export { prepareRoute } from './prepare.ts'
+export { ENDPOINTS, ENDPOINT_BY_PATH, ENDPOINT_PATHS, servedPaths, serves, type EndpointSpec } from './endpoints.ts'
 export { toHerdError } from './errors.ts'
 export { exposureWarning } from './exposure.ts'
 export { forwardHandler, errorResponse, type ForwardHandlerDeps } from './forward-handler.ts'

@@ -1,33 +1,20 @@
 /**
- * Validate an OpenAI request body and turn it into a RouteRequest. Shared by the HTTP
- * routes and by requests forwarded from peers, so both are checked the same way.
+ * Validate a request (a JSON body, or a GET's query) and turn it into a RouteRequest.
+ * Shared by the HTTP routes and by requests forwarded from peers, so both are checked the
+ * same way.
  */
 import { HerdError } from '../errors/index.ts'
 import type { ModelCatalog } from '../router/catalog.ts'
 import type { Endpoint, RouteRequest } from '../router/types.ts'
 import { clip } from './clip.ts'
-
-/** Upstream path per endpoint (llama-server's OpenAI-compatible paths). */
-export const ENDPOINT_PATHS: Record<Endpoint, string> = {
-  chat: '/v1/chat/completions',
-  completions: '/v1/completions',
-  embeddings: '/v1/embeddings',
-  rerank: '/v1/rerank',
-}
-
-/** Every path a client may use, including llama.cpp's rerank aliases. */
-export const ENDPOINT_BY_PATH: Record<string, Endpoint> = {
-  '/v1/chat/completions': 'chat',
-  '/v1/completions': 'completions',
-  '/v1/embeddings': 'embeddings',
-  '/v1/rerank': 'rerank',
-  '/v1/reranking': 'rerank',
-  '/rerank': 'rerank',
-}
+import { ENDPOINTS, servedPaths, serves } from './endpoints.ts'
 
 export interface PrepareInput {
   endpoint: Endpoint
+  /** The raw body (empty for a GET). */
   body: Buffer
+  /** A GET endpoint's query (`model` is read from it); unused for POST, whose body names the model. */
+  query?: Record<string, unknown>
   requestId: string
   hops: number
   accept: string | undefined
@@ -37,7 +24,9 @@ export interface PrepareInput {
 }
 
 export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteRequest {
-  const parsed = parseJsonObject(input.body)
+  const spec = ENDPOINTS[input.endpoint]
+  const get = spec.method === 'GET'
+  const parsed = get ? (input.query ?? {}) : parseJsonObject(input.body)
   const requested = parsed['model']
   if (requested !== undefined && (typeof requested !== 'string' || requested.trim() === '')) {
     throw new HerdError('invalid_request', "'model' must be a non-empty string", { param: 'model' })
@@ -48,10 +37,10 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteR
     throw new HerdError('model_not_found', `model '${clip(requested)}' does not exist on any node`, { param: 'model' })
   }
   const caps = catalog.capabilities(profileId)
-  if (caps && !supports(caps, input.endpoint)) {
-    throw new HerdError('unsupported_endpoint', `model '${profileId}' does not serve ${ENDPOINT_PATHS[input.endpoint]} (${describe(caps)})`, { param: 'model' })
+  if (caps && !serves(caps, input.endpoint)) {
+    throw new HerdError('unsupported_endpoint', `model '${clip(profileId)}' does not serve ${spec.upstream} (it serves ${servedPaths(caps).join(', ')})`, { param: 'model' })
   }
-  if (parsed['stream'] !== undefined && typeof parsed['stream'] !== 'boolean') {
+  if (!get && parsed['stream'] !== undefined && typeof parsed['stream'] !== 'boolean') {
     throw new HerdError('invalid_request', "'stream' must be a boolean", { param: 'stream' })
   }
   const headers: Record<string, string> = { 'content-type': 'application/json' }
@@ -59,13 +48,16 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteR
   return {
     requestId: input.requestId,
     endpoint: input.endpoint,
-    path: ENDPOINT_PATHS[input.endpoint],
+    method: spec.method,
+    // A GET has no body to name its model, so the path does, for the peer it may go to.
+    path: get ? `${spec.upstream}?model=${encodeURIComponent(profileId)}` : spec.upstream,
     profileId,
-    body: input.body,
-    stream: parsed['stream'] === true,
+    body: get ? Buffer.alloc(0) : input.body,
+    stream: !get && parsed['stream'] === true,
     hops: input.hops,
     headers,
     signal: input.signal,
+    errorShape: spec.errorShape,
     receivedAt: performance.now(),
     ...(input.deadline === undefined ? {} : { deadline: input.deadline }),
   }
@@ -83,15 +75,4 @@ export function parseJsonObject(body: Buffer): Record<string, unknown> {
     throw new HerdError('invalid_request', 'request body must be a JSON object')
   }
   return value as Record<string, unknown>
-}
-
-function supports(caps: { completion: boolean; embeddings: boolean; rerank: boolean }, endpoint: Endpoint): boolean {
-  if (endpoint === 'embeddings') return caps.embeddings
-  if (endpoint === 'rerank') return caps.rerank
-  return caps.completion
-}
-
-function describe(caps: { completion: boolean; embeddings: boolean; rerank: boolean }): string {
-  const served = [caps.completion && 'completions', caps.embeddings && 'embeddings', caps.rerank && 'rerank'].filter(Boolean)
-  return `it serves ${served.join(' and ') || 'nothing'}`
 }

@@ -2,13 +2,15 @@
  * Send an upstream response to the client: head first, then the body chunk by chunk as it
  * arrives (pipe() keeps backpressure: a slow client slows the upstream read, nothing is
  * buffered whole). A failure after the head cannot change the status any more: an SSE
- * stream ends with an error event, any other body is cut off. Bodies that already end
- * that way (local llama-server answers) go out as they are: one stream less per chunk.
+ * stream ends with an error event (in the shape the route's clients parse), any other
+ * body is cut off. Bodies that already end that way (local llama-server answers) go out
+ * as they are: one stream less per chunk.
  */
 import { PassThrough, type Readable } from 'node:stream'
 import type { FastifyReply } from 'fastify'
-import { sseError } from '../router/local-target.ts'
+import { sseErrorEvent, type ErrorShape } from '../errors/index.ts'
 import type { UpstreamResponse } from '../router/types.ts'
+import { errorShapeOf } from './errors.ts'
 
 export function relay(reply: FastifyReply, res: UpstreamResponse, onDone?: (err: Error | undefined) => void): FastifyReply {
   reply.code(res.status)
@@ -16,17 +18,17 @@ export function relay(reply: FastifyReply, res: UpstreamResponse, onDone?: (err:
   reply.header('x-herd-node', res.servedBy)
   const sse = (res.headers['content-type'] ?? '').includes('text/event-stream')
   if (sse) reply.header('cache-control', 'no-cache')
-  const body = res.guarded ? res.body : guard(res.body, sse)
+  const body = res.guarded ? res.body : guard(res.body, sse, errorShapeOf(reply.request))
   if (onDone) watchEnd(body, onDone)
   return reply.send(body)
 }
 
 /** Wrap an unguarded body (from a peer) so a mid-stream failure ends the response the right way. */
-function guard(body: Readable, sse: boolean): Readable {
+function guard(body: Readable, sse: boolean, shape: ErrorShape): Readable {
   const out = new PassThrough()
   body.on('error', (err: Error) => {
     if (out.destroyed) return
-    if (sse) out.end(sseError(err))
+    if (sse) out.end(sseErrorEvent(err, shape))
     else out.destroy(err)
   })
   // The client went away: stop reading upstream (which aborts it and frees the slot).

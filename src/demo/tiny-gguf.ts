@@ -17,6 +17,8 @@ export interface TinyGgufOptions {
   seed?: number
   /** `general.name`, default `tiny`. */
   name?: string
+  /** Add fill-in-the-middle tokens (`<PRE>`, `<SUF>`, `<MID>`), so llama-server serves `/infill`. Default false. */
+  fim?: boolean
 }
 
 export interface TinyGgufParams {
@@ -33,6 +35,8 @@ export interface TinyGgufParams {
   rmsEpsilon: number
   vocabSize: number
   alignment: number
+  /** Whether the vocabulary ends with the FIM tokens (see TINY_FIM_TOKENS). */
+  fim: boolean
 }
 
 export interface TinyTensor {
@@ -45,6 +49,8 @@ export interface TinyTensor {
 
 /** `▁word` tokens (type 1) after <unk>, <s>, </s> and the 256 byte tokens. */
 export const TINY_WORDS: readonly string[] = ['▁hello', '▁world', '▁the', '▁herd', '▁llama', '▁a', '▁is', '▁of']
+/** Fill-in-the-middle tokens (CodeLlama's spelling, type 3), appended after the words when `fim` is set. */
+export const TINY_FIM_TOKENS = { pre: '<PRE>', suf: '<SUF>', mid: '<MID>' } as const
 export const TINY_CHAT_TEMPLATE =
   "{% for message in messages %}{{ message['role'] + ': ' + message['content'] + '\\n' }}{% endfor %}" +
   "{% if add_generation_prompt %}{{ 'assistant: ' }}{% endif %}"
@@ -65,8 +71,9 @@ export function tinyGgufParams(opts: TinyGgufOptions = {}): TinyGgufParams {
     headCountKv: headCount,
     headDim: embeddingLength / headCount,
     rmsEpsilon: 1e-5,
-    vocabSize: 3 + 256 + TINY_WORDS.length,
+    vocabSize: 3 + 256 + TINY_WORDS.length + (opts.fim ? 3 : 0),
     alignment: 32,
+    fim: opts.fim ?? false,
   }
 }
 
@@ -95,7 +102,7 @@ export function tinyGgufTensors(p: TinyGgufParams): TinyTensor[] {
 }
 
 /** The vocabulary: tokens and their types (2 unknown, 3 control, 6 byte, 1 normal). */
-export function tinyVocab(): { tokens: string[]; types: number[] } {
+export function tinyVocab(fim = false): { tokens: string[]; types: number[] } {
   const tokens = ['<unk>', '<s>', '</s>']
   const types = [2, 3, 3]
   for (let b = 0; b < 256; b++) {
@@ -105,6 +112,10 @@ export function tinyVocab(): { tokens: string[]; types: number[] } {
   for (const w of TINY_WORDS) {
     tokens.push(w)
     types.push(1)
+  }
+  if (fim) {
+    tokens.push(TINY_FIM_TOKENS.pre, TINY_FIM_TOKENS.suf, TINY_FIM_TOKENS.mid)
+    types.push(3, 3, 3)
   }
   return { tokens, types }
 }
@@ -132,7 +143,7 @@ type Kv = [key: string, type: 'u32' | 'f32' | 'str', value: number | string] | [
 
 /** The whole file in memory: header, metadata, tensor infos, padding, aligned tensor data. */
 export function encodeTinyGguf(p: TinyGgufParams, tensors: TinyTensor[]): Buffer {
-  const { tokens, types } = tinyVocab()
+  const { tokens, types } = tinyVocab(p.fim)
   const kvs: Kv[] = [
     ['general.architecture', 'str', 'llama'],
     ['general.name', 'str', p.name],
@@ -154,6 +165,10 @@ export function encodeTinyGguf(p: TinyGgufParams, tensors: TinyTensor[]): Buffer
     ['tokenizer.ggml.unknown_token_id', 'u32', 0],
     ['tokenizer.chat_template', 'str', TINY_CHAT_TEMPLATE],
   ]
+  if (p.fim) {
+    const first = tokens.length - 3
+    kvs.push(['tokenizer.ggml.fim_pre_token_id', 'u32', first], ['tokenizer.ggml.fim_suf_token_id', 'u32', first + 1], ['tokenizer.ggml.fim_mid_token_id', 'u32', first + 2])
+  }
   const w = new Writer()
   w.raw(Buffer.from('GGUF', 'ascii'))
   w.u32(3)

@@ -65,10 +65,54 @@ export class HerdError extends Error {
   toEnvelope(): ErrorEnvelope {
     return { error: { message: this.message, type: this.type, param: this.param ?? null, code: this.code } }
   }
+
+  /** Anthropic's error body for this error (what `/v1/messages` clients parse). */
+  toAnthropicEnvelope(): AnthropicErrorEnvelope {
+    return { type: 'error', error: { type: anthropicErrorType(this), message: this.message } }
+  }
+
+  /** The body a client of the given API reads. */
+  envelopeFor(shape: ErrorShape): ErrorEnvelope | AnthropicErrorEnvelope {
+    return shape === 'anthropic' ? this.toAnthropicEnvelope() : this.toEnvelope()
+  }
 }
 
 export interface ErrorEnvelope {
   error: { message: string; type: string; param: string | null; code: string }
+}
+
+/** Which error body a route's clients parse: OpenAI's envelope, or Anthropic's on `/v1/messages*`. */
+export type ErrorShape = 'openai' | 'anthropic'
+
+export interface AnthropicErrorEnvelope {
+  type: 'error'
+  error: { type: string; message: string }
+}
+
+/** Refusals that say "busy right now, try again": Anthropic clients know them as overloaded_error. */
+const OVERLOADED: ReadonlySet<string> = new Set(['queue_full', 'queue_timeout', 'draining', 'no_capacity', 'no_route'])
+
+/**
+ * Anthropic's error type for a herd error, chosen by status so a code added later lands
+ * somewhere sensible; the status itself stays herd's (503 stays 503, not Anthropic's 529).
+ */
+export function anthropicErrorType(err: HerdError): string {
+  const status = err.status
+  if (status === 401) return 'authentication_error'
+  if (status === 403) return 'permission_error'
+  if (status === 404) return 'not_found_error'
+  if (status === 413) return 'request_too_large'
+  if (status === 429) return 'rate_limit_error'
+  if (status < 500) return 'invalid_request_error'
+  return OVERLOADED.has(err.code) ? 'overloaded_error' : 'api_error'
+}
+
+/** The last SSE event of a stream that failed after its head, in the shape its clients parse. */
+export function sseErrorEvent(err: unknown, shape: ErrorShape = 'openai'): string {
+  const herdError = asHerdError(err)
+  // Anthropic streams name their events; its SDKs read `event: error` as the failure.
+  if (shape === 'anthropic') return `event: error\ndata: ${JSON.stringify(herdError.toAnthropicEnvelope())}\n\n`
+  return `data: ${JSON.stringify(herdError.toEnvelope())}\n\n`
 }
 
 export function isHerdError(err: unknown): err is HerdError {

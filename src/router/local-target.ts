@@ -6,7 +6,7 @@
 import { Transform, type TransformCallback } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Logger } from 'pino'
-import { HerdError, asHerdError } from '../errors/index.ts'
+import { HerdError, sseErrorEvent, type ErrorShape } from '../errors/index.ts'
 import type { ProfileSpec } from '../config/types.ts'
 import type { AcquireOptions, Lease } from '../instances/types.ts'
 import { startDeadline } from './deadline.ts'
@@ -61,9 +61,9 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
     res = await c.dispatcher.request({
       origin: lease.baseUrl,
       path: req.path,
-      method: 'POST',
+      method: req.method ?? 'POST',
       headers: { 'content-type': 'application/json', accept: req.headers['accept'] ?? '*/*', 'x-request-id': req.requestId },
-      body: req.body,
+      body: req.method === 'GET' ? undefined : req.body,
       signal,
       // Prompt processing of a long prompt happens before the head of a non-streaming answer.
       headersTimeout: 600_000,
@@ -92,7 +92,7 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
     void settleCrash(lease, deadline.signal).then(() => {
       const failure = deadline.timedOut ?? upstreamFailure(err, req, lease, profile)
       // The head is gone already: an event stream ends with an error event, other bodies are cut off.
-      if (sse && !body.destroyed && !req.signal.aborted) body.end(sseError(failure))
+      if (sse && !body.destroyed && !req.signal.aborted) body.end(sseError(failure, req.errorShape))
       else body.destroy(failure)
       release()
     })
@@ -106,9 +106,9 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
   return { status: res.statusCode, headers, body, servedBy: c.nodeName, guarded: true }
 }
 
-/** The last SSE event of a stream that failed after its head: the OpenAI error envelope. */
-export function sseError(err: unknown): string {
-  return `data: ${JSON.stringify(asHerdError(err).toEnvelope())}\n\n`
+/** The last SSE event of a stream that failed after its head, in the shape its clients parse (OpenAI's by default). */
+export function sseError(err: unknown, shape?: ErrorShape): string {
+  return sseErrorEvent(err, shape)
 }
 
 /**

@@ -118,7 +118,7 @@ export class Router {
       const headers = req.deadline === undefined ? req.headers : { ...req.headers, [WAIT_HEADER]: waitHeader(req.deadline) }
       const answer = await remote.forward(peerId, {
         requestId: req.requestId,
-        method: 'POST',
+        method: req.method ?? 'POST',
         path: req.path,
         headers,
         hops: req.hops + 1,

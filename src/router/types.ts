@@ -3,14 +3,20 @@
  * router sees it, and a response head plus a streaming body as every target returns it.
  */
 import type { Readable } from 'node:stream'
+import type { ErrorShape } from '../errors/index.ts'
 
-/** The OpenAI endpoints herd routes. */
-export type Endpoint = 'chat' | 'completions' | 'embeddings' | 'rerank'
+/** The llama-server endpoints herd routes by model (paths and capabilities: src/api/endpoints.ts). */
+export type Endpoint =
+  | 'chat' | 'chat_input_tokens' | 'completions' | 'responses' | 'responses_input_tokens'
+  | 'messages' | 'messages_count_tokens' | 'infill' | 'apply_template'
+  | 'embeddings' | 'rerank' | 'tokenize' | 'detokenize' | 'props'
 
 export interface RouteRequest {
   requestId: string
   endpoint: Endpoint
-  /** Path sent upstream, e.g. `/v1/chat/completions`. */
+  /** Method sent upstream and to a peer; default POST (GET carries no body). */
+  method?: 'GET' | 'POST'
+  /** Path sent upstream, e.g. `/v1/chat/completions`; a GET carries its `model` in the query (`/props?model=…`) so a peer can route it. */
   path: string
   /** `model:profile` the request resolved to. */
   profileId: string
@@ -22,6 +28,8 @@ export interface RouteRequest {
   /** Headers worth passing on (content-type, accept, traceparent). */
   headers: Record<string, string>
   signal: AbortSignal
+  /** The error body its clients parse, also for an SSE error event after the head; default openai. */
+  errorShape?: ErrorShape
   /** `performance.now()` when this node received it; a profile's `max_request_duration_ms` counts from here. Undefined: from when it is served. */
   receivedAt?: number
   /**

@@ -80,7 +80,10 @@ describe('authentication on every registered route', () => {
     expect(res.headers['x-herd-error']).toBe('unauthorized')
     expect(res.headers['x-herd-node']).toBe('node-a')
     expect(res.headers['x-request-id']).toBeTruthy()
-    if (route.method !== 'HEAD') expect(res.json()).toMatchObject({ error: { code: 'unauthorized', type: 'authentication_error' } })
+    if (route.method === 'HEAD') return
+    // Anthropic's routes answer in Anthropic's error shape; a path that matched nothing in OpenAI's.
+    if (variant.matches && route.url.startsWith('/v1/messages')) expect(res.json()).toEqual({ type: 'error', error: { type: 'authentication_error', message: expect.any(String) } })
+    else expect(res.json()).toMatchObject({ error: { code: 'unauthorized', type: 'authentication_error' } })
   })
 
   it.each(cases)('$label: with a key, the route answers normally', async ({ route, variant }) => {

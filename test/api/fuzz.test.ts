@@ -1,14 +1,16 @@
 /**
  * Property-based fuzz of the whole HTTP surface through app.inject(): generated methods,
  * paths, headers, bodies and model names against a fake router that answers normally.
- * Whatever comes in, herd never answers 5xx, every non-2xx is the OpenAI envelope with a
- * matching x-herd-error (and herd's headers), and the app keeps answering afterwards.
+ * Whatever comes in, herd never answers 5xx, every non-2xx is the OpenAI envelope (or
+ * Anthropic's error body, on the /v1/messages routes) with a matching x-herd-error (and
+ * herd's headers), and the app keeps answering afterwards.
  * 10,000 cases in all, split over the properties below.
  */
 import { gzipSync } from 'node:zlib'
 import fc from 'fast-check'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { afterAll, describe, expect, it } from 'vitest'
+import { ENDPOINTS } from '../../src/api/index.ts'
 import { ERROR_CODES } from '../../src/errors/index.ts'
 import { cookbook, profile, testApp } from './helpers.ts'
 
@@ -28,7 +30,8 @@ afterAll(async () => {
 await Promise.all([keyed.ready(), open.ready()])
 
 const ROUTE_PATHS = [...new Set(keyed.routePolicies.map((r) => r.url.replace('*', 'tiny:default')))]
-const INFERENCE_PATHS = ['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/rerank', '/v1/reranking', '/rerank']
+const INFERENCE_PATHS = Object.values(ENDPOINTS).filter((e) => e.method === 'POST').flatMap((e) => e.paths)
+const ANTHROPIC_TYPES = new Set(['invalid_request_error', 'authentication_error', 'permission_error', 'not_found_error', 'request_too_large', 'rate_limit_error', 'api_error', 'overloaded_error'])
 const METHODS = ['GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const
 
 // --- generators ---
@@ -73,7 +76,7 @@ const headers = fc.tuple(
   auth,
   fc.option(fc.constantFrom('application/json', 'text/plain', 'application/json; charset=utf-16', 'multipart/form-data; boundary=x', ''), { nil: undefined }),
   fc.option(fc.constantFrom('gzip', 'deflate', 'br', 'identity', 'zstd', 'gzip, br', 'br, br, br', ','), { nil: undefined }),
-  fc.dictionary(fc.constantFrom('accept', 'x-request-id', 'x-forwarded-for', 'user-agent', 'accept-version', 'traceparent', 'x-custom', 'cookie'), headerValue, { maxKeys: 3 }),
+  fc.dictionary(fc.constantFrom('accept', 'x-request-id', 'x-forwarded-for', 'user-agent', 'accept-version', 'anthropic-version', 'anthropic-beta', 'traceparent', 'x-custom', 'cookie'), headerValue, { maxKeys: 3 }),
 ).map(([a, type, encoding, extra]) => ({
   ...extra,
   ...a,
@@ -123,7 +126,16 @@ function checkAnswer(req: InjectOptions, res: LightMyRequestResponse): void {
   const code = res.headers['x-herd-error']
   expect(typeof code === 'string' && KNOWN_CODES.has(code), where).toBe(true)
   if (req.method === 'HEAD') return
-  const envelope = JSON.parse(res.body) as { error: Record<string, unknown> }
+  const envelope = JSON.parse(res.body) as { type?: unknown; error: Record<string, unknown> }
+  if (envelope.type === 'error') {
+    // Anthropic's error body: only on the routes that speak Anthropic.
+    expect(/messages/i.test(String(req.url)), where).toBe(true)
+    expect(Object.keys(envelope).sort(), where).toEqual(['error', 'type'])
+    expect(Object.keys(envelope.error).sort(), where).toEqual(['message', 'type'])
+    expect(ANTHROPIC_TYPES.has(String(envelope.error['type'])), where).toBe(true)
+    expect((envelope.error['message'] as string).length, where).toBeLessThan(1000)
+    return
+  }
   expect(Object.keys(envelope), where).toEqual(['error'])
   expect(envelope.error['code'], where).toBe(code)
   expect(typeof envelope.error['message'], where).toBe('string')
@@ -155,13 +167,14 @@ describe('HTTP fuzz', () => {
   })
 
   it('answers any model name, in a body or in the path, with a success or an envelope, never 5xx', async () => {
-    await fc.assert(fc.asyncProperty(app, auth, modelField, fc.constantFrom('chat', 'path', 'prewarm', 'unload'), async (target, a, model, where) => {
-      if (where === 'path') {
+    await fc.assert(fc.asyncProperty(app, auth, modelField, fc.constantFrom('chat', 'messages', 'path', 'props', 'prewarm', 'unload'), async (target, a, model, where) => {
+      if (where === 'path' || where === 'props') {
         const id = typeof model === 'string' ? model : JSON.stringify(model) ?? ''
-        await send(target.app, { method: 'GET', url: `/v1/models/${encodeURIComponent(id)}`, headers: a })
+        const url = where === 'path' ? `/v1/models/${encodeURIComponent(id)}` : `/props?model=${encodeURIComponent(id)}`
+        await send(target.app, { method: 'GET', url, headers: a })
         return
       }
-      const url = where === 'chat' ? '/v1/chat/completions' : `/admin/${where}`
+      const url = where === 'chat' ? '/v1/chat/completions' : where === 'messages' ? '/v1/messages' : `/admin/${where}`
       await send(target.app, { method: 'POST', url, headers: { ...a, 'content-type': 'application/json' }, payload: JSON.stringify({ model }) })
     }), { numRuns: 3000 })
   })

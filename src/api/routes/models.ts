@@ -4,6 +4,7 @@ import { HerdError } from '../../errors/index.ts'
 import type { CatalogEntry } from '../../router/catalog.ts'
 import type { ApiDeps } from '../app.ts'
 import { clip } from '../clip.ts'
+import { servedPaths } from '../endpoints.ts'
 
 function toOpenAi(e: CatalogEntry): Record<string, unknown> {
   return {
@@ -12,7 +13,7 @@ function toOpenAi(e: CatalogEntry): Record<string, unknown> {
     created: e.created,
     owned_by: e.ownedBy,
     // herd's own additions, ignored by OpenAI clients.
-    herd: { profile: e.profileId, local: e.local, capabilities: e.capabilities, description: e.description ?? null },
+    herd: { profile: e.profileId, local: e.local, capabilities: e.capabilities, endpoints: servedPaths(e.capabilities), description: e.description ?? null },
   }
 }
 

@@ -1,0 +1,2 @@
+/** Protocol adaptations between what llama-server speaks and what clients expect. */
+export { completeResponses, completeResponsesStream, MAX_RESPONSES_EVENT_BYTES, type ResponsesStreamInit } from './responses-stream.ts'
