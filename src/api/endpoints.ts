@@ -28,8 +28,13 @@ export interface EndpointSpec {
   readonly errorShape: ErrorShape
 }
 
-const post = (path: string, servedBy: ServedBy, errorShape: ErrorShape = 'openai', aliases: string[] = []): EndpointSpec =>
-  ({ paths: [path, ...aliases], upstream: path, method: 'POST', servedBy, errorShape })
+const post = (path: string, servedBy: ServedBy, errorShape: ErrorShape = 'openai', aliases: string[] = []): EndpointSpec => ({
+  paths: [path, ...aliases],
+  upstream: path,
+  method: 'POST',
+  servedBy,
+  errorShape,
+})
 
 /** Every endpoint herd routes, in the order /v1/models lists them. */
 export const ENDPOINTS: Readonly<Record<Endpoint, EndpointSpec>> = {

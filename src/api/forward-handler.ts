@@ -24,7 +24,8 @@ export function forwardHandler(deps: ForwardHandlerDeps) {
     try {
       const [path = '', search = ''] = fwd.path.split('?', 2)
       const endpoint = Object.hasOwn(ENDPOINT_BY_PATH, path) ? ENDPOINT_BY_PATH[path] : undefined
-      if (endpoint === undefined || ENDPOINTS[endpoint].method !== fwd.method) throw new HerdError('not_found', `no route for ${clip(fwd.method)} ${clip(fwd.path)}`)
+      if (endpoint === undefined || ENDPOINTS[endpoint].method !== fwd.method)
+        throw new HerdError('not_found', `no route for ${clip(fwd.method)} ${clip(fwd.path)}`)
       const deadline = parseWaitHeader(fwd.headers[WAIT_HEADER])
       const route = prepareRoute(deps.catalog, {
         endpoint,

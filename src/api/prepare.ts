@@ -38,7 +38,9 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteR
   }
   const caps = catalog.capabilities(profileId)
   if (caps && !serves(caps, input.endpoint)) {
-    throw new HerdError('unsupported_endpoint', `model '${clip(profileId)}' does not serve ${spec.upstream} (it serves ${servedPaths(caps).join(', ')})`, { param: 'model' })
+    throw new HerdError('unsupported_endpoint', `model '${clip(profileId)}' does not serve ${spec.upstream} (it serves ${servedPaths(caps).join(', ')})`, {
+      param: 'model',
+    })
   }
   if (!get && parsed['stream'] !== undefined && typeof parsed['stream'] !== 'boolean') {
     throw new HerdError('invalid_request', "'stream' must be a boolean", { param: 'stream' })

@@ -19,18 +19,31 @@ export interface LaunchArgs extends EstimateOptions {
 }
 
 const VALUE_OPTS: Readonly<Record<string, string>> = {
-  '-c': 'ctx', '--ctx-size': 'ctx',
-  '-np': 'parallel', '--parallel': 'parallel',
-  '-ctk': 'cacheTypeK', '--cache-type-k': 'cacheTypeK',
-  '-ctv': 'cacheTypeV', '--cache-type-v': 'cacheTypeV',
-  '-ngl': 'nGpuLayers', '--gpu-layers': 'nGpuLayers', '--n-gpu-layers': 'nGpuLayers',
-  '-b': 'batch', '--batch-size': 'batch',
-  '-ub': 'ubatch', '--ubatch-size': 'ubatch',
-  '-ts': 'tensorSplit', '--tensor-split': 'tensorSplit',
-  '-sm': 'splitMode', '--split-mode': 'splitMode',
-  '-mg': 'mainGpu', '--main-gpu': 'mainGpu',
-  '-dev': 'devices', '--device': 'devices',
-  '-m': 'model', '--model': 'model',
+  '-c': 'ctx',
+  '--ctx-size': 'ctx',
+  '-np': 'parallel',
+  '--parallel': 'parallel',
+  '-ctk': 'cacheTypeK',
+  '--cache-type-k': 'cacheTypeK',
+  '-ctv': 'cacheTypeV',
+  '--cache-type-v': 'cacheTypeV',
+  '-ngl': 'nGpuLayers',
+  '--gpu-layers': 'nGpuLayers',
+  '--n-gpu-layers': 'nGpuLayers',
+  '-b': 'batch',
+  '--batch-size': 'batch',
+  '-ub': 'ubatch',
+  '--ubatch-size': 'ubatch',
+  '-ts': 'tensorSplit',
+  '--tensor-split': 'tensorSplit',
+  '-sm': 'splitMode',
+  '--split-mode': 'splitMode',
+  '-mg': 'mainGpu',
+  '--main-gpu': 'mainGpu',
+  '-dev': 'devices',
+  '--device': 'devices',
+  '-m': 'model',
+  '--model': 'model',
   '--pooling': 'pooling',
 }
 
@@ -50,19 +63,26 @@ export function parseLaunchArgs(args: readonly string[]): LaunchArgs {
       continue
     }
     switch (flag) {
-      case '--embedding': case '--embeddings': case '--rerank': case '--reranking':
+      case '--embedding':
+      case '--embeddings':
+      case '--rerank':
+      case '--reranking':
         out.embedding = true
         break
-      case '-kvu': case '--kv-unified':
+      case '-kvu':
+      case '--kv-unified':
         out.kvUnified = true
         break
-      case '-no-kvu': case '--no-kv-unified':
+      case '-no-kvu':
+      case '--no-kv-unified':
         out.kvUnified = false
         break
-      case '-nkvo': case '--no-kv-offload':
+      case '-nkvo':
+      case '--no-kv-offload':
         out.kvOffload = false
         break
-      case '-fa': case '--flash-attn': {
+      case '-fa':
+      case '--flash-attn': {
         // The value is optional in older builds; take it only when it is one of the words.
         const next = inline ?? args[i + 1]
         if (next === 'on' || next === 'off' || next === 'auto') {
@@ -85,21 +105,50 @@ function apply(out: LaunchArgs, field: string, flag: string, value: string): voi
     return n
   }
   switch (field) {
-    case 'ctx': out.ctx = int(); break
-    case 'parallel': out.parallel = int(); break
-    case 'cacheTypeK': out.cacheTypeK = value; break
-    case 'cacheTypeV': out.cacheTypeV = value; break
+    case 'ctx':
+      out.ctx = int()
+      break
+    case 'parallel':
+      out.parallel = int()
+      break
+    case 'cacheTypeK':
+      out.cacheTypeK = value
+      break
+    case 'cacheTypeV':
+      out.cacheTypeV = value
+      break
     // `auto` and `all` both end at every layer unless fitting trims them; plan for all.
-    case 'nGpuLayers': out.nGpuLayers = value === 'auto' || value === 'all' ? -1 : int(); break
-    case 'batch': out.batch = int(); break
-    case 'ubatch': out.ubatch = int(); break
-    case 'tensorSplit': out.tensorSplit = value.split(/[,/]/).map((x) => Number(x) || 0); break
-    case 'splitMode': out.splitMode = value; break
-    case 'mainGpu': out.mainGpu = int(); break
-    case 'devices': out.devices = value.split(',').map((d) => d.trim()).filter((d) => d !== ''); break
-    case 'model': out.model = value; break
+    case 'nGpuLayers':
+      out.nGpuLayers = value === 'auto' || value === 'all' ? -1 : int()
+      break
+    case 'batch':
+      out.batch = int()
+      break
+    case 'ubatch':
+      out.ubatch = int()
+      break
+    case 'tensorSplit':
+      out.tensorSplit = value.split(/[,/]/).map((x) => Number(x) || 0)
+      break
+    case 'splitMode':
+      out.splitMode = value
+      break
+    case 'mainGpu':
+      out.mainGpu = int()
+      break
+    case 'devices':
+      out.devices = value
+        .split(',')
+        .map((d) => d.trim())
+        .filter((d) => d !== '')
+      break
+    case 'model':
+      out.model = value
+      break
     // A pooling other than none means an embedding model: no logits, all tokens in one ubatch.
-    case 'pooling': if (value !== 'none') out.embedding = true; break
+    case 'pooling':
+      if (value !== 'none') out.embedding = true
+      break
   }
 }
 

@@ -7,9 +7,20 @@ import type { ErrorShape } from '../errors/index.ts'
 
 /** The llama-server endpoints herd routes by model (paths and capabilities: src/api/endpoints.ts). */
 export type Endpoint =
-  | 'chat' | 'chat_input_tokens' | 'completions' | 'responses' | 'responses_input_tokens'
-  | 'messages' | 'messages_count_tokens' | 'infill' | 'apply_template'
-  | 'embeddings' | 'rerank' | 'tokenize' | 'detokenize' | 'props'
+  | 'chat'
+  | 'chat_input_tokens'
+  | 'completions'
+  | 'responses'
+  | 'responses_input_tokens'
+  | 'messages'
+  | 'messages_count_tokens'
+  | 'infill'
+  | 'apply_template'
+  | 'embeddings'
+  | 'rerank'
+  | 'tokenize'
+  | 'detokenize'
+  | 'props'
 
 export interface RouteRequest {
   requestId: string

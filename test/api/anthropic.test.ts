@@ -12,7 +12,10 @@ import type { UpstreamResponse } from '../../src/router/types.ts'
 import { cookbook, profile, testApp } from './helpers.ts'
 
 const KEY = 'sk-ant-test'
-const book = cookbook([profile('tiny:default'), profile('embed:default', { capabilities: { completion: false, embeddings: true, rerank: false } })], 'tiny:default')
+const book = cookbook(
+  [profile('tiny:default'), profile('embed:default', { capabilities: { completion: false, embeddings: true, rerank: false } })],
+  'tiny:default',
+)
 
 const apps: FastifyInstance[] = []
 function make(options: Partial<Parameters<typeof testApp>[0]> = {}) {
@@ -26,7 +29,10 @@ afterEach(async () => {
 
 const ANTHROPIC_HEADERS = { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }
 const messages = (body: unknown, headers: Record<string, string> = {}, url = '/v1/messages') => ({
-  method: 'POST' as const, url, headers: { ...ANTHROPIC_HEADERS, ...headers }, payload: typeof body === 'string' ? body : JSON.stringify(body),
+  method: 'POST' as const,
+  url,
+  headers: { ...ANTHROPIC_HEADERS, ...headers },
+  payload: typeof body === 'string' ? body : JSON.stringify(body),
 })
 
 function expectAnthropic(res: { statusCode: number; headers: Record<string, unknown>; json: () => unknown }, status: number, type: string, code: string): void {
@@ -47,7 +53,8 @@ describe('Anthropic clients', () => {
 
   it('reach the same routes with the query Claude Code adds (?beta=true)', async () => {
     const { app, seen } = make()
-    for (const url of ['/v1/messages?beta=true', '/v1/messages/count_tokens?beta=true']) expect((await app.inject(messages({ model: 'tiny', messages: [] }, {}, url))).statusCode, url).toBe(200)
+    for (const url of ['/v1/messages?beta=true', '/v1/messages/count_tokens?beta=true'])
+      expect((await app.inject(messages({ model: 'tiny', messages: [] }, {}, url))).statusCode, url).toBe(200)
     expect(seen.map((r) => r.path)).toEqual(['/v1/messages', '/v1/messages/count_tokens'])
   })
 
@@ -75,7 +82,12 @@ describe('Anthropic clients', () => {
 
   it('get 413 request_too_large for a body over the limit', async () => {
     const { app } = make({ bodyLimitBytes: 64 })
-    expectAnthropic(await app.inject(messages({ model: 'tiny', messages: [{ role: 'user', content: 'x'.repeat(100) }] })), 413, 'request_too_large', 'body_too_large')
+    expectAnthropic(
+      await app.inject(messages({ model: 'tiny', messages: [{ role: 'user', content: 'x'.repeat(100) }] })),
+      413,
+      'request_too_large',
+      'body_too_large',
+    )
   })
 
   it.each([
@@ -85,7 +97,11 @@ describe('Anthropic clients', () => {
     ['upstream_error', 502, 'api_error'],
     ['upstream_timeout', 504, 'api_error'],
   ] as const)('get a router refusal %s as %i %s, Retry-After kept', async (code, status, type) => {
-    const { app } = make({ route: async () => { throw new HerdError(code, `refused: ${code}`, { retryAfterSeconds: 2 }) } })
+    const { app } = make({
+      route: async () => {
+        throw new HerdError(code, `refused: ${code}`, { retryAfterSeconds: 2 })
+      },
+    })
     const res = await app.inject(messages({ model: 'tiny', messages: [] }))
     expectAnthropic(res, status, type, code)
     expect(res.headers['retry-after']).toBe('2')
@@ -99,7 +115,16 @@ describe('Anthropic clients', () => {
   })
 
   it('map every herd code to one of Anthropic error types', () => {
-    const types = new Set(['invalid_request_error', 'authentication_error', 'permission_error', 'not_found_error', 'request_too_large', 'rate_limit_error', 'api_error', 'overloaded_error'])
+    const types = new Set([
+      'invalid_request_error',
+      'authentication_error',
+      'permission_error',
+      'not_found_error',
+      'request_too_large',
+      'rate_limit_error',
+      'api_error',
+      'overloaded_error',
+    ])
     for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) expect(types.has(anthropicErrorType(new HerdError(code, 'x'))), code).toBe(true)
   })
 })
@@ -120,7 +145,14 @@ describe('streams on the Messages API', () => {
 
   it('relays Anthropic named events byte for byte', async () => {
     const done = 'event: message_stop\ndata: {"type":"message_stop"}\n\n'
-    const { app } = make({ route: async () => ({ status: 200, headers: { 'content-type': 'text/event-stream' }, body: Readable.from([...EVENTS, done].map((e) => Buffer.from(e))), servedBy: 'node-b' }) })
+    const { app } = make({
+      route: async () => ({
+        status: 200,
+        headers: { 'content-type': 'text/event-stream' },
+        body: Readable.from([...EVENTS, done].map((e) => Buffer.from(e))),
+        servedBy: 'node-b',
+      }),
+    })
     const res = await app.inject(messages({ model: 'tiny', messages: [], stream: true }))
     expect(res.body).toBe([...EVENTS, done].join(''))
     expect(res.headers['x-herd-node']).toBe('node-b')
@@ -135,7 +167,12 @@ describe('streams on the Messages API', () => {
 
   it('ends a broken OpenAI stream with the OpenAI error event, as before', async () => {
     const { app } = make({ route: async () => breaking() })
-    const res = await app.inject({ method: 'POST', url: '/v1/responses', headers: { 'content-type': 'application/json' }, payload: '{"model":"tiny","stream":true}' })
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/responses',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"model":"tiny","stream":true}',
+    })
     expect(res.body.endsWith('data: {"error":{"message":"peer went away","type":"server_error","param":null,"code":"upstream_error"}}\n\n')).toBe(true)
   })
 })

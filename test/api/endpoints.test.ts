@@ -59,7 +59,10 @@ describe('endpoints routed by model', () => {
     const { app, seen } = make()
     await app.inject(post('/v1/responses', { model: 'tiny', input: 'x', stream: true }))
     await app.inject(post('/v1/messages', { model: 'tiny', messages: [], max_tokens: 4, stream: true }))
-    expect(seen.map((r) => [r.stream, r.errorShape])).toEqual([[true, 'openai'], [true, 'anthropic']])
+    expect(seen.map((r) => [r.stream, r.errorShape])).toEqual([
+      [true, 'openai'],
+      [true, 'anthropic'],
+    ])
   })
 
   it('completes a /v1/responses event stream for strict clients, and relays other streams untouched', async () => {
@@ -67,7 +70,9 @@ describe('endpoints routed by model', () => {
     const stream = () => ({ status: 200, headers: { 'content-type': 'text/event-stream' }, body: Readable.from([Buffer.from(events)]), servedBy: 'node-b' })
     const { app } = make({ route: async () => stream() })
     const responses = await app.inject(post('/v1/responses', { model: 'tiny', input: 'x', stream: true }))
-    expect(responses.body).toBe('event: response.output_item.added\ndata: {"type":"response.output_item.added","item":{"id":"msg_1","type":"message"},"sequence_number":0,"output_index":0}\n\n')
+    expect(responses.body).toBe(
+      'event: response.output_item.added\ndata: {"type":"response.output_item.added","item":{"id":"msg_1","type":"message"},"sequence_number":0,"output_index":0}\n\n',
+    )
     expect(responses.headers['x-herd-node']).toBe('node-b')
     const messages = await app.inject(post('/v1/messages', { model: 'tiny', messages: [], stream: true }))
     expect(messages.body).toBe(events)
@@ -115,7 +120,18 @@ describe('endpoints routed by model', () => {
     const { data } = (await app.inject({ method: 'GET', url: '/v1/models' })).json() as { data: { id: string; herd: { endpoints: string[] } }[] }
     const of = (id: string) => data.find((m) => m.id === id)?.herd.endpoints
     expect(of('embed')).toEqual(['/v1/embeddings', '/tokenize', '/detokenize', '/props'])
-    expect(of('tiny:default')).toEqual(expect.arrayContaining(['/v1/chat/completions', '/v1/responses', '/v1/messages', '/v1/messages/count_tokens', '/infill', '/tokenize', '/apply-template', '/props']))
+    expect(of('tiny:default')).toEqual(
+      expect.arrayContaining([
+        '/v1/chat/completions',
+        '/v1/responses',
+        '/v1/messages',
+        '/v1/messages/count_tokens',
+        '/infill',
+        '/tokenize',
+        '/apply-template',
+        '/props',
+      ]),
+    )
     expect(of('tiny:default')).not.toContain('/v1/embeddings')
   })
 
@@ -144,7 +160,10 @@ describe('forwarded requests for the new endpoints', () => {
 
   it('serves a forwarded /v1/messages with the Anthropic error shape for its stream', async () => {
     const { handle, seen } = handler()
-    await handle({ requestId: 'r2', method: 'POST', path: '/v1/messages', headers: {}, hops: 1, body: Buffer.from('{"model":"tiny","messages":[],"stream":true}') }, { signal })
+    await handle(
+      { requestId: 'r2', method: 'POST', path: '/v1/messages', headers: {}, hops: 1, body: Buffer.from('{"model":"tiny","messages":[],"stream":true}') },
+      { signal },
+    )
     expect(seen[0]).toMatchObject({ endpoint: 'messages', errorShape: 'anthropic', stream: true })
   })
 
@@ -162,7 +181,10 @@ describe('forwarded requests for the new endpoints', () => {
 
   it('refuses a forwarded request for an endpoint the profile does not serve', async () => {
     const { handle } = handler()
-    const res = await handle({ requestId: 'r4', method: 'POST', path: '/v1/messages', headers: {}, hops: 1, body: Buffer.from('{"model":"embed"}') }, { signal })
+    const res = await handle(
+      { requestId: 'r4', method: 'POST', path: '/v1/messages', headers: {}, hops: 1, body: Buffer.from('{"model":"embed"}') },
+      { signal },
+    )
     expect(res.status).toBe(400)
     expect(res.headers['x-herd-error']).toBe('unsupported_endpoint')
     // Between nodes the refusal stays herd's own envelope; the client's node renders it in its route's shape.

@@ -22,7 +22,18 @@ const nodes: HerdProcess[] = []
 let a: HerdProcess | undefined
 
 function mesh(name: string, peers: string[]) {
-  return { node: { name }, mesh: { enabled: true, mdns: false, listen: ['/ip4/127.0.0.1/tcp/0'], peers, secret_file: join(dir, 'cluster.key'), gossip_interval_ms: 200, peer_timeout_ms: 2000 } }
+  return {
+    node: { name },
+    mesh: {
+      enabled: true,
+      mdns: false,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      peers,
+      secret_file: join(dir, 'cluster.key'),
+      gossip_interval_ms: 200,
+      peer_timeout_ms: 2000,
+    },
+  }
 }
 
 async function selfAddress(h: HerdProcess): Promise<string> {
@@ -40,11 +51,15 @@ beforeAll(async () => {
   a = await startHerd({ cookbook: { models: [] }, config: { ...mesh('a', [await selfAddress(b)]), http: { api_keys: [KEY] } } })
   nodes.push(a)
   const url = a.url
-  await waitFor('a to see the models b serves', async () => {
-    const res = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${KEY}` } })
-    const { data } = (await res.json()) as { data: { id: string; owned_by: string }[] }
-    return ['tiny', 'tiny-embed'].every((id) => data.some((m) => m.id === id && m.owned_by === 'b'))
-  }, { timeoutMs: 15_000 })
+  await waitFor(
+    'a to see the models b serves',
+    async () => {
+      const res = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${KEY}` } })
+      const { data } = (await res.json()) as { data: { id: string; owned_by: string }[] }
+      return ['tiny', 'tiny-embed'].every((id) => data.some((m) => m.id === id && m.owned_by === 'b'))
+    },
+    { timeoutMs: 15_000 },
+  )
 })
 
 afterAll(async () => {

@@ -38,7 +38,9 @@ const within = (estimate: number, real: number, fraction: number): boolean => Ma
 
 const MODELS = ['tiny (shared fixture, 64 wide)', 'tiny (shared fixture, 256 wide)', 'gqa (256 wide, 8/2 heads, 2263 tokens)'] as const
 type ModelName = (typeof MODELS)[number]
-const CASES: [ModelName, number, number][] = MODELS.flatMap((m) => [256, 1024, 4096].flatMap((ctx) => [1, 2].map((np): [ModelName, number, number] => [m, ctx, np])))
+const CASES: [ModelName, number, number][] = MODELS.flatMap((m) =>
+  [256, 1024, 4096].flatMap((ctx) => [1, 2].map((np): [ModelName, number, number] => [m, ctx, np])),
+)
 
 describe('memory estimate against a real llama-server', () => {
   let dir: string

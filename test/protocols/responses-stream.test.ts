@@ -7,28 +7,45 @@ import { completeResponses, completeResponsesStream } from '../../src/protocols/
 const LLAMA_EVENTS = [
   ['response.created', { type: 'response.created', response: { id: 'resp_1', object: 'response', status: 'in_progress' } }],
   ['response.in_progress', { type: 'response.in_progress', response: { id: 'resp_1', object: 'response', status: 'in_progress' } }],
-  ['response.output_item.added', { type: 'response.output_item.added', item: { content: [], id: 'msg_1', role: 'assistant', status: 'in_progress', type: 'message' } }],
+  [
+    'response.output_item.added',
+    { type: 'response.output_item.added', item: { content: [], id: 'msg_1', role: 'assistant', status: 'in_progress', type: 'message' } },
+  ],
   ['response.content_part.added', { type: 'response.content_part.added', item_id: 'msg_1', part: { type: 'output_text', text: '' } }],
   ['response.output_text.delta', { type: 'response.output_text.delta', item_id: 'msg_1', delta: 'H\u00e9' }],
   ['response.output_text.done', { type: 'response.output_text.done', item_id: 'msg_1', text: 'H\u00e9' }],
-  ['response.output_item.done', { type: 'response.output_item.done', item: { type: 'message', status: 'completed', id: 'msg_1', content: [], role: 'assistant' } }],
-  ['response.output_item.done', { type: 'response.output_item.done', item: { id: 'fc_1', type: 'function_call', status: 'completed', arguments: '{}', call_id: 'call_1', name: 'f' } }],
-  ['response.completed', { type: 'response.completed', response: { id: 'resp_1', object: 'response', created_at: 5, status: 'completed', model: 'fim.gguf', output: [] } }],
+  [
+    'response.output_item.done',
+    { type: 'response.output_item.done', item: { type: 'message', status: 'completed', id: 'msg_1', content: [], role: 'assistant' } },
+  ],
+  [
+    'response.output_item.done',
+    { type: 'response.output_item.done', item: { id: 'fc_1', type: 'function_call', status: 'completed', arguments: '{}', call_id: 'call_1', name: 'f' } },
+  ],
+  [
+    'response.completed',
+    { type: 'response.completed', response: { id: 'resp_1', object: 'response', created_at: 5, status: 'completed', model: 'fim.gguf', output: [] } },
+  ],
 ] as const
 
-const sse = (events: readonly (readonly [string, unknown])[]): string => events.map(([name, data]) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`).join('')
+const sse = (events: readonly (readonly [string, unknown])[]): string =>
+  events.map(([name, data]) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`).join('')
 
 async function run(input: string, chunkBytes = 0): Promise<string> {
   const bytes = Buffer.from(input)
-  const chunks = chunkBytes === 0 ? [bytes] : Array.from({ length: Math.ceil(bytes.length / chunkBytes) }, (_, i) => bytes.subarray(i * chunkBytes, (i + 1) * chunkBytes))
+  const chunks =
+    chunkBytes === 0 ? [bytes] : Array.from({ length: Math.ceil(bytes.length / chunkBytes) }, (_, i) => bytes.subarray(i * chunkBytes, (i + 1) * chunkBytes))
   return text(Readable.from(chunks).pipe(completeResponsesStream({ model: 'tiny:default', now: () => 1234 })))
 }
 
 function parse(body: string): { name: string; data: Record<string, unknown> }[] {
-  return body.split('\n\n').filter(Boolean).map((e) => {
-    const [name = '', data = ''] = e.split('\n')
-    return { name: name.slice('event: '.length), data: JSON.parse(data.slice('data: '.length)) as Record<string, unknown> }
-  })
+  return body
+    .split('\n\n')
+    .filter(Boolean)
+    .map((e) => {
+      const [name = '', data = ''] = e.split('\n')
+      return { name: name.slice('event: '.length), data: JSON.parse(data.slice('data: '.length)) as Record<string, unknown> }
+    })
 }
 
 describe("completing llama-server's Responses stream", () => {
@@ -37,7 +54,14 @@ describe("completing llama-server's Responses stream", () => {
     expect(events.map((e) => e.name)).toEqual(LLAMA_EVENTS.map(([name]) => name))
     expect(events.map((e) => e.data['sequence_number'])).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8])
     expect(events[0]?.data['response']).toEqual({ id: 'resp_1', object: 'response', status: 'in_progress', created_at: 1234, model: 'tiny:default' })
-    expect(events.slice(2, 8).map((e) => [e.data['output_index'], e.data['content_index']])).toEqual([[0, undefined], [0, 0], [0, 0], [0, 0], [0, undefined], [1, undefined]])
+    expect(events.slice(2, 8).map((e) => [e.data['output_index'], e.data['content_index']])).toEqual([
+      [0, undefined],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+      [0, undefined],
+      [1, undefined],
+    ])
     // What llama-server did send stays as it was.
     expect(events[4]?.data['delta']).toBe('H\u00e9')
     expect(events[8]?.data['response']).toMatchObject({ created_at: 5, model: 'fim.gguf' })

@@ -51,7 +51,19 @@ describe('the local target', () => {
   it('ends a stream that runs past its limit with the error event in the shape of the request', async () => {
     const { local } = await setup(300)
     const body = Buffer.from(JSON.stringify({ messages: [], max_tokens: 200, stream: true }))
-    const req = (errorShape: ErrorShape): RouteRequest => ({ requestId: 'r', endpoint: 'chat', path: '/v1/chat/completions', profileId: 'tiny:default', body, stream: true, hops: 0, headers: {}, signal: signal(), errorShape, receivedAt: performance.now() })
+    const req = (errorShape: ErrorShape): RouteRequest => ({
+      requestId: 'r',
+      endpoint: 'chat',
+      path: '/v1/chat/completions',
+      profileId: 'tiny:default',
+      body,
+      stream: true,
+      hops: 0,
+      headers: {},
+      signal: signal(),
+      errorShape,
+      receivedAt: performance.now(),
+    })
     const anthropic = await text((await serveLocal(local, req('anthropic'))).body)
     expect(anthropic).toMatch(/\n\nevent: error\ndata: \{"type":"error","error":\{"type":"api_error","message":"[^"]*max_request_duration_ms[^"]*"\}\}\n\n$/)
     const openai = await text((await serveLocal(local, req('openai'))).body)

@@ -15,7 +15,12 @@ import type { Endpoint, UpstreamResponse } from '../../router/types.ts'
 export function openaiRoutes(app: FastifyInstance, deps: ApiDeps): void {
   for (const [endpoint, spec] of Object.entries(ENDPOINTS) as [Endpoint, (typeof ENDPOINTS)[Endpoint]][]) {
     for (const path of spec.paths) {
-      app.route({ method: spec.method, url: path, config: { auth: 'key', endpoint, errorShape: spec.errorShape }, handler: (request, reply) => serve(deps, endpoint, request, reply) })
+      app.route({
+        method: spec.method,
+        url: path,
+        config: { auth: 'key', endpoint, errorShape: spec.errorShape },
+        handler: (request, reply) => serve(deps, endpoint, request, reply),
+      })
     }
   }
 }
