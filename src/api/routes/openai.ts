@@ -9,7 +9,7 @@ import { ENDPOINTS } from '../endpoints.ts'
 import { prepareRoute } from '../prepare.ts'
 import { relay } from '../relay.ts'
 import type { ApiDeps } from '../app.ts'
-import { completeResponses } from '../../protocols/index.ts'
+import { completeMessages, completeResponses } from '../../protocols/index.ts'
 import type { Endpoint, UpstreamResponse } from '../../router/types.ts'
 
 export function openaiRoutes(app: FastifyInstance, deps: ApiDeps): void {
@@ -53,6 +53,8 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
   }
   // llama-server's Responses events lack fields strict clients require; filled in once, on the client's node.
   if (endpoint === 'responses') res = completeResponses(res, { model: route.profileId })
+  // …and its Messages stream may open without message_start (see protocols/messages-stream.ts).
+  if (endpoint === 'messages') res = completeMessages(res, { model: route.profileId })
   deps.metrics.ttfb.observe({ endpoint, served_by: res.servedBy }, (performance.now() - started) / 1000)
   request.log.info({ model: route.profileId, served_by: res.servedBy, status: res.status, stream: route.stream }, 'routed')
   return relay(reply, res, (err) => {
