@@ -31,17 +31,30 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteR
   if (requested !== undefined && (typeof requested !== 'string' || requested.trim() === '')) {
     throw new HerdError('invalid_request', "'model' must be a non-empty string", { param: 'model' })
   }
-  const profileId = catalog.resolve(requested)
-  if (profileId === undefined) {
+  const plan = catalog.plan(requested)
+  if (plan === undefined) {
     if (requested === undefined) throw new HerdError('invalid_request', "request has no 'model' and no default_model is set", { param: 'model' })
     throw new HerdError('model_not_found', `model '${clip(requested)}' does not exist on any node`, { param: 'model' })
   }
+  // Alternatives that cannot serve this endpoint are no alternatives; the first one must.
+  const servesIt = (id: string): boolean => {
+    const caps = catalog.capabilities(id)
+    return caps === undefined || serves(caps, input.endpoint)
+  }
+  const usable = plan.route === undefined ? [plan.profileIds[0] as string, ...plan.profileIds.slice(1).filter(servesIt)] : plan.profileIds.filter(servesIt)
+  const profileId = usable[0] ?? (plan.profileIds[0] as string)
   const caps = catalog.capabilities(profileId)
   if (caps && !serves(caps, input.endpoint)) {
-    throw new HerdError('unsupported_endpoint', `model '${clip(profileId)}' does not serve ${spec.upstream} (it serves ${servedPaths(caps).join(', ')})`, {
-      param: 'model',
-    })
+    const served = servedPaths(caps).join(', ')
+    const message =
+      plan.route === undefined
+        ? `model '${clip(profileId)}' does not serve ${spec.upstream} (it serves ${served})`
+        : `no candidate of route '${clip(plan.route)}' serves ${spec.upstream} (${clip(profileId)} serves ${served})`
+    throw new HerdError('unsupported_endpoint', message, { param: 'model' })
   }
+  // Only the node the client asked chooses among models; a forwarded request is for one.
+  // GET endpoints (props) describe one model: no alternatives.
+  const alternatives = input.hops === 0 && !get ? usable.slice(1) : []
   if (!get && parsed['stream'] !== undefined && typeof parsed['stream'] !== 'boolean') {
     throw new HerdError('invalid_request', "'stream' must be a boolean", { param: 'stream' })
   }
@@ -62,6 +75,7 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteR
     errorShape: spec.errorShape,
     receivedAt: performance.now(),
     ...(input.deadline === undefined ? {} : { deadline: input.deadline }),
+    ...(alternatives.length === 0 ? {} : { alternatives, strategy: plan.strategy }),
   }
 }
 

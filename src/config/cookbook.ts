@@ -2,6 +2,7 @@
  * Loading the cookbook: one YAML file, or a folder whose *.yaml / *.yml files are merged.
  * Validation is strict and every message names the file and the key path.
  */
+import { collectFallbacks, collectRoutes } from './routes.ts'
 import { readdir, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { Logger } from 'pino'
@@ -128,6 +129,8 @@ export async function loadCookbook(path: string, options: LoadCookbookOptions = 
       throw configError([`${defaultSpec.file}: default_model: ${why}`])
     }
   }
-  logger?.debug({ sources, profiles: profiles.size }, 'cookbook loaded')
-  return deepFreeze({ profiles, names, aliases, defaultModel, sources })
+  const routes = collectRoutes(parsed, (name) => (modelFile.has(name) ? 'a model name' : aliasFile.has(name) ? 'an alias' : undefined))
+  const fallbacks = collectFallbacks(parsed, (model) => [...profiles.values()].filter((p) => p.model === model).map((p) => p.id))
+  logger?.debug({ sources, profiles: profiles.size, routes: routes.size }, 'cookbook loaded')
+  return deepFreeze({ profiles, names, aliases, defaultModel, sources, routes, fallbacks })
 }

@@ -3,7 +3,7 @@
  * gossip. Resolves what a client typed (`name`, `name:profile`, an alias) to one
  * `model:profile`, and lists the union for /v1/models.
  */
-import type { Capabilities, Cookbook } from '../config/types.ts'
+import type { Capabilities, Cookbook, RouteStrategy } from '../config/types.ts'
 import type { ModelState } from '../mesh/types.ts'
 import type { RoutablePeer } from './router.ts'
 
@@ -18,6 +18,17 @@ export interface CatalogEntry {
   description: string | undefined
   capabilities: Capabilities
   local: boolean
+  /** For a route name: the models it stands for (those that exist now) and how one is chosen. */
+  route?: { candidates: string[]; strategy: RouteStrategy }
+}
+
+/** The models one request may be served by, best first by the cookbook's say. */
+export interface ModelPlan {
+  /** `model:profile` ids: the one asked for (or a route's first candidate), then the alternatives. */
+  profileIds: string[]
+  strategy: RouteStrategy
+  /** The route name, when the request named one. */
+  route: string | undefined
 }
 
 export interface CatalogComponents {
@@ -45,6 +56,33 @@ export class ModelCatalog {
       if (model.id === requested || model.names.includes(requested)) return model.id
     }
     return undefined
+  }
+
+  /**
+   * What a request's `model` means: one model (and the `fallbacks` its cookbook entry
+   * names), or a route's candidates. Names that resolve nowhere right now are left out (a
+   * peer serving them may come back); undefined when nothing is left.
+   */
+  plan(requested: string | undefined): ModelPlan | undefined {
+    const cookbook = this.c.cookbook()
+    const route = requested === undefined ? undefined : cookbook.routes?.get(requested)
+    if (route !== undefined) {
+      const ids = this.resolveAll(route.candidates)
+      return ids.length === 0 ? undefined : { profileIds: ids, strategy: route.strategy, route: route.name }
+    }
+    const profileId = this.resolve(requested)
+    if (profileId === undefined) return undefined
+    const fallbacks = this.resolveAll(cookbook.fallbacks?.get(profileId) ?? []).filter((id) => id !== profileId)
+    return { profileIds: [profileId, ...fallbacks], strategy: 'first-available', route: undefined }
+  }
+
+  private resolveAll(names: readonly string[]): string[] {
+    const out: string[] = []
+    for (const n of names) {
+      const id = this.resolve(n)
+      if (id !== undefined && !out.includes(id)) out.push(id)
+    }
+    return out
   }
 
   /** What the profile can serve, wherever it lives. */
@@ -81,6 +119,22 @@ export class ModelCatalog {
           local: false,
         })
       }
+    }
+    for (const r of cookbook.routes?.values() ?? []) {
+      const ids = this.resolveAll(r.candidates)
+      const first = ids[0]
+      const caps = first === undefined ? undefined : this.capabilities(first)
+      if (first === undefined || caps === undefined || out.has(r.name)) continue
+      out.set(r.name, {
+        id: r.name,
+        profileId: first,
+        ownedBy: this.c.nodeName,
+        created,
+        description: r.description,
+        capabilities: caps,
+        local: true,
+        route: { candidates: ids, strategy: r.strategy },
+      })
     }
     return [...out.values()].sort((a, b) => a.id.localeCompare(b.id))
   }

@@ -14,6 +14,7 @@ import { PendingCounter } from './pending.ts'
 import { rejectRemoteError } from './remote-error.ts'
 import { memoryRoom, rank, score, type Candidate } from './scoring.ts'
 import type { RouteRequest, UpstreamResponse } from './types.ts'
+import type { RouteStrategy } from '../config/types.ts'
 
 /** A peer as the router sees it (the mesh's view, narrowed). */
 export interface RoutablePeer {
@@ -68,7 +69,53 @@ export class Router {
     return this.circuits.get(peerId)
   }
 
+  /**
+   * Serve a request: its model, or (for a route name, or a model with `fallbacks`) the
+   * first of its alternatives, in the strategy's order, that can answer before the first
+   * byte. Every answer names the model that gave it in `x-herd-model`.
+   */
   async route(req: RouteRequest): Promise<UpstreamResponse> {
+    const alternatives = req.hops === 0 ? (req.alternatives ?? []) : []
+    if (alternatives.length === 0) return this.named(await this.routeModel(req), req.profileId)
+    const order = this.order([req.profileId, ...alternatives], req.strategy ?? 'first-available')
+    // One wait bound for all of them, as for all the nodes of one model.
+    const shared = { ...req, alternatives: undefined, deadline: req.deadline ?? Date.now() + this.waitBoundMs(order[0] ?? req.profileId) }
+    let lastError: unknown
+    for (const profileId of order) {
+      if (req.signal.aborted) throw req.signal.reason
+      try {
+        return this.named(await this.routeModel({ ...shared, profileId }), profileId)
+      } catch (err: unknown) {
+        lastError = err
+        if (req.signal.aborted || !canFallBack(err)) throw err
+        this.c.logger.warn({ request_id: req.requestId, model: profileId, err: errorMessage(err) }, 'model could not answer before the first byte; trying the next one')
+      }
+    }
+    throw lastError
+  }
+
+  /** Alternatives in the order a strategy tries them (stable: ties keep the cookbook's order). */
+  private order(profileIds: readonly string[], strategy: RouteStrategy): string[] {
+    // `cheapest` needs prices, which the cookbook does not carry yet: the cookbook's order stands.
+    if (strategy !== 'least-busy') return [...new Set(profileIds)]
+    const best = (id: string): { tier: number; wait: number } => this.ranked(id).candidates[0] ?? { tier: Infinity, wait: Infinity }
+    return [...new Set(profileIds)]
+      .map((id, i) => ({ id, i, b: best(id) }))
+      .sort((a, b) => a.b.tier - b.b.tier || a.b.wait - b.b.wait || a.i - b.i)
+      .map((x) => x.id)
+  }
+
+  private waitBoundMs(profileId: string): number {
+    return this.c.local.profile(profileId)?.maxWaitInQueueMs ?? DEFAULT_WAIT_BOUND_MS
+  }
+
+  /** The answer, saying which model gave it (a peer's or backend's own say wins: it knows best). */
+  private named(res: UpstreamResponse, profileId: string): UpstreamResponse {
+    if (res.headers['x-herd-model'] !== undefined) return res
+    return { ...res, headers: { ...res.headers, 'x-herd-model': profileId } }
+  }
+
+  private async routeModel(req: RouteRequest): Promise<UpstreamResponse> {
     if (req.hops > this.maxHops) {
       throw new HerdError('max_hops', `request was forwarded ${req.hops} times, more than mesh.max_hops (${this.maxHops})`)
     }
@@ -176,6 +223,11 @@ export class Router {
     }
     return { candidates: rank(out), cannotFit }
   }
+}
+
+/** Whether the next model may serve instead: this one failed or had no room, not the request. */
+function canFallBack(err: unknown): boolean {
+  return isRetryable(err) || (isHerdError(err) && ['no_route', 'model_not_found', 'model_file_missing'].includes(err.code))
 }
 
 function errorMessage(err: unknown): string {

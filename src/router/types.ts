@@ -2,6 +2,7 @@
  * The seam between the HTTP surface, the local supervisor and the mesh: a request as the
  * router sees it, and a response head plus a streaming body as every target returns it.
  */
+import type { RouteStrategy } from '../config/types.ts'
 import type { Readable } from 'node:stream'
 import type { ErrorShape } from '../errors/index.ts'
 
@@ -23,6 +24,13 @@ export type Endpoint =
   | 'props'
 
 export interface RouteRequest {
+  /**
+   * Other models that may serve it, tried after `profileId` fails before the first byte: a
+   * route's other candidates, or the model's `fallbacks` (only on the node the client asked).
+   */
+  alternatives?: readonly string[] | undefined
+  /** How `profileId` and `alternatives` are ordered (a route's strategy). Default first-available. */
+  strategy?: RouteStrategy | undefined
   requestId: string
   endpoint: Endpoint
   /** Method sent upstream and to a peer; default POST (GET carries no body). */

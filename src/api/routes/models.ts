@@ -13,7 +13,14 @@ function toOpenAi(e: CatalogEntry): Record<string, unknown> {
     created: e.created,
     owned_by: e.ownedBy,
     // herd's own additions, ignored by OpenAI clients.
-    herd: { profile: e.profileId, local: e.local, capabilities: e.capabilities, endpoints: servedPaths(e.capabilities), description: e.description ?? null },
+    herd: {
+      profile: e.profileId,
+      local: e.local,
+      capabilities: e.capabilities,
+      endpoints: servedPaths(e.capabilities),
+      description: e.description ?? null,
+      ...(e.route === undefined ? {} : { route: e.route }),
+    },
   }
 }
 
