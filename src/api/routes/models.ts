@@ -13,7 +13,15 @@ function toOpenAi(e: CatalogEntry): Record<string, unknown> {
     created: e.created,
     owned_by: e.ownedBy,
     // herd's own additions, ignored by OpenAI clients.
-    herd: { profile: e.profileId, local: e.local, capabilities: e.capabilities, endpoints: servedPaths(e.capabilities), description: e.description ?? null },
+    herd: {
+      profile: e.profileId,
+      local: e.local,
+      // `missing_file`: its model_path does not exist on the node listed (requests get 503 model_file_missing).
+      status: e.status,
+      capabilities: e.capabilities,
+      endpoints: servedPaths(e.capabilities),
+      description: e.description ?? null,
+    },
   }
 }
 
