@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, clusterView, exposureWarning, forwardHandler, Metrics } from './api/index.ts'
-import { CookbookWatcher, loadConfig, loadCookbook, type Config, type Cookbook } from './config/index.ts'
+import { CookbookWatcher, loadConfig, loadCookbook, ModelFiles, type Config, type Cookbook } from './config/index.ts'
 import { HerdError } from './errors/index.ts'
 import { InstanceManager } from './instances/index.ts'
 import { admission, NodeResources } from './hardware/index.ts'
@@ -39,6 +39,7 @@ export class Daemon {
   private readonly dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 256 })
   private readonly instances: InstanceManager
   private readonly watcher: CookbookWatcher
+  private readonly modelFiles: ModelFiles
   private readonly resources: NodeResources
   private readonly catalog: ModelCatalog
   private readonly router: Router
@@ -61,6 +62,7 @@ export class Daemon {
     this.cookbook = cookbook
     const name = config.node.name
     this.watcher = new CookbookWatcher({ path: config.cookbook, logger: logger.child({ component: 'cookbook' }), initial: cookbook })
+    this.modelFiles = new ModelFiles({ logger: logger.child({ component: 'cookbook' }), profiles: () => this.cookbook.profiles.values() })
     this.resources = new NodeResources(
       { logger: logger.child({ component: 'hardware' }), instances: () => this.instances.snapshot(), fitParamsPath: () => this.fitParamsPath },
       config,
@@ -102,6 +104,7 @@ export class Daemon {
       load: () => this.instances.load(),
       resources: () => this.resources.state(),
       fit: (p) => this.resources.fit(p),
+      fileMissing: (id) => this.modelFiles.missing(id),
     }
     const remote: RemoteTargets = {
       peers: () => this.mesh?.peers() ?? [],
@@ -110,7 +113,13 @@ export class Daemon {
         return this.mesh.forward(peerId, req, opts)
       },
     }
-    this.catalog = new ModelCatalog({ nodeName: name, startedAt: this.startedAt, cookbook: () => this.cookbook, peers: remote.peers })
+    this.catalog = new ModelCatalog({
+      nodeName: name,
+      startedAt: this.startedAt,
+      cookbook: () => this.cookbook,
+      peers: remote.peers,
+      fileMissing: (id) => this.modelFiles.missing(id),
+    })
     this.metrics = new Metrics({ load: () => this.instances.load() })
     this.router = new Router(
       {
@@ -172,6 +181,9 @@ export class Daemon {
       this.resources.hardware.on('resources:changed', () => this.replan())
       await this.resources.start()
       await this.resources.refresh([...this.cookbook.profiles.values()])
+      // Missing model files are reported before serving; a file that appears later is picked up within seconds.
+      this.modelFiles.on('files:changed', () => this.replan())
+      await this.modelFiles.start()
       this.watcher.on('cookbook:changed', (cb) => this.applyCookbook(cb))
       await this.watcher.start()
       if (this.config.mesh.enabled) await this.startMesh()
@@ -228,6 +240,7 @@ export class Daemon {
     await closing
     clearTimeout(force)
     await this.watcher.stop()
+    this.modelFiles.stop()
     await bounded(
       this.mesh?.stop().catch((err: unknown) => this.logger.warn({ err }, 'mesh stop failed')),
       3_000,
@@ -244,6 +257,7 @@ export class Daemon {
     this.instances.setProfiles([...cookbook.profiles.values()])
     this.replan()
     this.logger.info({ models: [...cookbook.profiles.keys()] }, 'cookbook reloaded')
+    void this.modelFiles.reload().catch((err: unknown) => this.logger.warn({ err }, 'model file check failed'))
   }
 
   /** Fit answers follow load, telemetry and the cookbook; peers hear of changes once they are known. */

@@ -3,7 +3,7 @@
  * signal aborting (rejects with the signal's reason), or by its wait timing out.
  */
 import type { HerdError } from '../errors/index.ts'
-import type { Lease } from './types.ts'
+import type { Lease, QueueWait } from './types.ts'
 
 /** What the owning pool decides for its line. */
 export interface QueuePolicy {
@@ -43,7 +43,12 @@ export class WaitQueue {
   }
 
   /** Queue a request; the promise settles when it is served, aborted, or timed out. */
-  add(o: { signal: AbortSignal; requestId: string | undefined; timeoutMs: number }): Promise<Lease> {
+  add(o: {
+    signal: AbortSignal
+    requestId: string | undefined
+    timeoutMs: number
+    onWaiting?: ((state: () => QueueWait) => void) | undefined
+  }): Promise<Lease> {
     return new Promise<Lease>((resolve, reject) => {
       const onAbort = (): void => {
         if (!w.queue.remove(w)) return
@@ -66,7 +71,15 @@ export class WaitQueue {
       }
       o.signal.addEventListener('abort', onAbort, { once: true })
       this.items.push(w)
+      o.onWaiting?.(() => w.queue.stateOf(w))
     })
+  }
+
+  /** What a waiter waits on now: the head of the line that starting instances will serve waits for a load. */
+  stateOf(w: Waiter): QueueWait {
+    const at = this.items.indexOf(w)
+    if (at < 0) return { kind: 'waiting' }
+    return at < this.policy.owed() ? { kind: 'loading' } : { kind: 'queued', ahead: at }
   }
 
   /** Index of a waiter (its place in line), or -1. */

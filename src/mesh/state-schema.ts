@@ -50,6 +50,7 @@ const model = z.looseObject({
   estimatedSysmemMb: num.nullable(),
   canFitNow: z.boolean(),
   canFitAfterEviction: z.boolean(),
+  fileMissing: z.boolean().optional(),
 })
 
 export const nodeStateSchema = z.looseObject({

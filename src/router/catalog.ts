@@ -18,6 +18,8 @@ export interface CatalogEntry {
   description: string | undefined
   capabilities: Capabilities
   local: boolean
+  /** `missing_file` when the owning node's `model_path` for it does not exist. */
+  status: 'ok' | 'missing_file'
   /** For a route name: the models it stands for (those that exist now) and how one is chosen. */
   route?: { candidates: string[]; strategy: RouteStrategy }
 }
@@ -36,6 +38,8 @@ export interface CatalogComponents {
   startedAt: number
   cookbook: () => Cookbook
   peers: () => RoutablePeer[]
+  /** Whether this node's file for a profile is missing. Default: never. */
+  fileMissing?: (profileId: string) => boolean
 }
 
 export class ModelCatalog {
@@ -92,23 +96,47 @@ export class ModelCatalog {
     return this.remoteModels().find(({ model }) => model.id === profileId)?.model.capabilities
   }
 
-  /** One entry per `model:profile` and per bare name, local entries winning over remote ones. */
+  /**
+   * One entry per `model:profile` and per bare name, local entries winning over remote
+   * ones, except a local entry whose file is missing where a peer has it (that peer serves it).
+   */
   list(): CatalogEntry[] {
     const out = new Map<string, CatalogEntry>()
     const cookbook = this.c.cookbook()
     const created = Math.floor(this.c.startedAt / 1000)
+    const status = (id: string): CatalogEntry['status'] => (this.c.fileMissing?.(id) === true ? 'missing_file' : 'ok')
     for (const p of cookbook.profiles.values()) {
-      out.set(p.id, { id: p.id, profileId: p.id, ownedBy: this.c.nodeName, created, description: p.description, capabilities: p.capabilities, local: true })
+      out.set(p.id, {
+        id: p.id,
+        profileId: p.id,
+        ownedBy: this.c.nodeName,
+        created,
+        description: p.description,
+        capabilities: p.capabilities,
+        local: true,
+        status: status(p.id),
+      })
     }
     for (const [name, profileId] of cookbook.names) {
       const p = cookbook.profiles.get(profileId)
       if (p && !out.has(name))
-        out.set(name, { id: name, profileId, ownedBy: this.c.nodeName, created, description: p.description, capabilities: p.capabilities, local: true })
+        out.set(name, {
+          id: name,
+          profileId,
+          ownedBy: this.c.nodeName,
+          created,
+          description: p.description,
+          capabilities: p.capabilities,
+          local: true,
+          status: status(profileId),
+        })
     }
     for (const { peer, model } of this.remoteModels()) {
       const peerCreated = Math.floor(peer.state.startedAt / 1000)
+      const remoteStatus = model.fileMissing === true ? 'missing_file' : 'ok'
       for (const id of [model.id, ...model.names]) {
-        if (out.has(id)) continue
+        const known = out.get(id)
+        if (known !== undefined && !(known.status === 'missing_file' && remoteStatus === 'ok')) continue
         out.set(id, {
           id,
           profileId: model.id,
@@ -117,6 +145,7 @@ export class ModelCatalog {
           description: model.description,
           capabilities: model.capabilities,
           local: false,
+          status: remoteStatus,
         })
       }
     }
@@ -133,6 +162,8 @@ export class ModelCatalog {
         description: r.description,
         capabilities: caps,
         local: true,
+        // A route answers as long as one candidate does: its own status is the first one's.
+        status: out.get(first)?.status ?? 'ok',
         route: { candidates: ids, strategy: r.strategy },
       })
     }

@@ -13,7 +13,7 @@ import { serveLocal, type LocalTargetComponents } from './local-target.ts'
 import { PendingCounter } from './pending.ts'
 import { rejectRemoteError } from './remote-error.ts'
 import { memoryRoom, rank, score, type Candidate } from './scoring.ts'
-import type { RouteRequest, UpstreamResponse } from './types.ts'
+import type { RouteRequest, UpstreamResponse, WaitState } from './types.ts'
 import type { RouteStrategy } from '../config/types.ts'
 
 /** A peer as the router sees it (the mesh's view, narrowed). */
@@ -26,13 +26,14 @@ export interface RoutablePeer {
 
 export type { ForwardRequest }
 
-/** Answers that say a peer is busy or full, not that it is unwell: they never trip its circuit. */
-const LOAD_REFUSALS: ReadonlySet<string> = new Set(['queue_full', 'queue_timeout', 'draining', 'no_capacity'])
+/** Answers that say a peer is busy or full (or lacks the model's file), not that it is unwell: they never trip its circuit. */
+const LOAD_REFUSALS: ReadonlySet<string> = new Set(['queue_full', 'queue_timeout', 'draining', 'no_capacity', 'model_file_missing'])
 
 /** The mesh, as far as routing needs it. Absent when the mesh is off. */
 export interface RemoteTargets {
   peers(): RoutablePeer[]
-  forward(peerId: string, req: ForwardRequest, options: { signal: AbortSignal }): Promise<UpstreamResponse>
+  /** `onWaiting` hears what the peer says the request waits on (a cold start, a queue) until its response head. */
+  forward(peerId: string, req: ForwardRequest, options: { signal: AbortSignal; onWaiting?: (state: WaitState) => void }): Promise<UpstreamResponse>
 }
 
 export interface RouterComponents {
@@ -88,7 +89,10 @@ export class Router {
       } catch (err: unknown) {
         lastError = err
         if (req.signal.aborted || !canFallBack(err)) throw err
-        this.c.logger.warn({ request_id: req.requestId, model: profileId, err: errorMessage(err) }, 'model could not answer before the first byte; trying the next one')
+        this.c.logger.warn(
+          { request_id: req.requestId, model: profileId, err: errorMessage(err) },
+          'model could not answer before the first byte; trying the next one',
+        )
       }
     }
     throw lastError
@@ -126,14 +130,19 @@ export class Router {
     // A forwarded request is served where it lands: requests never ping-pong.
     if (req.hops > 0) return serveLocal(this.c.local, req)
 
-    const { candidates, cannotFit } = this.ranked(req.profileId)
+    const { candidates, cannotFit, fileMissing } = this.ranked(req.profileId)
     if (cannotFit.length > 0)
       this.c.logger.info({ request_id: req.requestId, model: req.profileId, nodes: cannotFit }, 'skipping nodes where the model cannot fit')
+    if (fileMissing.length > 0)
+      this.c.logger.info({ request_id: req.requestId, model: req.profileId, nodes: fileMissing }, 'skipping nodes where the model file is missing')
     if (candidates.length === 0) {
       // Nobody looks able to take it now; if we serve the model, let the supervisor queue or refuse it with its own reason.
       if (this.c.local.profile(req.profileId)) return serveLocal(this.c.local, req)
       if (cannotFit.length > 0) {
         throw new HerdError('no_capacity', `no node has room for '${req.profileId}' (it cannot fit on ${cannotFit.join(', ')})`, { retryAfterSeconds: 5 })
+      }
+      if (fileMissing.length > 0) {
+        throw new HerdError('model_file_missing', `the model file for '${req.profileId}' is missing on ${fileMissing.join(', ')}`)
       }
       throw new HerdError('no_route', `no node can serve '${req.profileId}' right now`, { retryAfterSeconds: 2 })
     }
@@ -158,6 +167,11 @@ export class Router {
   }
 
   private async attempt(candidate: Candidate, req: RouteRequest): Promise<UpstreamResponse> {
+    const model = req.profileId
+    const node = candidate.local ? this.c.local.nodeName : (candidate.name ?? candidate.nodeId)
+    const onWaiting = req.onWaiting
+    // Until the target says more (a load, a queue), the client hears whom it waits on; a retry names the next node.
+    onWaiting?.(() => ({ kind: 'waiting', model, node }))
     if (candidate.local) return serveLocal(this.c.local, req)
     const remote = this.c.remote
     if (!remote) throw new HerdError('peer_unavailable', 'the mesh is off')
@@ -177,7 +191,7 @@ export class Router {
           hops: req.hops + 1,
           body: req.body,
         },
-        { signal: req.signal },
+        onWaiting === undefined ? { signal: req.signal } : { signal: req.signal, onWaiting: (state) => onWaiting(() => ({ ...state, model, node })) },
       )
       // An error envelope is a failed attempt, not a success: look before counting.
       res = await rejectRemoteError(answer, peerId)
@@ -196,16 +210,20 @@ export class Router {
     return this.ranked(profileId).candidates
   }
 
-  /** The candidates, and the names of nodes left out because a cold start cannot fit there. */
-  private ranked(profileId: string): { candidates: Candidate[]; cannotFit: string[] } {
+  /** The candidates, and the names of nodes left out because a cold start cannot fit there, or their model file is missing. */
+  private ranked(profileId: string): { candidates: Candidate[]; cannotFit: string[]; fileMissing: string[] } {
     const out: Candidate[] = []
     const cannotFit: string[] = []
+    const fileMissing: string[] = []
     const noRoom = (m: ModelState): boolean => m.instances === 0 && !m.canFitNow && !m.canFitAfterEviction
+    const leftOut = (m: ModelState, name: string): void => {
+      if (noRoom(m)) (m.fileMissing === true ? fileMissing : cannotFit).push(name)
+    }
     const localModel = this.c.localModels().find((m) => m.id === profileId)
     if (localModel && this.c.local.profile(profileId)) {
       const s = score({ nodeId: 'local', local: true, model: localModel, pending: 0, ...memoryRoom(this.c.localResources()) })
       if (s) out.push(s)
-      else if (noRoom(localModel)) cannotFit.push(this.c.local.nodeName)
+      else leftOut(localModel, this.c.local.nodeName)
     }
     for (const peer of this.c.remote?.peers() ?? []) {
       if (!peer.fresh || peer.state.status !== 'ready' || !this.circuits.allow(peer.id)) continue
@@ -218,10 +236,10 @@ export class Router {
         pending: this.pending.count(peer.id, peer.state.seq),
         ...memoryRoom(peer.state.resources),
       })
-      if (s) out.push({ ...s, seq: peer.state.seq })
-      else if (noRoom(model)) cannotFit.push(peer.name)
+      if (s) out.push({ ...s, seq: peer.state.seq, name: peer.name })
+      else leftOut(model, peer.name)
     }
-    return { candidates: rank(out), cannotFit }
+    return { candidates: rank(out), cannotFit, fileMissing }
   }
 }
 

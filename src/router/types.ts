@@ -56,7 +56,26 @@ export interface RouteRequest {
    * by the node the client asked and carried to peers as the time left (`x-herd-wait-ms`). Absent: the router sets it.
    */
   deadline?: number
+  /**
+   * Told, while the request waits for its response head, what it waits on; the thunk is
+   * read when the status is shown (about once a second), so a target hands over a live
+   * view once instead of pushing every change. The api turns it into SSE comments for a
+   * streaming client; a peer carries it back in its keep-alive frames.
+   */
+  onWaiting?: OnWaiting
 }
+
+/**
+ * What a request waits on before its response head: a node (not known to be loading or
+ * queueing), a cold start (`loading`), or its turn in a queue (`queued`, with how many
+ * are ahead). This much travels between nodes.
+ */
+export type WaitState = { kind: 'waiting' } | { kind: 'loading' } | { kind: 'queued'; ahead: number }
+
+/** A WaitState with the `model:profile` and the name of the node it waits on. */
+export type WaitStatus = WaitState & { model: string; node: string }
+
+export type OnWaiting = (status: () => WaitStatus) => void
 
 /** A response whose head has arrived; the body streams. */
 export interface UpstreamResponse {

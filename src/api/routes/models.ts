@@ -16,6 +16,8 @@ function toOpenAi(e: CatalogEntry): Record<string, unknown> {
     herd: {
       profile: e.profileId,
       local: e.local,
+      // `missing_file`: its model_path does not exist on the node listed (requests get 503 model_file_missing).
+      status: e.status,
       capabilities: e.capabilities,
       endpoints: servedPaths(e.capabilities),
       description: e.description ?? null,
