@@ -59,7 +59,7 @@ export class NodeResources {
     this.reservations = new Reservations({ unlistedSettleMs: 2 * config.resources.sample_interval_ms })
     this.hardware = new Hardware({ logger: this.logger, learned: this.learned }, { nvidiaSmi: config.resources.nvidia_smi, sampleIntervalMs: config.resources.sample_interval_ms })
     this.planner = new CapacityPlanner(
-      { logger: this.logger, hardware: this.hardware, learned: this.learned, held: (forProfile) => this.held(forProfile), fitParamsPath: () => this.c.fitParamsPath() },
+      { logger: this.logger, hardware: this.hardware, learned: this.learned, held: (forProfile) => this.held(forProfile), fitParamsPath: () => this.c.fitParamsPath(), cpuFeatures: () => this.hardware.cpuFeatures() },
       { maxVramMb: config.resources.max_vram_mb, maxSysmemMb: config.resources.max_sysmem_mb },
     )
   }

@@ -7,6 +7,11 @@ describe('fitParamsArgs', () => {
     expect(fitParamsArgs(args)).toEqual(['-m', '/m.gguf', '-c', '4096', '-np', '2', '-ctk', 'q8_0', '--ctx-size=8192', '-ngl', '99', '-ts', '1,1', '-nkvo', '--fit-print', 'on'])
   })
 
+  it('passes on the switches that decide whether host weights are repacked', () => {
+    expect(fitParamsArgs(['-np', '1', '-nr', '--no-host', '-lm', 'none'])).toEqual(['-np', '1', '-nr', '--no-host', '--fit-print', 'on'])
+    expect(fitParamsArgs(['-np', '1', '--no-repack'])).toEqual(['-np', '1', '--no-repack', '--fit-print', 'on'])
+  })
+
   it('adds the four slots llama-server uses when -np is not given', () => {
     expect(fitParamsArgs(['-m', '/m.gguf'])).toEqual(['-m', '/m.gguf', '-np', '4', '--fit-print', 'on'])
   })
