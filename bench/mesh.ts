@@ -24,8 +24,15 @@ import { runLoad, type LoadResult } from './lib/load.ts'
 import { MESH_BENCH_MODEL, MESH_BENCH_PACED_MODEL, PACED_TOKEN_RATE, startMeshPair, type MeshPair } from './lib/mesh-cluster.ts'
 import { measureConvergence, type ConvergenceResult, type Topology } from './lib/mesh-gossip.ts'
 import {
-  convergenceNumbers, convergenceTable, forwardLatencyTable, forwardThroughputTable, meshMet, meshTargetTable,
-  type ForwardScenario, type MeshTarget, type ScenarioKind,
+  convergenceNumbers,
+  convergenceTable,
+  forwardLatencyTable,
+  forwardThroughputTable,
+  meshMet,
+  meshTargetTable,
+  type ForwardScenario,
+  type MeshTarget,
+  type ScenarioKind,
 } from './lib/mesh-report.ts'
 import { summarize } from './lib/stats.ts'
 
@@ -51,10 +58,13 @@ const gossipMs = Number(opt['gossip-ms'])
 const PATH = '/v1/chat/completions'
 const TOKENS = 32
 const KINDS: ScenarioKind[] = ['json', 'burst', 'paced']
-const body = (kind: ScenarioKind): string => JSON.stringify({
-  model: kind === 'paced' ? MESH_BENCH_PACED_MODEL : MESH_BENCH_MODEL, stream: kind !== 'json', max_tokens: TOKENS,
-  messages: [{ role: 'user', content: 'Say ok.' }],
-})
+const body = (kind: ScenarioKind): string =>
+  JSON.stringify({
+    model: kind === 'paced' ? MESH_BENCH_PACED_MODEL : MESH_BENCH_MODEL,
+    stream: kind !== 'json',
+    max_tokens: TOKENS,
+    messages: [{ role: 'user', content: 'Say ok.' }],
+  })
 const load0 = loadavg()[0] ?? 0
 const wallStart = performance.now()
 const log = (line: string): void => void process.stderr.write(`bench:mesh: ${line}\n`)
@@ -101,7 +111,16 @@ async function forwardBench(profileDir: string | undefined): Promise<ForwardResu
       const t0 = performance.now()
       const [a0, b0] = await Promise.all([pair.a.cpuUs(), pair.b.cpuUs()])
       const stream = kind !== 'json'
-      const load = await runLoad({ dispatcher: agents[target], origin: urls[target], path: PATH, body: body(kind), stream, concurrency, durationMs: ms, expectEvents: sse.events })
+      const load = await runLoad({
+        dispatcher: agents[target],
+        origin: urls[target],
+        path: PATH,
+        body: body(kind),
+        stream,
+        concurrency,
+        durationMs: ms,
+        expectEvents: sse.events,
+      })
       const [a1, b1] = await Promise.all([pair.a.cpuUs(), pair.b.cpuUs()])
       const elapsed = performance.now() - t0
       return { load, cpuA: Math.max(0, a1 - a0 - idle.a * elapsed), cpuB: Math.max(0, b1 - b0 - idle.b * elapsed) }
@@ -111,7 +130,9 @@ async function forwardBench(profileDir: string | undefined): Promise<ForwardResu
 
     const scenarios = KINDS.flatMap((kind) => levels.map((concurrency) => ({ kind, stream: kind !== 'json', concurrency })))
     const acc = scenarios.map(() => ({ direct: [] as LoadResult[], via: [] as LoadResult[], cpu: { directB: 0, viaA: 0, viaB: 0 } }))
-    log(`forwarding: ${scenarios.length} scenarios x 2 targets x ${rounds} rounds x ${durationMs} ms ≈ ${Math.round((scenarios.length * 2 * rounds * durationMs) / 1000)} s`)
+    log(
+      `forwarding: ${scenarios.length} scenarios x 2 targets x ${rounds} rounds x ${durationMs} ms ≈ ${Math.round((scenarios.length * 2 * rounds * durationMs) / 1000)} s`,
+    )
     if (profileDir) await Promise.all([pair.a.profileStart(), pair.b.profileStart()])
     for (let r = 0; r < rounds; r++) {
       for (const [i, s] of scenarios.entries()) {
@@ -131,7 +152,10 @@ async function forwardBench(profileDir: string | undefined): Promise<ForwardResu
       log(`  round ${r + 1}/${rounds} done`)
     }
     if (profileDir) {
-      for (const [name, child] of [['a', pair.a], ['b', pair.b]] as const) {
+      for (const [name, child] of [
+        ['a', pair.a],
+        ['b', pair.b],
+      ] as const) {
         const file = join(profileDir, `${name}.cpuprofile`)
         await child.profileStop(file)
         profiles.push(file)
@@ -157,7 +181,16 @@ async function gossipBench(): Promise<ConvergenceResult[]> {
     const [n, topology] = run.split(':') as [string, Topology]
     const nodes = Number(n)
     log(`gossip: ${nodes} nodes, ${topology}, heartbeat ${gossipMs} ms`)
-    out.push(await measureConvergence({ nodes, topology, gossipIntervalMs: gossipMs, stateTrials: Number(opt['state-trials']), heartbeatTrials: 2, timeoutMs: 25 * gossipMs }))
+    out.push(
+      await measureConvergence({
+        nodes,
+        topology,
+        gossipIntervalMs: gossipMs,
+        stateTrials: Number(opt['state-trials']),
+        heartbeatTrials: 2,
+        timeoutMs: 25 * gossipMs,
+      }),
+    )
   }
   return out
 }
@@ -176,16 +209,35 @@ for (const kind of ['burst', 'paced'] as const) {
   for (const c of levels) {
     const s = find(kind, c)
     const what = kind === 'burst' ? 'all events at once' : `${PACED_TOKEN_RATE} tokens/s`
-    if (s) targets.push({ name: `streaming through one hop ≥ 90 % of direct (events/s; ${what}; conc ${c})`, value: s.via.eventsPerSec / s.direct.eventsPerSec, limit: 0.9, kind: 'min', unit: '%' })
+    if (s)
+      targets.push({
+        name: `streaming through one hop ≥ 90 % of direct (events/s; ${what}; conc ${c})`,
+        value: s.via.eventsPerSec / s.direct.eventsPerSec,
+        limit: 0.9,
+        kind: 'min',
+        unit: '%',
+      })
   }
 }
 const biggest = Math.max(...gossip.map((g) => g.nodes))
 for (const g of gossip.filter((x) => x.nodes === biggest)) {
   const n = convergenceNumbers(g)
-  targets.push({ name: `state change reaches all within 2 heartbeats (${g.nodes} nodes, ${g.topology}, worst of ${g.stateMs.length} trials)`, value: n.stateMaxHb, limit: 2, kind: 'max', unit: 'heartbeats' })
+  targets.push({
+    name: `state change reaches all within 2 heartbeats (${g.nodes} nodes, ${g.topology}, worst of ${g.stateMs.length} trials)`,
+    value: n.stateMaxHb,
+    limit: 2,
+    kind: 'max',
+    unit: 'heartbeats',
+  })
 }
 for (const g of gossip.filter((x) => x.nodes === biggest)) {
-  targets.push({ name: `full-mesh discovery within 2 heartbeats (${g.nodes} nodes, ${g.topology})`, value: convergenceNumbers(g).discoveryHb, limit: 2, kind: 'max', unit: 'heartbeats' })
+  targets.push({
+    name: `full-mesh discovery within 2 heartbeats (${g.nodes} nodes, ${g.topology})`,
+    value: convergenceNumbers(g).discoveryHb,
+    limit: 2,
+    kind: 'max',
+    unit: 'heartbeats',
+  })
 }
 
 const cpu = cpus()
@@ -201,14 +253,41 @@ if (fwd) {
   md.push(
     `- forwarding: two daemons (src/daemon.ts) in their own processes on loopback, mesh with explicit peers (mDNS off, pnet + Noise + yamux), heartbeat ${gossipMs} ms. ` +
       `B serves \`${MESH_BENCH_MODEL}\` from the fake llama-server (test/fixtures, FAKE_TOKEN_RATE=0: the whole answer at once) and \`${MESH_BENCH_PACED_MODEL}\` (the same at ${PACED_TOKEN_RATE} tokens/s, one SSE event per token); A serves nothing. ` +
-      '**direct B** = request to B\'s HTTP API; **via A** = the same request to A, forwarded to B over `/herd/forward/1.0.0`. ' +
+      "**direct B** = request to B's HTTP API; **via A** = the same request to A, forwarded to B over `/herd/forward/1.0.0`. " +
       `Closed loop, ${rounds} rounds x ${durationMs} ms per scenario and target, the two alternating. Streams carry ${fwd.sse.events} SSE events (~${fwd.sse.bytes} B each: role, ${TOKENS} tokens, finish), then [DONE]. ` +
-      'Latency: send to last byte; TTFB: send to first body byte. The load generator, A, B and the fake llama-servers share the machine\'s cores. ' +
+      "Latency: send to last byte; TTFB: send to first body byte. The load generator, A, B and the fake llama-servers share the machine's cores. " +
       `CPU µs/req: the daemon's CPU time (all threads) per answered request, less what it burns idle (A ${(fwd.idle.a / 10).toFixed(1)} %, B ${(fwd.idle.b / 10).toFixed(1)} % of a core).`,
     '',
-    '## Forwarding: non-streaming', '', 'Latency (ms):', '', forwardLatencyTable(rowsOf('json')), '', 'Throughput and CPU:', '', forwardThroughputTable(rowsOf('json')), '',
-    '## Forwarding: streaming, all events at once', '', 'Time to first byte (ms):', '', forwardLatencyTable(rowsOf('burst')), '', 'Throughput (events/s) and CPU:', '', forwardThroughputTable(rowsOf('burst')), '',
-    `## Forwarding: streaming at ${PACED_TOKEN_RATE} tokens/s`, '', 'Time to first byte (ms):', '', forwardLatencyTable(rowsOf('paced')), '', 'Throughput (events/s) and CPU:', '', forwardThroughputTable(rowsOf('paced')), '',
+    '## Forwarding: non-streaming',
+    '',
+    'Latency (ms):',
+    '',
+    forwardLatencyTable(rowsOf('json')),
+    '',
+    'Throughput and CPU:',
+    '',
+    forwardThroughputTable(rowsOf('json')),
+    '',
+    '## Forwarding: streaming, all events at once',
+    '',
+    'Time to first byte (ms):',
+    '',
+    forwardLatencyTable(rowsOf('burst')),
+    '',
+    'Throughput (events/s) and CPU:',
+    '',
+    forwardThroughputTable(rowsOf('burst')),
+    '',
+    `## Forwarding: streaming at ${PACED_TOKEN_RATE} tokens/s`,
+    '',
+    'Time to first byte (ms):',
+    '',
+    forwardLatencyTable(rowsOf('paced')),
+    '',
+    'Throughput (events/s) and CPU:',
+    '',
+    forwardThroughputTable(rowsOf('paced')),
+    '',
   )
 }
 if (gossip.length > 0) {
@@ -234,5 +313,7 @@ await mkdir(dirname(opt.out), { recursive: true })
 await writeFile(opt.out, text)
 log(`wrote ${opt.out}`)
 for (const file of fwd?.profiles ?? []) {
-  process.stdout.write(`\n## CPU profile of daemon ${file.endsWith('a.cpuprofile') ? 'A' : 'B'}, measured rounds (${file})\n\n${profileMarkdown(await summarizeProfile(file, 20))}\n`)
+  process.stdout.write(
+    `\n## CPU profile of daemon ${file.endsWith('a.cpuprofile') ? 'A' : 'B'}, measured rounds (${file})\n\n${profileMarkdown(await summarizeProfile(file, 20))}\n`,
+  )
 }

@@ -41,8 +41,14 @@ const log = (line: string): void => void process.stderr.write(`bench:placement: 
 const wallStart = performance.now()
 
 const workload = (seed: number): Workload => ({
-  seed, durationMs: Number(opt['duration-s']) * 1000, baseRate: Number(opt.rate), zipfS: 1,
-  burstRate: Number(opt['burst-rate']), burstMs: 20_000, burstGapMs: 90_000, meanTokens: 250,
+  seed,
+  durationMs: Number(opt['duration-s']) * 1000,
+  baseRate: Number(opt.rate),
+  zipfS: 1,
+  burstRate: Number(opt['burst-rate']),
+  burstMs: 20_000,
+  burstGapMs: 90_000,
+  meanTokens: 250,
 })
 const knobs: Knobs = { queueCap: 16, idleTimeoutMs: Number(opt['idle-s']) * 1000, maxWaitInQueueMs: 60_000 }
 const gossipMs = Number(opt['gossip-ms'])
@@ -88,26 +94,43 @@ const sections = [
 if (!opt['skip-experiments']) {
   const rrOwn = run(seed, { ...roundRobinPolicy(), name: 'round-robin + EXP own-not-evictable' }, heartbeat, { ownInstancesNotEvictable: true })
   sections.push(
-    '## Experiments (scratch copies in bench/lib/placement-experiment.ts, not herd\'s code)',
+    "## Experiments (scratch copies in bench/lib/placement-experiment.ts, not herd's code)",
     '',
     'Same requests as above, heartbeat-only gossip; change shown against "herd (heartbeat only)" (last row: against round-robin).',
     '',
     experimentTable(main.herd, [
-      { result: run(seed, herd('EXP vram-first', VRAM_FIRST)), change: 'router.ts freeMemory() (and the local free memory) = free VRAM only, so a CPU node\'s RAM stops outbidding GPUs for tier-2 cold starts' },
-      { result: run(seed, herd('EXP eta-loaded', ETA_LOADED)), change: 'scoring.ts: loaded candidates (tiers 0+1) ranked together by (ahead per slot + 1) × 100 / learned tokens/s' },
+      {
+        result: run(seed, herd('EXP vram-first', VRAM_FIRST)),
+        change: "router.ts freeMemory() (and the local free memory) = free VRAM only, so a CPU node's RAM stops outbidding GPUs for tier-2 cold starts",
+      },
+      {
+        result: run(seed, herd('EXP eta-loaded', ETA_LOADED)),
+        change: 'scoring.ts: loaded candidates (tiers 0+1) ranked together by (ahead per slot + 1) × 100 / learned tokens/s',
+      },
       { result: run(seed, herd('EXP eta-loaded + vram-first', ETA_VRAM_FIRST)), change: 'both of the above' },
     ]),
     '',
     experimentTable(main.rr, [
-      { result: rrOwn, change: 'planner.ts: plan a cold start with its own profile\'s instances not evictable (admission never evicts them, so planFit named them and other instances were evicted for nothing)' },
+      {
+        result: rrOwn,
+        change:
+          "planner.ts: plan a cold start with its own profile's instances not evictable (admission never evicts them, so planFit named them and other instances were evicted for nothing)",
+      },
     ]),
     '',
   )
 }
 
-const sweep = opt.sweep.split(',').filter((x) => x.trim() !== '').map(Number)
+const sweep = opt.sweep
+  .split(',')
+  .filter((x) => x.trim() !== '')
+  .map(Number)
 if (sweep.length > 0) {
-  const byPolicy = new Map<string, RunResult[]>([['herd (heartbeat only)', []], ...(opt['skip-experiments'] ? [] : [['EXP eta-loaded + vram-first', []] as [string, RunResult[]]]), ['round-robin', []]])
+  const byPolicy = new Map<string, RunResult[]>([
+    ['herd (heartbeat only)', []],
+    ...(opt['skip-experiments'] ? [] : [['EXP eta-loaded + vram-first', []] as [string, RunResult[]]]),
+    ['round-robin', []],
+  ])
   for (const sd of sweep) {
     byPolicy.get('herd (heartbeat only)')?.push(run(sd, herd('herd (heartbeat only)')))
     if (!opt['skip-experiments']) byPolicy.get('EXP eta-loaded + vram-first')?.push(run(sd, herd('EXP eta-loaded + vram-first', ETA_VRAM_FIRST)))

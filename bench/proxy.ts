@@ -63,7 +63,16 @@ try {
   const segment = async (name: TargetName, stream: boolean, concurrency: number, ms: number): Promise<{ load: LoadResult; cpuUs: number }> => {
     const { child, agent } = endpoints.get(name)!
     const before = await child.cpuUs()
-    const load = await runLoad({ dispatcher: agent, origin: child.url, path: PATH, body: body(stream), stream, concurrency, durationMs: ms, expectEvents: events })
+    const load = await runLoad({
+      dispatcher: agent,
+      origin: child.url,
+      path: PATH,
+      body: body(stream),
+      stream,
+      concurrency,
+      durationMs: ms,
+      expectEvents: events,
+    })
     return { load, cpuUs: (await child.cpuUs()) - before }
   }
 
@@ -72,7 +81,9 @@ try {
 
   const scenarios = [false, true].flatMap((stream) => levels.map((concurrency) => ({ stream, concurrency })))
   const acc = new Map(scenarios.map((s) => [s, new Map(names.map((n) => [n, { loads: [] as LoadResult[], cpuUs: 0 }]))]))
-  process.stderr.write(`bench:proxy: ${scenarios.length} scenarios x ${names.length} targets x ${rounds} rounds x ${durationMs} ms ≈ ${Math.round((scenarios.length * names.length * rounds * durationMs) / 1000)} s\n`)
+  process.stderr.write(
+    `bench:proxy: ${scenarios.length} scenarios x ${names.length} targets x ${rounds} rounds x ${durationMs} ms ≈ ${Math.round((scenarios.length * names.length * rounds * durationMs) / 1000)} s\n`,
+  )
   // The profile covers the measured rounds only (no start-up, no warm-up); idle time is left out when summarized.
   const herdChild = endpoints.get('herd')!.child
   if (profileFile) await herdChild.profileStart()
@@ -145,7 +156,9 @@ try {
     targetTable(targets),
     '',
     `${targets.filter(met).length}/${targets.length} targets met by herd` +
-      (targets.some((t) => t.floor !== undefined) ? `; ${targets.filter((t) => t.floor !== undefined && met({ ...t, value: t.floor })).length}/${targets.length} by the bare proxy.` : '.'),
+      (targets.some((t) => t.floor !== undefined)
+        ? `; ${targets.filter((t) => t.floor !== undefined && met({ ...t, value: t.floor })).length}/${targets.length} by the bare proxy.`
+        : '.'),
     '',
   ].join('\n')
   process.stdout.write(md)
@@ -170,14 +183,35 @@ function targetsAt16(results: ScenarioResult[]): Target[] {
     out.push(
       { name: 'added p50 latency, non-streaming, conc 16', value: j.herd.p50 - d.p50, limit: 1, kind: 'max', unit: 'ms', ...floor((x) => x.p50 - d.p50, j) },
       { name: 'added p99 latency, non-streaming, conc 16', value: j.herd.p99 - d.p99, limit: 5, kind: 'max', unit: 'ms', ...floor((x) => x.p99 - d.p99, j) },
-      { name: 'throughput (req/s) herd/direct, non-streaming, conc 16', value: j.herd.rps / d.rps, limit: 0.8, kind: 'min', unit: '%', ...floor((x) => x.rps / d.rps, j) },
+      {
+        name: 'throughput (req/s) herd/direct, non-streaming, conc 16',
+        value: j.herd.rps / d.rps,
+        limit: 0.8,
+        kind: 'min',
+        unit: '%',
+        ...floor((x) => x.rps / d.rps, j),
+      },
     )
   }
   if (st) {
     const d = st.direct
     out.push(
-      { name: 'added TTFB p50, streaming, conc 16', value: st.herd.ttfbP50 - d.ttfbP50, limit: 1, kind: 'max', unit: 'ms', ...floor((x) => x.ttfbP50 - d.ttfbP50, st) },
-      { name: 'throughput (events/s) herd/direct, streaming, conc 16', value: st.herd.eventsPerSec / d.eventsPerSec, limit: 0.8, kind: 'min', unit: '%', ...floor((x) => x.eventsPerSec / d.eventsPerSec, st) },
+      {
+        name: 'added TTFB p50, streaming, conc 16',
+        value: st.herd.ttfbP50 - d.ttfbP50,
+        limit: 1,
+        kind: 'max',
+        unit: 'ms',
+        ...floor((x) => x.ttfbP50 - d.ttfbP50, st),
+      },
+      {
+        name: 'throughput (events/s) herd/direct, streaming, conc 16',
+        value: st.herd.eventsPerSec / d.eventsPerSec,
+        limit: 0.8,
+        kind: 'min',
+        unit: '%',
+        ...floor((x) => x.eventsPerSec / d.eventsPerSec, st),
+      },
     )
   }
   return out

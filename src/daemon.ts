@@ -69,10 +69,11 @@ export class Daemon {
     this.instances = new InstanceManager(
       {
         logger: logger.child({ component: 'instances' }),
-        binary: () => resolveLlamaServer(config, logger.child({ component: 'llama' })).then((info) => {
-          this.llamaVersion = info.version
-          return info.serverPath
-        }),
+        binary: () =>
+          resolveLlamaServer(config, logger.child({ component: 'llama' })).then((info) => {
+            this.llamaVersion = info.version
+            return info.serverPath
+          }),
         runtimeDir: config.home,
         fit: admission({
           logger: logger.child({ component: 'admission' }),
@@ -177,7 +178,11 @@ export class Daemon {
       const [host, port] = splitHostPort(this.config.http.listen)
       this.address = await this.app.listen({ host, port }).catch((err: unknown) => {
         if ((err as { code?: unknown } | null)?.code !== 'EADDRINUSE') throw err
-        throw new HerdError('config_invalid', `http.listen ${this.config.http.listen} is in use: another program listens there (choose another address in the config or with HERD_HTTP__LISTEN)`, { cause: err })
+        throw new HerdError(
+          'config_invalid',
+          `http.listen ${this.config.http.listen} is in use: another program listens there (choose another address in the config or with HERD_HTTP__LISTEN)`,
+          { cause: err },
+        )
       })
       const exposed = exposureWarning(this.config.http.listen, this.config.http.api_keys)
       if (exposed !== undefined) this.logger.warn({ listen: this.config.http.listen }, exposed)
@@ -210,7 +215,9 @@ export class Daemon {
     this.mesh?.notifyChanged()
     log.info({ grace_ms: graceMs }, 'draining')
     await Promise.all([
-      this.instances.drain({ graceMs, signal: AbortSignal.timeout(graceMs + 5_000) }).catch((err: unknown) => this.logger.warn({ err }, 'drain did not finish cleanly')),
+      this.instances
+        .drain({ graceMs, signal: AbortSignal.timeout(graceMs + 5_000) })
+        .catch((err: unknown) => this.logger.warn({ err }, 'drain did not finish cleanly')),
       this.mesh?.drainForwards({ signal: AbortSignal.timeout(graceMs) }),
     ])
     // HTTP requests still open (a peer serving them, a slow client) get what is left of the grace, then their connections are closed.
@@ -221,7 +228,11 @@ export class Daemon {
     await closing
     clearTimeout(force)
     await this.watcher.stop()
-    await bounded(this.mesh?.stop().catch((err: unknown) => this.logger.warn({ err }, 'mesh stop failed')), 3_000, () => this.logger.warn('mesh stop took over 3 s; going on'))
+    await bounded(
+      this.mesh?.stop().catch((err: unknown) => this.logger.warn({ err }, 'mesh stop failed')),
+      3_000,
+      () => this.logger.warn('mesh stop took over 3 s; going on'),
+    )
     await this.instances.stop()
     await this.resources.stop()
     await bounded(this.dispatcher.close(), 1_000, () => void this.dispatcher.destroy().catch(() => {}))
@@ -250,7 +261,10 @@ export class Daemon {
     const file = this.config.mesh.secret_file
     if (file === null) throw new HerdError('config_invalid', MESH_SECRET_MISSING)
     const secret = await readFile(file).catch((err: unknown) => {
-      throw new HerdError('config_invalid', `mesh.secret_file ${file} cannot be read: ${err instanceof Error ? err.message : String(err)}. ${MESH_SECRET_MISSING}`)
+      throw new HerdError(
+        'config_invalid',
+        `mesh.secret_file ${file} cannot be read: ${err instanceof Error ? err.message : String(err)}. ${MESH_SECRET_MISSING}`,
+      )
     })
     const mesh = createMesh(
       {
@@ -288,7 +302,11 @@ async function readTls(config: Config): Promise<{ cert: Buffer; key: Buffer } | 
   try {
     createSecureContext({ cert, key })
   } catch (err: unknown) {
-    throw new HerdError('config_invalid', `http.tls: ${tls.cert_file} and ${tls.key_file} are not a usable certificate and key: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    throw new HerdError(
+      'config_invalid',
+      `http.tls: ${tls.cert_file} and ${tls.key_file} are not a usable certificate and key: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    )
   }
   return { cert, key }
 }

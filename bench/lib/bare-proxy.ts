@@ -19,7 +19,9 @@ app.removeAllContentTypeParsers()
 app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
 app.post('/v1/chat/completions', async (request, reply) => {
   const res = await dispatcher.request({
-    origin: upstream, path: '/v1/chat/completions', method: 'POST',
+    origin: upstream,
+    path: '/v1/chat/completions',
+    method: 'POST',
     headers: { 'content-type': 'application/json', accept: request.headers.accept ?? '*/*' },
     body: request.body as Buffer,
   })

@@ -51,7 +51,9 @@ async function firstLine(child: ChildProcess, timeoutMs: number): Promise<string
   try {
     const [line] = (await Promise.race([
       once(lines, 'line', { signal }),
-      once(child, 'exit', { signal }).then(([code]) => { throw new Error(`bench child exited with ${String(code)} before printing its URL`) }),
+      once(child, 'exit', { signal }).then(([code]) => {
+        throw new Error(`bench child exited with ${String(code)} before printing its URL`)
+      }),
     ])) as [string]
     return line.trim()
   } catch (err: unknown) {
@@ -77,9 +79,10 @@ function probes(child: ChildProcess): (req: DistributiveOmit<ProbeRequest, 'id'>
     for (const w of waiting.values()) w.reject(new Error('bench child exited'))
     waiting.clear()
   })
-  return (req) => new Promise<number>((resolve, reject) => {
-    const id = next++
-    waiting.set(id, { resolve, reject })
-    child.send({ ...req, id })
-  })
+  return (req) =>
+    new Promise<number>((resolve, reject) => {
+      const id = next++
+      waiting.set(id, { resolve, reject })
+      child.send({ ...req, id })
+    })
 }

@@ -69,9 +69,18 @@ export async function summarizeProfile(file: string, top = 25): Promise<ProfileS
   }
   return {
     busyMs: busyUs / 1000,
-    owners: [...owners].map(([owner, us]) => ({ owner, ms: us / 1000 })).sort((a, b) => b.ms - a.ms).slice(0, top),
-    functions: [...fns.values()].map((f) => ({ ...f, ms: f.ms / 1000 })).sort((a, b) => b.ms - a.ms).slice(0, top),
-    herdInclusive: [...inclusive].map(([fn, us]) => ({ fn, ms: us / 1000 })).sort((a, b) => b.ms - a.ms).slice(0, top),
+    owners: [...owners]
+      .map(([owner, us]) => ({ owner, ms: us / 1000 }))
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, top),
+    functions: [...fns.values()]
+      .map((f) => ({ ...f, ms: f.ms / 1000 }))
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, top),
+    herdInclusive: [...inclusive]
+      .map(([fn, us]) => ({ fn, ms: us / 1000 }))
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, top),
   }
 }
 
@@ -85,15 +94,18 @@ export function profileMarkdown(s: ProfileSummary): string {
   return [
     `Busy (non-idle) CPU in the herd process: ${s.busyMs.toFixed(0)} ms`,
     '',
-    '| owner | self ms | share |', '|---|---:|---:|',
+    '| owner | self ms | share |',
+    '|---|---:|---:|',
     ...s.owners.map((o) => `| ${o.owner} | ${o.ms.toFixed(0)} | ${share(o.ms)} |`),
     '',
-    '| function | owner | self ms | share |', '|---|---|---:|---:|',
+    '| function | owner | self ms | share |',
+    '|---|---|---:|---:|',
     ...s.functions.map((f) => `| \`${f.fn}\` | ${f.owner} | ${f.ms.toFixed(0)} | ${share(f.ms)} |`),
     '',
-    'herd\'s own functions, inclusive of what they call synchronously (async continuations not included):',
+    "herd's own functions, inclusive of what they call synchronously (async continuations not included):",
     '',
-    '| function | incl. ms | share |', '|---|---:|---:|',
+    '| function | incl. ms | share |',
+    '|---|---:|---:|',
     ...s.herdInclusive.map((f) => `| \`${f.fn}\` | ${f.ms.toFixed(0)} | ${share(f.ms)} |`),
   ].join('\n')
 }

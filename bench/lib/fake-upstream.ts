@@ -17,11 +17,16 @@ export interface FakeUpstreamInit {
   eventBytes?: number
 }
 
-const JSON_ANSWER = Buffer.from(JSON.stringify({
-  id: 'chatcmpl-bench', object: 'chat.completion', created: 0, model: 'bench',
-  choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
-  usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
-}))
+const JSON_ANSWER = Buffer.from(
+  JSON.stringify({
+    id: 'chatcmpl-bench',
+    object: 'chat.completion',
+    created: 0,
+    model: 'bench',
+    choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+  }),
+)
 const DONE = Buffer.from('data: [DONE]\n\n')
 
 /** One SSE event padded to `bytes`, so streaming answers have a known size. */

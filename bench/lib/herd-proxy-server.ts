@@ -17,22 +17,52 @@ import { serveProbes } from './probe.ts'
 export const BENCH_MODEL = 'bench'
 
 const PROFILE: ProfileSpec = {
-  id: `${BENCH_MODEL}:default`, model: BENCH_MODEL, profile: 'default', description: undefined, modelPath: undefined, args: [],
+  id: `${BENCH_MODEL}:default`,
+  model: BENCH_MODEL,
+  profile: 'default',
+  description: undefined,
+  modelPath: undefined,
+  args: [],
   capabilities: { completion: true, embeddings: false, rerank: false },
-  idleTimeoutMs: 600_000, startupTimeoutMs: 60_000, maxInstances: 1, maxQueueSize: 1024, maxWaitInQueueMs: 60_000,
-  estimatedVramMb: undefined, estimatedSysmemMb: undefined, launchHash: 'bench',
+  idleTimeoutMs: 600_000,
+  startupTimeoutMs: 60_000,
+  maxInstances: 1,
+  maxQueueSize: 1024,
+  maxWaitInQueueMs: 60_000,
+  estimatedVramMb: undefined,
+  estimatedSysmemMb: undefined,
+  launchHash: 'bench',
 }
 
 /** Always loaded, never busy: the router picks this node on the fast path (tier 0). */
 const MODEL_STATE: ModelState = {
-  id: PROFILE.id, model: BENCH_MODEL, profile: 'default', names: [BENCH_MODEL], capabilities: PROFILE.capabilities,
-  instances: 1, readyInstances: 1, slotsTotal: 1024, slotsBusy: 0, queueLength: 0, maxInstances: 1, maxQueueSize: 1024,
-  tokensPerSecond: null, estimatedVramMb: null, estimatedSysmemMb: null, canFitNow: true, canFitAfterEviction: true,
+  id: PROFILE.id,
+  model: BENCH_MODEL,
+  profile: 'default',
+  names: [BENCH_MODEL],
+  capabilities: PROFILE.capabilities,
+  instances: 1,
+  readyInstances: 1,
+  slotsTotal: 1024,
+  slotsBusy: 0,
+  queueLength: 0,
+  maxInstances: 1,
+  maxQueueSize: 1024,
+  tokensPerSecond: null,
+  estimatedVramMb: null,
+  estimatedSysmemMb: null,
+  canFitNow: true,
+  canFitAfterEviction: true,
 }
 
 export async function startHerdProxy(upstream: string): Promise<{ url: string; close: () => Promise<void> }> {
   const logger = pino({ level: 'silent' })
-  const cookbook: Cookbook = { profiles: new Map([[PROFILE.id, PROFILE]]), names: new Map([[BENCH_MODEL, PROFILE.id]]), defaultModel: PROFILE.id, sources: ['bench'] }
+  const cookbook: Cookbook = {
+    profiles: new Map([[PROFILE.id, PROFILE]]),
+    names: new Map([[BENCH_MODEL, PROFILE.id]]),
+    defaultModel: PROFILE.id,
+    sources: ['bench'],
+  }
   // As the daemon builds it.
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 256 })
   const never = new AbortController().signal

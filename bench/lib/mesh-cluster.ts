@@ -41,12 +41,9 @@ export interface MeshPairInit {
 async function fakeLlamaServer(dir: string): Promise<string> {
   const inner = await makeFakeLlamaBinary(dir, { FAKE_TOKEN_RATE: 0 }, 'fake-llama-inner')
   const path = join(dir, 'llama-server')
-  await writeFile(path, [
-    '#!/bin/sh',
-    'if [ "$1" = "--version" ]; then echo "version: 1 (benchfake)" >&2; exit 0; fi',
-    `exec '${inner}' "$@"`,
-    '',
-  ].join('\n'), { mode: 0o755 })
+  await writeFile(path, ['#!/bin/sh', 'if [ "$1" = "--version" ]; then echo "version: 1 (benchfake)" >&2; exit 0; fi', `exec '${inner}' "$@"`, ''].join('\n'), {
+    mode: 0o755,
+  })
   return path
 }
 
@@ -104,20 +101,32 @@ export async function startMeshPair(init: MeshPairInit): Promise<MeshPair> {
     const secretFile = join(dir, 'cluster.key')
     await writeFile(secretFile, generateSwarmKey(), { mode: 0o600 })
     const mesh = { secret_file: secretFile, gossip_interval_ms: init.gossipIntervalMs }
-    const profile = (args: string[]) => ({ id: 'default', model_path: model, llama_server_args: ['-np', String(init.slots), ...args], max_queue_size: 1024, idle_timeout_seconds: 3600 })
-    const cookbook = { models: [
-      { name: MESH_BENCH_MODEL, profiles: [profile([])] },
-      { name: MESH_BENCH_PACED_MODEL, profiles: [profile(['--fake-token-rate', String(PACED_TOKEN_RATE)])] },
-    ] }
+    const profile = (args: string[]) => ({
+      id: 'default',
+      model_path: model,
+      llama_server_args: ['-np', String(init.slots), ...args],
+      max_queue_size: 1024,
+      idle_timeout_seconds: 3600,
+    })
+    const cookbook = {
+      models: [
+        { name: MESH_BENCH_MODEL, profiles: [profile([])] },
+        { name: MESH_BENCH_PACED_MODEL, profiles: [profile(['--fake-token-rate', String(PACED_TOKEN_RATE)])] },
+      ],
+    }
     const b = await daemon(dir, 'b', cookbook, { ...mesh, peers: [] }, llama)
     started.push(b)
     const bAddr = await poll('B to report its mesh address', async () => (await clusterNodes(b.url)).find((n) => n.self)?.addrs[0], 10_000)
     const a = await daemon(dir, 'a', { models: [] }, { ...mesh, peers: [bAddr] }, llama)
     started.push(a)
-    await poll('A to see B (fresh, serving bench)', async () => {
-      const peer = (await clusterNodes(a.url)).find((n) => n.name === 'b')
-      return peer?.fresh === true && peer.models.some((m) => m.id.startsWith(`${MESH_BENCH_PACED_MODEL}:`)) ? true : undefined
-    }, 15_000)
+    await poll(
+      'A to see B (fresh, serving bench)',
+      async () => {
+        const peer = (await clusterNodes(a.url)).find((n) => n.name === 'b')
+        return peer?.fresh === true && peer.models.some((m) => m.id.startsWith(`${MESH_BENCH_PACED_MODEL}:`)) ? true : undefined
+      },
+      15_000,
+    )
     return { a, b, close }
   } catch (err: unknown) {
     await close()

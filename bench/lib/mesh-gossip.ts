@@ -86,11 +86,19 @@ const noForward = async (): Promise<never> => {
 async function makeNode(i: number, secret: string, intervalMs: number, peers: string[], onSeen: () => void): Promise<BenchNode> {
   const home = await mkdtemp(join(tmpdir(), 'herd-bench-gossip-'))
   const node: BenchNode = { mesh: undefined as unknown as Mesh, home, state: fakeLocalState(`n${i}`), seen: new Set() }
-  node.mesh = createMesh({ logger, localState: () => node.state, onForward: noForward }, {
-    home, secret, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, peers, gossipIntervalMs: intervalMs,
-    // Long enough that a loaded event loop never makes a node hang up on a live peer.
-    peerTimeoutMs: Math.max(10_000, 10 * intervalMs),
-  })
+  node.mesh = createMesh(
+    { logger, localState: () => node.state, onForward: noForward },
+    {
+      home,
+      secret,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      mdns: false,
+      peers,
+      gossipIntervalMs: intervalMs,
+      // Long enough that a loaded event loop never makes a node hang up on a live peer.
+      peerTimeoutMs: Math.max(10_000, 10 * intervalMs),
+    },
+  )
   node.mesh.on('peer:joined', (p: PeerView) => {
     node.seen.add(p.id)
     onSeen()
@@ -146,10 +154,14 @@ async function stateChange(nodes: BenchNode[], j: number, marker: number, notify
   const t0 = performance.now()
   if (notify) source.mesh.notifyChanged()
   try {
-    await until(() => got.size === others.length, timeoutMs, (c) => {
-      check = c
-      return off
-    })
+    await until(
+      () => got.size === others.length,
+      timeoutMs,
+      (c) => {
+        check = c
+        return off
+      },
+    )
   } finally {
     off()
   }
@@ -162,7 +174,18 @@ export async function measureConvergence(spec: ConvergenceSpec): Promise<Converg
   const nodes: BenchNode[] = []
   let onSeen: () => void = () => {}
   const seenHook = (): void => onSeen()
-  const result: ConvergenceResult = { ...spec, startMs: 0, discoveryMs: Number.NaN, pairsSeen: 0, stateMs: [], stateMedianMs: [], heartbeatMs: [], connectionsPerNode: 0, cpuBusy: { discovery: Number.NaN, steady: Number.NaN }, discoveryCpuMs: Number.NaN }
+  const result: ConvergenceResult = {
+    ...spec,
+    startMs: 0,
+    discoveryMs: Number.NaN,
+    pairsSeen: 0,
+    stateMs: [],
+    stateMedianMs: [],
+    heartbeatMs: [],
+    connectionsPerNode: 0,
+    cpuBusy: { discovery: Number.NaN, steady: Number.NaN },
+    discoveryCpuMs: Number.NaN,
+  }
   const pairs = (): number => nodes.reduce((s, n) => s + n.seen.size, 0)
   try {
     const t0 = performance.now()
@@ -187,10 +210,14 @@ export async function measureConvergence(spec: ConvergenceSpec): Promise<Converg
     const full = spec.nodes * (spec.nodes - 1)
     const discoveryCpu = cpuMeter()
     try {
-      const t = await until(() => pairs() === full, spec.timeoutMs, (c) => {
-        onSeen = c
-        return () => (onSeen = () => {})
-      })
+      const t = await until(
+        () => pairs() === full,
+        spec.timeoutMs,
+        (c) => {
+          onSeen = c
+          return () => (onSeen = () => {})
+        },
+      )
       result.discoveryMs = t - started
     } catch {
       result.pairsSeen = pairs()
@@ -218,9 +245,11 @@ export async function measureConvergence(spec: ConvergenceSpec): Promise<Converg
     result.cpuBusy.steady = steadyCpu()[1]
     return result
   } finally {
-    await Promise.all(nodes.map(async (n) => {
-      await n.mesh.stop().catch(() => {})
-      await rm(n.home, { recursive: true, force: true })
-    }))
+    await Promise.all(
+      nodes.map(async (n) => {
+        await n.mesh.stop().catch(() => {})
+        await rm(n.home, { recursive: true, force: true })
+      }),
+    )
   }
 }

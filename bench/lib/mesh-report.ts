@@ -44,11 +44,24 @@ export function forwardLatencyTable(rows: ForwardScenario[]): string {
   const [p50, p99] = stream ? (['ttfbP50', 'ttfbP99'] as const) : (['p50', 'p99'] as const)
   const what = stream ? 'TTFB ' : ''
   return table(
-    ['conc', `${what}p50 direct B`, `${what}p50 via A`, '**added p50**', `${what}p99 direct B`, `${what}p99 via A`, '**added p99**', ...(stream ? ['total p50 direct B', 'total p50 via A'] : [])],
+    [
+      'conc',
+      `${what}p50 direct B`,
+      `${what}p50 via A`,
+      '**added p50**',
+      `${what}p99 direct B`,
+      `${what}p99 via A`,
+      '**added p99**',
+      ...(stream ? ['total p50 direct B', 'total p50 via A'] : []),
+    ],
     rows.map((s) => [
       String(s.concurrency),
-      f2(s.direct[p50]), f2(s.via[p50]), `**${signed(s.via[p50] - s.direct[p50])}**`,
-      f2(s.direct[p99]), f2(s.via[p99]), `**${signed(s.via[p99] - s.direct[p99])}**`,
+      f2(s.direct[p50]),
+      f2(s.via[p50]),
+      `**${signed(s.via[p50] - s.direct[p50])}**`,
+      f2(s.direct[p99]),
+      f2(s.via[p99]),
+      `**${signed(s.via[p99] - s.direct[p99])}**`,
       ...(stream ? [f2(s.direct.p50), f2(s.via.p50)] : []),
     ]),
   )
@@ -61,9 +74,13 @@ export function forwardThroughputTable(rows: ForwardScenario[]): string {
   return table(
     ['conc', `${unit} direct B`, `${unit} via A`, '**via/direct** (per round)', 'CPU µs/req B (direct)', 'CPU µs/req A (via)', 'CPU µs/req B (via)', 'errors'],
     rows.map((s) => [
-      String(s.concurrency), int(rate(s.direct)), int(rate(s.via)),
+      String(s.concurrency),
+      int(rate(s.direct)),
+      int(rate(s.via)),
       `**${pct(rate(s.via) / rate(s.direct))}** (${roundRange(s.via.roundRps, s.direct.roundRps)})`,
-      int(s.cpuUsPerReq.directB), int(s.cpuUsPerReq.viaA), int(s.cpuUsPerReq.viaB),
+      int(s.cpuUsPerReq.directB),
+      int(s.cpuUsPerReq.viaA),
+      int(s.cpuUsPerReq.viaB),
       String(s.direct.errors + s.via.errors),
     ]),
   )
@@ -76,7 +93,13 @@ const median = (xs: number[]): number => {
 const max = (xs: number[]): number => (xs.length === 0 ? Number.NaN : Math.max(...xs))
 
 /** Summary numbers of one convergence run, in heartbeats as well as ms. */
-export function convergenceNumbers(r: ConvergenceResult): { discoveryHb: number; stateMaxMs: number; stateMedianMs: number; stateMaxHb: number; heartbeatMaxMs: number } {
+export function convergenceNumbers(r: ConvergenceResult): {
+  discoveryHb: number
+  stateMaxMs: number
+  stateMedianMs: number
+  stateMaxHb: number
+  heartbeatMaxMs: number
+} {
   const stateMaxMs = max(r.stateMs)
   return {
     discoveryHb: r.discoveryMs / r.gossipIntervalMs,
@@ -89,14 +112,38 @@ export function convergenceNumbers(r: ConvergenceResult): { discoveryHb: number;
 
 export function convergenceTable(rows: ConvergenceResult[]): string {
   return table(
-    ['nodes', 'told of', 'heartbeat ms', 'start ms', '**discovery** ms', '**discovery** heartbeats', 'conns/node', '**state change** (notify) last node, median of trials ms', 'worst trial ms', 'worst trial heartbeats', 'typical node ms', 'heartbeat-only change, worst ms', 'CPU busy (discovery / state)', 'CPU/conn ms'],
+    [
+      'nodes',
+      'told of',
+      'heartbeat ms',
+      'start ms',
+      '**discovery** ms',
+      '**discovery** heartbeats',
+      'conns/node',
+      '**state change** (notify) last node, median of trials ms',
+      'worst trial ms',
+      'worst trial heartbeats',
+      'typical node ms',
+      'heartbeat-only change, worst ms',
+      'CPU busy (discovery / state)',
+      'CPU/conn ms',
+    ],
     rows.map((r) => {
       const n = convergenceNumbers(r)
       const discovery = Number.isFinite(r.discoveryMs) ? f2(r.discoveryMs) : `timeout (${r.pairsSeen}/${r.nodes * (r.nodes - 1)} pairs)`
       return [
-        String(r.nodes), r.topology === 'star' ? 'hub only (star)' : 'previous only (chain)', String(r.gossipIntervalMs), int(r.startMs),
-        `**${discovery}**`, `**${f2(n.discoveryHb)}**`, f2(r.connectionsPerNode),
-        `**${f2(n.stateMedianMs)}**`, f2(n.stateMaxMs), f2(n.stateMaxHb), f2(median(r.stateMedianMs)), f2(n.heartbeatMaxMs),
+        String(r.nodes),
+        r.topology === 'star' ? 'hub only (star)' : 'previous only (chain)',
+        String(r.gossipIntervalMs),
+        int(r.startMs),
+        `**${discovery}**`,
+        `**${f2(n.discoveryHb)}**`,
+        f2(r.connectionsPerNode),
+        `**${f2(n.stateMedianMs)}**`,
+        f2(n.stateMaxMs),
+        f2(n.stateMaxHb),
+        f2(median(r.stateMedianMs)),
+        f2(n.heartbeatMaxMs),
         `${pct(r.cpuBusy.discovery)} / ${pct(r.cpuBusy.steady)}`,
         f2(r.discoveryCpuMs / ((r.nodes * (r.nodes - 1)) / 2)),
       ]
@@ -112,7 +159,11 @@ export function meshTargetTable(targets: MeshTarget[]): string {
   const show = (v: number, unit: MeshTarget['unit'], sign: boolean): string =>
     unit === '%' ? pct(v) : unit === 'ms' ? `${sign ? signed(v) : f2(v)} ms` : `${f2(v)} heartbeats`
   return [
-    '| target | measured | limit | result |', '|---|---:|---:|---|',
-    ...targets.map((t) => `| ${t.name} | ${show(t.value, t.unit, true)} | ${t.kind === 'max' ? '≤' : '≥'} ${show(t.limit, t.unit, false)} | ${meshMet(t) ? 'met' : '**missed**'} |`),
+    '| target | measured | limit | result |',
+    '|---|---:|---:|---|',
+    ...targets.map(
+      (t) =>
+        `| ${t.name} | ${show(t.value, t.unit, true)} | ${t.kind === 'max' ? '≤' : '≥'} ${show(t.limit, t.unit, false)} | ${meshMet(t) ? 'met' : '**missed**'} |`,
+    ),
   ].join('\n')
 }

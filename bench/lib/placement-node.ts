@@ -5,7 +5,16 @@
  * src/router/local-state.ts from the pools' load and planFit's answers, as the daemon does.
  */
 import type { Cookbook, ProfileSpec } from '../../src/config/types.ts'
-import { parseLaunchArgs, planFit, resolveRequirement, resourceState, type FitPlan, type HeldInstance, type Placement, type Requirement } from '../../src/hardware/index.ts'
+import {
+  parseLaunchArgs,
+  planFit,
+  resolveRequirement,
+  resourceState,
+  type FitPlan,
+  type HeldInstance,
+  type Placement,
+  type Requirement,
+} from '../../src/hardware/index.ts'
 import type { GpuState, ModelState, NodeState, ResourceState } from '../../src/mesh/types.ts'
 import { localModels } from '../../src/router/local-state.ts'
 import type { FitAnswer } from '../../src/hardware/index.ts'
@@ -67,7 +76,11 @@ export class SimNode implements PoolHost {
   /** Live ModelStates, as this node scores itself and gossips. */
   models(): ModelState[] {
     return localModels({
-      name: this.spec.name, herdVersion: 'sim', llamaVersion: () => null, startedAt: 0, draining: () => false,
+      name: this.spec.name,
+      herdVersion: 'sim',
+      llamaVersion: () => null,
+      startedAt: 0,
+      draining: () => false,
       cookbook: () => this.cookbook,
       load: () => [...this.pools.values()].map((p) => p.load()),
       resources: () => this.resources(),
@@ -81,7 +94,18 @@ export class SimNode implements PoolHost {
 
   /** A new gossip version of this node's state. */
   state(): NodeState {
-    return { id: this.spec.name, name: this.spec.name, herdVersion: 'sim', llamaVersion: null, startedAt: 0, seq: ++this.seq, status: 'ready', resources: this.resources(), models: this.models(), peers: [] }
+    return {
+      id: this.spec.name,
+      name: this.spec.name,
+      herdVersion: 'sim',
+      llamaVersion: null,
+      startedAt: 0,
+      seq: ++this.seq,
+      status: 'ready',
+      resources: this.resources(),
+      models: this.models(),
+      peers: [],
+    }
   }
 
   admit(inst: SimInstance): void {
@@ -184,7 +208,14 @@ export class SimNode implements PoolHost {
   private held(): HeldInstance[] {
     return this.instances()
       .filter((i) => i.status !== 'admitting')
-      .map((i) => ({ instanceId: i.id, gpus: i.gpus, vramMb: i.vramMb, sysmemMb: i.sysmemMb, idle: i.status === 'ready' && i.busy === 0, lastUsedAt: i.lastUsedAt }))
+      .map((i) => ({
+        instanceId: i.id,
+        gpus: i.gpus,
+        vramMb: i.vramMb,
+        sysmemMb: i.sysmemMb,
+        idle: i.status === 'ready' && i.busy === 0,
+        lastUsedAt: i.lastUsedAt,
+      }))
   }
 
   private gpuStates(): GpuState[] {

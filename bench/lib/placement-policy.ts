@@ -49,7 +49,14 @@ export function herdPolicy(name: string, scoring: Scoring = HERD_SCORING): Polic
       const out: Candidate[] = []
       const local = origin.serves(req.profileId) ? origin.models().find((m) => m.id === req.profileId) : undefined
       if (local) {
-        const s = scoring.score({ nodeId: origin.spec.name, local: true, model: local, pending: 0, freeMemoryMb: scoring.freeMemory(origin.resources()), gpu: origin.resources().gpus.length > 0 })
+        const s = scoring.score({
+          nodeId: origin.spec.name,
+          local: true,
+          model: local,
+          pending: 0,
+          freeMemoryMb: scoring.freeMemory(origin.resources()),
+          gpu: origin.resources().gpus.length > 0,
+        })
         if (s) out.push(s)
       }
       for (const peer of cluster.nodes) {
@@ -57,7 +64,14 @@ export function herdPolicy(name: string, scoring: Scoring = HERD_SCORING): Polic
         const state = cluster.view(peer)
         const model = state.models.find((m) => m.id === req.profileId)
         if (!model) continue
-        const s = scoring.score({ nodeId: peer.spec.name, local: false, model, pending: counter.count(peer.spec.name, state.seq), freeMemoryMb: scoring.freeMemory(state.resources), gpu: state.resources.gpus.length > 0 })
+        const s = scoring.score({
+          nodeId: peer.spec.name,
+          local: false,
+          model,
+          pending: counter.count(peer.spec.name, state.seq),
+          freeMemoryMb: scoring.freeMemory(state.resources),
+          gpu: state.resources.gpus.length > 0,
+        })
         if (s) out.push({ ...s, seq: state.seq })
       }
       const ranked = scoring.rank(out)

@@ -134,7 +134,18 @@ export class SimPool {
     }
     let pending = this.startingCapacity()
     while (this.queue.length > pending && this.instances.length < this.spec.maxInstances) {
-      const inst: SimInstance = { id: `${this.spec.model}-${this.nextId++}`, pool: this, status: 'admitting', gpus: [], gpuUse: new Map(), vramMb: 0, sysmemMb: 0, busy: 0, lastUsedAt: this.host.clock.now, idle: undefined }
+      const inst: SimInstance = {
+        id: `${this.spec.model}-${this.nextId++}`,
+        pool: this,
+        status: 'admitting',
+        gpus: [],
+        gpuUse: new Map(),
+        vramMb: 0,
+        sysmemMb: 0,
+        busy: 0,
+        lastUsedAt: this.host.clock.now,
+        idle: undefined,
+      }
       this.instances.push(inst)
       this.host.admit(inst)
       pending += this.slots

@@ -12,7 +12,12 @@ function table(header: string[], rows: string[][], align?: string[]): string {
 
 export function scenarioSection(w: Workload, k: Knobs, nodes: readonly NodeSpec[], models: readonly ModelSpec[], requests: number, gossipMs: number): string {
   const modelRows = models.map((m) => [
-    `\`${profileId(m)}\``, String(m.sizeMb / 1024), String(m.slots), String(m.maxInstances), m.split ? 'layer' : '—', s(coldStartMs(m)),
+    `\`${profileId(m)}\``,
+    String(m.sizeMb / 1024),
+    String(m.slots),
+    String(m.maxInstances),
+    m.split ? 'layer' : '—',
+    s(coldStartMs(m)),
     ...nodes.map((n) => (n.cookbook.includes(m.name) ? tokensPerSecond(n, m).toFixed(0) : '—')),
   ])
   return [
@@ -24,7 +29,10 @@ export function scenarioSection(w: Workload, k: Knobs, nodes: readonly NodeSpec[
     '',
     '**Models** (size = VRAM on a GPU node, RAM on the CPU node; tokens/s = per slot on each node, — = not in its cookbook):',
     '',
-    table(['profile', 'GB', 'slots', 'max inst.', 'split', 'cold start s', ...nodes.map((n) => `tok/s ${n.name}`)], modelRows, ['---', ...models.map(() => '---:')]),
+    table(['profile', 'GB', 'slots', 'max inst.', 'split', 'cold start s', ...nodes.map((n) => `tok/s ${n.name}`)], modelRows, [
+      '---',
+      ...models.map(() => '---:'),
+    ]),
     '',
     `**Load**: Poisson ${w.baseRate} req/s, model by Zipf(s=${w.zipfS}) in the order above; plus bursts every ~${w.burstGapMs / 1000} s (exponential gaps) ` +
       `of one Zipf-drawn model at +${w.burstRate} req/s for ${w.burstMs / 1000} s. Tokens per request: exponential, mean ${w.meanTokens}, clamped to 16–2048. ` +
@@ -38,10 +46,36 @@ export function scenarioSection(w: Workload, k: Knobs, nodes: readonly NodeSpec[
 
 export function resultTable(rows: readonly RunResult[], nodes: readonly NodeSpec[]): string {
   return table(
-    ['policy', 'completed', 'failed', 'no_capacity', 'queue_full', 'queue_timeout', 'no_route', 'p50 s', 'p99 s', 'evictions', 'cold starts', 'idle stops', 'spawns refused (never fits / timed out)', ...nodes.map((n) => `served ${n.name}`)],
+    [
+      'policy',
+      'completed',
+      'failed',
+      'no_capacity',
+      'queue_full',
+      'queue_timeout',
+      'no_route',
+      'p50 s',
+      'p99 s',
+      'evictions',
+      'cold starts',
+      'idle stops',
+      'spawns refused (never fits / timed out)',
+      ...nodes.map((n) => `served ${n.name}`),
+    ],
     rows.map((r) => [
-      r.policy, String(r.completed), String(failed(r)), String(r.failed.no_capacity), String(r.failed.queue_full), String(r.failed.queue_timeout), String(r.failed.no_route),
-      s(r.p50), s(r.p99), String(r.evictions), String(r.coldStarts), String(r.idleStops), `${r.spawnsNeverFit} / ${r.spawnsTimedOut}`,
+      r.policy,
+      String(r.completed),
+      String(failed(r)),
+      String(r.failed.no_capacity),
+      String(r.failed.queue_full),
+      String(r.failed.queue_timeout),
+      String(r.failed.no_route),
+      s(r.p50),
+      s(r.p99),
+      String(r.evictions),
+      String(r.coldStarts),
+      String(r.idleStops),
+      `${r.spawnsNeverFit} / ${r.spawnsTimedOut}`,
       ...nodes.map((n) => String(r.servedBy[n.name] ?? 0)),
     ]),
     ['---'],
@@ -74,8 +108,14 @@ export function experimentTable(base: RunResult, rows: readonly { result: RunRes
   return table(
     ['variant', 'src/ change it stands for', 'completed', 'failed', 'p50 s', 'p99 s', 'evictions', 'cold starts'],
     rows.map(({ result: r, change }) => [
-      r.policy, change, d(r.completed, base.completed, String), d(failed(r), failed(base), String),
-      d(r.p50, base.p50, s), d(r.p99, base.p99, s), d(r.evictions, base.evictions, String), d(r.coldStarts, base.coldStarts, String),
+      r.policy,
+      change,
+      d(r.completed, base.completed, String),
+      d(failed(r), failed(base), String),
+      d(r.p50, base.p50, s),
+      d(r.p99, base.p99, s),
+      d(r.evictions, base.evictions, String),
+      d(r.coldStarts, base.coldStarts, String),
     ]),
     ['---', '---'],
   )
@@ -87,8 +127,14 @@ export function sweepTable(seeds: readonly number[], byPolicy: ReadonlyMap<strin
   return table(
     ['policy', 'seeds', 'mean completed', 'mean failed', 'mean p50 s', 'mean p99 s', 'p99 per seed s', 'mean evictions', 'seeds meeting both targets'],
     [...byPolicy].map(([name, runs]) => [
-      name, seeds.join(','), mean(runs.map((r) => r.completed)).toFixed(0), mean(runs.map(failed)).toFixed(0),
-      s(mean(runs.map((r) => r.p50))), s(mean(runs.map((r) => r.p99))), runs.map((r) => s(r.p99)).join(' / '), mean(runs.map((r) => r.evictions)).toFixed(1),
+      name,
+      seeds.join(','),
+      mean(runs.map((r) => r.completed)).toFixed(0),
+      mean(runs.map(failed)).toFixed(0),
+      s(mean(runs.map((r) => r.p50))),
+      s(mean(runs.map((r) => r.p99))),
+      runs.map((r) => s(r.p99)).join(' / '),
+      mean(runs.map((r) => r.evictions)).toFixed(1),
       name === 'round-robin' ? '—' : `${runs.filter((r, i) => rr[i] && targets([r], rr[i] as RunResult).met).length} / ${runs.length}`,
     ]),
     ['---', '---'],

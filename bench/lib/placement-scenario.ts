@@ -98,11 +98,21 @@ export function tokensPerSecond(n: NodeSpec, m: ModelSpec): number {
 export function profileSpec(m: ModelSpec, k: Knobs): ProfileSpec {
   const args = ['-np', String(m.slots), ...(m.split ? ['-sm', 'layer'] : [])]
   return {
-    id: profileId(m), model: m.name, profile: 'default', description: undefined, modelPath: undefined, args,
+    id: profileId(m),
+    model: m.name,
+    profile: 'default',
+    description: undefined,
+    modelPath: undefined,
+    args,
     capabilities: { completion: true, embeddings: false, rerank: false },
-    idleTimeoutMs: k.idleTimeoutMs, startupTimeoutMs: 120_000, maxInstances: m.maxInstances,
-    maxQueueSize: k.queueCap, maxWaitInQueueMs: k.maxWaitInQueueMs,
-    estimatedVramMb: m.sizeMb, estimatedSysmemMb: 512, launchHash: `sim-${m.name}`,
+    idleTimeoutMs: k.idleTimeoutMs,
+    startupTimeoutMs: 120_000,
+    maxInstances: m.maxInstances,
+    maxQueueSize: k.queueCap,
+    maxWaitInQueueMs: k.maxWaitInQueueMs,
+    estimatedVramMb: m.sizeMb,
+    estimatedSysmemMb: 512,
+    launchHash: `sim-${m.name}`,
   }
 }
 

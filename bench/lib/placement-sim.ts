@@ -34,7 +34,14 @@ export interface RunResult {
   servedBy: Record<string, number>
 }
 
-export function simulate(o: { nodes: readonly NodeSpec[]; requests: readonly SimRequest[]; knobs: Knobs; gossip: Gossip; policy: Policy; node?: NodeOptions }): RunResult {
+export function simulate(o: {
+  nodes: readonly NodeSpec[]
+  requests: readonly SimRequest[]
+  knobs: Knobs
+  gossip: Gossip
+  policy: Policy
+  node?: NodeOptions
+}): RunResult {
   const clock = new Clock()
   const views = new Map<SimNode, NodeState>()
   const pushes = new Map<SimNode, Timer>()
@@ -61,22 +68,32 @@ export function simulate(o: { nodes: readonly NodeSpec[]; requests: readonly Sim
   const cluster = { nodes, view: (n: SimNode) => views.get(n) as NodeState }
 
   const result: RunResult = {
-    policy: o.policy.name, requests: o.requests.length, completed: 0,
+    policy: o.policy.name,
+    requests: o.requests.length,
+    completed: 0,
     failed: { queue_full: 0, queue_timeout: 0, no_capacity: 0, no_route: 0 },
-    p50: 0, p99: 0, evictions: 0, coldStarts: 0, idleStops: 0, spawnsNeverFit: 0, spawnsTimedOut: 0,
+    p50: 0,
+    p99: 0,
+    evictions: 0,
+    coldStarts: 0,
+    idleStops: 0,
+    spawnsNeverFit: 0,
+    spawnsTimedOut: 0,
     servedBy: Object.fromEntries(o.nodes.map((n) => [n.name, 0])),
   }
   const latencies: number[] = []
   let settled = 0
   for (const req of o.requests) {
-    clock.at(req.at, () => o.policy.route(req, cluster, (out, node) => {
-      settled++
-      if (out.ok) {
-        result.completed++
-        latencies.push(out.doneAt - req.at)
-        if (node) result.servedBy[node.spec.name] = (result.servedBy[node.spec.name] ?? 0) + 1
-      } else result.failed[out.code]++
-    }))
+    clock.at(req.at, () =>
+      o.policy.route(req, cluster, (out, node) => {
+        settled++
+        if (out.ok) {
+          result.completed++
+          latencies.push(out.doneAt - req.at)
+          if (node) result.servedBy[node.spec.name] = (result.servedBy[node.spec.name] ?? 0) + 1
+        } else result.failed[out.code]++
+      }),
+    )
   }
   // Every request settles (queue and admission waits are bounded); the horizon only guards against a bug.
   const horizon = (o.requests.at(-1)?.at ?? 0) + 3_600_000

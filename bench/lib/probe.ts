@@ -8,10 +8,7 @@ import { Session } from 'node:inspector/promises'
 
 /** A request from the parent; the child answers `{ id, value }` or `{ id, error }`. */
 export type ProbeRequest =
-  | { id: number; type: 'cpu' }
-  | { id: number; type: 'profile-start' }
-  | { id: number; type: 'profile-stop'; file: string }
-  | { id: number; type: 'stop' }
+  { id: number; type: 'cpu' } | { id: number; type: 'profile-start' } | { id: number; type: 'profile-stop'; file: string } | { id: number; type: 'stop' }
 
 export interface ProbeReply {
   id: number

@@ -46,16 +46,31 @@ export function latencyTable(rows: ScenarioResult[], stream: boolean): string {
   const what = stream ? 'TTFB ' : ''
   const header = ['conc']
   for (const p of ['p50', 'p99']) {
-    header.push(`${what}${p} direct`, ...(withBare ? [`${what}${p} bare`] : []), `${what}${p} herd`, `**added ${p}**`, ...(withBare ? [`herd − bare ${p}`] : []))
+    header.push(
+      `${what}${p} direct`,
+      ...(withBare ? [`${what}${p} bare`] : []),
+      `${what}${p} herd`,
+      `**added ${p}**`,
+      ...(withBare ? [`herd − bare ${p}`] : []),
+    )
   }
-  return table(header, rows.map((s) => {
-    const { direct, herd, bare } = s.runs
-    const row = [String(s.concurrency)]
-    for (const p of [p50, p99]) {
-      row.push(ms(direct[p]), ...(withBare ? [ms(bare?.[p])] : []), ms(herd[p]), `**${added(herd[p] - direct[p])}**`, ...(withBare ? [added(herd[p] - (bare?.[p] ?? Number.NaN))] : []))
-    }
-    return row
-  }))
+  return table(
+    header,
+    rows.map((s) => {
+      const { direct, herd, bare } = s.runs
+      const row = [String(s.concurrency)]
+      for (const p of [p50, p99]) {
+        row.push(
+          ms(direct[p]),
+          ...(withBare ? [ms(bare?.[p])] : []),
+          ms(herd[p]),
+          `**${added(herd[p] - direct[p])}**`,
+          ...(withBare ? [added(herd[p] - (bare?.[p] ?? Number.NaN))] : []),
+        )
+      }
+      return row
+    }),
+  )
 }
 
 /** Throughput (req/s, or events/s for streams) per target, herd's share of direct, and CPU per request. */
@@ -63,18 +78,36 @@ export function throughputTable(rows: ScenarioResult[], stream: boolean): string
   const withBare = rows.some((s) => s.runs.bare)
   const unit = stream ? 'events/s' : 'req/s'
   const rate = (x: Summary | undefined): number => (x === undefined ? Number.NaN : stream ? x.eventsPerSec : x.rps)
-  const header = ['conc', `${unit} direct`, ...(withBare ? [`${unit} bare`] : []), `${unit} herd`, '**herd/direct** (per round)', ...(withBare ? ['bare/direct', 'herd/bare'] : []),
-    'CPU µs/req upstream', ...(withBare ? ['CPU µs/req bare'] : []), 'CPU µs/req herd', 'errors']
-  return table(header, rows.map((s) => {
-    const { direct, herd, bare } = s.runs
-    return [
-      String(s.concurrency), num(rate(direct)), ...(withBare ? [num(rate(bare))] : []), num(rate(herd)),
-      `**${pct(rate(herd) / rate(direct))}** (${ratioRange(herd.roundRps, direct.roundRps)})`,
-      ...(withBare ? [pct(rate(bare) / rate(direct)), pct(rate(herd) / rate(bare))] : []),
-      num(s.cpuUsPerReq.direct), ...(withBare ? [num(s.cpuUsPerReq.bare)] : []), num(s.cpuUsPerReq.herd),
-      String(direct.errors + herd.errors + (bare?.errors ?? 0)),
-    ]
-  }))
+  const header = [
+    'conc',
+    `${unit} direct`,
+    ...(withBare ? [`${unit} bare`] : []),
+    `${unit} herd`,
+    '**herd/direct** (per round)',
+    ...(withBare ? ['bare/direct', 'herd/bare'] : []),
+    'CPU µs/req upstream',
+    ...(withBare ? ['CPU µs/req bare'] : []),
+    'CPU µs/req herd',
+    'errors',
+  ]
+  return table(
+    header,
+    rows.map((s) => {
+      const { direct, herd, bare } = s.runs
+      return [
+        String(s.concurrency),
+        num(rate(direct)),
+        ...(withBare ? [num(rate(bare))] : []),
+        num(rate(herd)),
+        `**${pct(rate(herd) / rate(direct))}** (${ratioRange(herd.roundRps, direct.roundRps)})`,
+        ...(withBare ? [pct(rate(bare) / rate(direct)), pct(rate(herd) / rate(bare))] : []),
+        num(s.cpuUsPerReq.direct),
+        ...(withBare ? [num(s.cpuUsPerReq.bare)] : []),
+        num(s.cpuUsPerReq.herd),
+        String(direct.errors + herd.errors + (bare?.errors ?? 0)),
+      ]
+    }),
+  )
 }
 
 export function met(t: Target): boolean {

@@ -18,10 +18,11 @@ const inflateRaw: Decoder = promisify(zlib.inflateRaw)
 const brotli: Decoder = promisify(zlib.brotliDecompress)
 
 /** HTTP `deflate` means zlib-wrapped, but some clients send raw deflate: accept both. */
-const deflate: Decoder = (body, options) => inflate(body, options).catch((err: unknown) => {
-  if ((err as { code?: unknown }).code === 'Z_DATA_ERROR') return inflateRaw(body, options)
-  throw err
-})
+const deflate: Decoder = (body, options) =>
+  inflate(body, options).catch((err: unknown) => {
+    if ((err as { code?: unknown }).code === 'Z_DATA_ERROR') return inflateRaw(body, options)
+    throw err
+  })
 
 const DECODERS: Record<string, Decoder> = { gzip: gunzip, 'x-gzip': gunzip, deflate, br: brotli }
 
@@ -30,16 +31,24 @@ export const MAX_CONTENT_CODINGS = 2
 
 export function installBodyParser(app: FastifyInstance, limitBytes: number): void {
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, async (request: FastifyRequest, body: Buffer) => decodeBody(body, request.headers['content-encoding'], limitBytes))
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, async (request: FastifyRequest, body: Buffer) =>
+    decodeBody(body, request.headers['content-encoding'], limitBytes),
+  )
 }
 
 /** The body with its Content-Encoding undone (applied in order, so undone in reverse). */
 export async function decodeBody(body: Buffer, contentEncoding: string | undefined, limitBytes: number): Promise<Buffer> {
   if (contentEncoding === undefined) return body
-  const codings = contentEncoding.split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity')
+  const codings = contentEncoding
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '' && c !== 'identity')
   const unsupported = codings.find((c) => DECODERS[c] === undefined)
   if (unsupported !== undefined || codings.length > MAX_CONTENT_CODINGS) {
-    throw new HerdError('unsupported_media_type', `Content-Encoding '${clip(unsupported ?? contentEncoding)}' is not supported: send the body as is, or with gzip, deflate or br`)
+    throw new HerdError(
+      'unsupported_media_type',
+      `Content-Encoding '${clip(unsupported ?? contentEncoding)}' is not supported: send the body as is, or with gzip, deflate or br`,
+    )
   }
   let decoded = body
   for (const coding of codings.reverse()) decoded = await decodeOne(coding, decoded, limitBytes)

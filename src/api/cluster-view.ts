@@ -31,7 +31,10 @@ export interface ClusterNodeView {
 }
 
 export function clusterView(self: NodeState, selfAddrs: string[], peers: PeerLike[], circuit: (id: string) => CircuitState): ClusterNodeView[] {
-  const row = (s: NodeState, extra: { self: boolean; fresh: boolean; connected: boolean; ageMs: number; addrs: string[]; circuit: CircuitState['state'] | null }): ClusterNodeView => ({
+  const row = (
+    s: NodeState,
+    extra: { self: boolean; fresh: boolean; connected: boolean; ageMs: number; addrs: string[]; circuit: CircuitState['state'] | null },
+  ): ClusterNodeView => ({
     id: s.id,
     name: s.name,
     self: extra.self,

@@ -34,7 +34,16 @@ export function installCors(app: FastifyInstance, origins: readonly string[]): v
   void app.register(cors, {
     origin: any ? '*' : [...allowed],
     methods: ['GET', 'HEAD', 'POST', 'DELETE', 'PATCH', 'OPTIONS'],
-    allowedHeaders: ['authorization', 'content-type', 'x-api-key', 'anthropic-version', 'anthropic-beta', 'x-request-id', 'openai-organization', 'openai-project'],
+    allowedHeaders: [
+      'authorization',
+      'content-type',
+      'x-api-key',
+      'anthropic-version',
+      'anthropic-beta',
+      'x-request-id',
+      'openai-organization',
+      'openai-project',
+    ],
     exposedHeaders: ['x-request-id', 'x-herd-node', 'x-herd-error', 'retry-after'],
     maxAge: 600,
   })

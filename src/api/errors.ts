@@ -86,7 +86,12 @@ function logError(request: FastifyRequest, herdError: HerdError, thrown: unknown
 export function clientErrorHandler(deps: ErrorReplyDeps): (err: Error & { code?: string }, socket: Socket) => void {
   return (err, socket) => {
     if (err.code === 'ECONNRESET' || socket.destroyed) return
-    const reason = err.code === 'HPE_HEADER_OVERFLOW' ? 'the request headers are too large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'the request took too long to arrive' : 'the request is not valid HTTP'
+    const reason =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? 'the request headers are too large'
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? 'the request took too long to arrive'
+          : 'the request is not valid HTTP'
     const herdError = new HerdError('invalid_request', reason)
     deps.metrics.errors.inc({ code: herdError.code })
     deps.metrics.requests.inc({ endpoint: 'other', model: '', status: 'error' })
@@ -97,7 +102,15 @@ export function clientErrorHandler(deps: ErrorReplyDeps): (err: Error & { code?:
     const body = JSON.stringify(herdError.toEnvelope())
     // Written by hand, so the node name is kept to what a header value may hold.
     const node = deps.nodeName.replace(/[^\x20-\x7e]/g, '?')
-    const head = [`HTTP/1.1 ${herdError.status} Bad Request`, 'content-type: application/json', `content-length: ${Buffer.byteLength(body)}`, `x-herd-error: ${herdError.code}`, `x-request-id: ${randomUUID()}`, `x-herd-node: ${node}`, 'connection: close']
+    const head = [
+      `HTTP/1.1 ${herdError.status} Bad Request`,
+      'content-type: application/json',
+      `content-length: ${Buffer.byteLength(body)}`,
+      `x-herd-error: ${herdError.code}`,
+      `x-request-id: ${randomUUID()}`,
+      `x-herd-node: ${node}`,
+      'connection: close',
+    ]
     socket.end(`${head.join('\r\n')}\r\n\r\n${body}`)
   }
 }

@@ -13,7 +13,10 @@ const COOKBOOK_DIR = fileURLToPath(new URL('../../cookbook/', import.meta.url))
 export async function demoCommand(args: string[]): Promise<number> {
   parseCommandArgs('demo', args, {})
   const model = `${COOKBOOK_DIR}models/tiny.gguf`
-  const exists = await stat(model).then(() => true, () => false)
+  const exists = await stat(model).then(
+    () => true,
+    () => false,
+  )
   if (!exists) {
     await writeTinyGguf(model)
     process.stderr.write(`herd: wrote the tiny demo model to ${model}\n`)

@@ -2,5 +2,10 @@
 import { parseCommandArgs, type CommandName } from './usage.ts'
 
 export function commonFlags(command: CommandName, args: string[]) {
-  return parseCommandArgs(command, args, { config: { type: 'string', short: 'c' }, url: { type: 'string' }, json: { type: 'boolean' }, logs: { type: 'boolean' } })
+  return parseCommandArgs(command, args, {
+    config: { type: 'string', short: 'c' },
+    url: { type: 'string' },
+    json: { type: 'boolean' },
+    logs: { type: 'boolean' },
+  })
 }

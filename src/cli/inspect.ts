@@ -25,12 +25,15 @@ export async function inspectCommand(command: 'nodes' | 'models' | 'ps', args: s
   const base = values.url ?? `${scheme}://${config.http.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:')}`
   // With TLS on, trust exactly the node's own certificate (often self-signed, and issued
   // for a host name rather than the loopback address the CLI dials).
-  const dispatcher = config.http.tls === null ? undefined : new Agent({ connect: { ca: await readFile(config.http.tls.cert_file), checkServerIdentity: () => undefined } })
+  const dispatcher =
+    config.http.tls === null ? undefined : new Agent({ connect: { ca: await readFile(config.http.tls.cert_file), checkServerIdentity: () => undefined } })
   const headers: Record<string, string> = config.http.api_keys[0] ? { authorization: `Bearer ${config.http.api_keys[0]}` } : {}
   const get = async (path: string): Promise<unknown> => {
-    const res = await request(new URL(path, base), { headers, headersTimeout: 10_000, bodyTimeout: 10_000, ...(dispatcher ? { dispatcher } : {}) }).catch((err: unknown) => {
-      throw unreachable(command, base, err)
-    })
+    const res = await request(new URL(path, base), { headers, headersTimeout: 10_000, bodyTimeout: 10_000, ...(dispatcher ? { dispatcher } : {}) }).catch(
+      (err: unknown) => {
+        throw unreachable(command, base, err)
+      },
+    )
     const body: unknown = await res.body.json()
     if (res.statusCode >= 400) throw new Error(`${path}: HTTP ${res.statusCode}: ${JSON.stringify(body)}`)
     return body
@@ -42,33 +45,61 @@ export async function inspectCommand(command: 'nodes' | 'models' | 'ps', args: s
   }
 }
 
-async function show(command: 'nodes' | 'models' | 'ps', get: (path: string) => Promise<unknown>, values: { json?: boolean; logs?: boolean }, out: NodeJS.WritableStream): Promise<number> {
+async function show(
+  command: 'nodes' | 'models' | 'ps',
+  get: (path: string) => Promise<unknown>,
+  values: { json?: boolean; logs?: boolean },
+  out: NodeJS.WritableStream,
+): Promise<number> {
   if (command === 'nodes') {
     const { nodes } = (await get('/cluster/nodes')) as { nodes: NodeRow[] }
     if (values.json) return write(out, nodes)
-    out.write(table(['NAME', 'ID', 'STATUS', 'AGE', 'CIRCUIT', 'VRAM FREE/TOTAL MB', 'RAM FREE/TOTAL MB', 'MODELS (ready/busy/slots/queue)'], nodes.map((n) => [
-      n.self ? `${n.name} (self)` : n.name,
-      n.id.slice(-12),
-      n.fresh ? n.status : 'stale',
-      `${(n.age_ms / 1000).toFixed(1)}s`,
-      n.circuit ?? '-',
-      n.resources.gpus.length ? n.resources.gpus.map((g) => `${g.freeMb}/${g.totalMb}`).join(' ') : 'cpu',
-      `${n.resources.sysmem.freeMb}/${n.resources.sysmem.totalMb}`,
-      n.models.map((m) => `${m.id}(${m.readyInstances}/${m.slotsBusy}/${m.slotsTotal}/${m.queueLength})`).join(' '),
-    ])))
+    out.write(
+      table(
+        ['NAME', 'ID', 'STATUS', 'AGE', 'CIRCUIT', 'VRAM FREE/TOTAL MB', 'RAM FREE/TOTAL MB', 'MODELS (ready/busy/slots/queue)'],
+        nodes.map((n) => [
+          n.self ? `${n.name} (self)` : n.name,
+          n.id.slice(-12),
+          n.fresh ? n.status : 'stale',
+          `${(n.age_ms / 1000).toFixed(1)}s`,
+          n.circuit ?? '-',
+          n.resources.gpus.length ? n.resources.gpus.map((g) => `${g.freeMb}/${g.totalMb}`).join(' ') : 'cpu',
+          `${n.resources.sysmem.freeMb}/${n.resources.sysmem.totalMb}`,
+          n.models.map((m) => `${m.id}(${m.readyInstances}/${m.slotsBusy}/${m.slotsTotal}/${m.queueLength})`).join(' '),
+        ]),
+      ),
+    )
     return 0
   }
   if (command === 'models') {
     const { data } = (await get('/v1/models')) as { data: { id: string; owned_by: string; herd: { profile: string; local: boolean } }[] }
     if (values.json) return write(out, data)
-    out.write(table(['MODEL', 'PROFILE', 'NODE', 'WHERE'], data.map((m) => [m.id, m.herd.profile, m.owned_by, m.herd.local ? 'local' : 'peer'])))
+    out.write(
+      table(
+        ['MODEL', 'PROFILE', 'NODE', 'WHERE'],
+        data.map((m) => [m.id, m.herd.profile, m.owned_by, m.herd.local ? 'local' : 'peer']),
+      ),
+    )
     return 0
   }
-  const { instances } = (await get('/admin/instances')) as { instances: { id: string; profileId: string; pid?: number; port: number; state: { status: string; slots?: number }; busy: number; lastUsedAt: number }[] }
+  const { instances } = (await get('/admin/instances')) as {
+    instances: { id: string; profileId: string; pid?: number; port: number; state: { status: string; slots?: number }; busy: number; lastUsedAt: number }[]
+  }
   if (values.json && !values.logs) return write(out, instances)
-  out.write(table(['INSTANCE', 'MODEL', 'PID', 'PORT', 'STATE', 'BUSY/SLOTS', 'IDLE'], instances.map((i) => [
-    i.id, i.profileId, i.pid, i.port, i.state.status, `${i.busy}/${i.state.slots ?? '-'}`, `${Math.round((Date.now() - i.lastUsedAt) / 1000)}s`,
-  ])))
+  out.write(
+    table(
+      ['INSTANCE', 'MODEL', 'PID', 'PORT', 'STATE', 'BUSY/SLOTS', 'IDLE'],
+      instances.map((i) => [
+        i.id,
+        i.profileId,
+        i.pid,
+        i.port,
+        i.state.status,
+        `${i.busy}/${i.state.slots ?? '-'}`,
+        `${Math.round((Date.now() - i.lastUsedAt) / 1000)}s`,
+      ]),
+    ),
+  )
   if (values.logs) {
     const { logs } = (await get('/admin/logs')) as { logs: { instanceId: string; lines: string[] }[] }
     for (const l of logs) out.write(`\n== ${l.instanceId} ==\n${l.lines.join('\n')}\n`)

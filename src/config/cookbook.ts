@@ -121,9 +121,10 @@ export async function loadCookbook(path: string, options: LoadCookbookOptions = 
     defaultModel = resolveModel(partial, defaultSpec.value)
     if (defaultModel === undefined) {
       const several = profilesOfModel(partial, defaultSpec.value)
-      const why = several.length > 1
-        ? `model "${defaultSpec.value}" has several profiles and none is called default; name one of ${several.join(', ')}`
-        : `"${defaultSpec.value}" is not an enabled model, model:profile or alias`
+      const why =
+        several.length > 1
+          ? `model "${defaultSpec.value}" has several profiles and none is called default; name one of ${several.join(', ')}`
+          : `"${defaultSpec.value}" is not an enabled model, model:profile or alias`
       throw configError([`${defaultSpec.file}: default_model: ${why}`])
     }
   }

@@ -84,7 +84,10 @@ export function coerceEnvValue(name: string, raw: string, type: KeyType): unknow
         }
         return fail('a JSON array or a comma-separated list')
       }
-      return text.split(',').map((s) => s.trim()).filter((s) => s !== '')
+      return text
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '')
     }
     case 'string':
       return raw

@@ -72,17 +72,19 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Confi
   }
   const cfg = parsed.data
 
-  const baseFor = (path: readonly PropertyKey[]): string =>
-    originOf(path).fromFile && file !== undefined ? dirname(file) : cwd
+  const baseFor = (path: readonly PropertyKey[]): string => (originOf(path).fromFile && file !== undefined ? dirname(file) : cwd)
 
   const config: Config = {
     node: { name: cfg.node.name ?? hostname() },
     http: {
       ...cfg.http,
-      tls: cfg.http.tls === null ? null : {
-        cert_file: resolveFrom(baseFor(['http', 'tls', 'cert_file']), cfg.http.tls.cert_file, userHome),
-        key_file: resolveFrom(baseFor(['http', 'tls', 'key_file']), cfg.http.tls.key_file, userHome),
-      },
+      tls:
+        cfg.http.tls === null
+          ? null
+          : {
+              cert_file: resolveFrom(baseFor(['http', 'tls', 'cert_file']), cfg.http.tls.cert_file, userHome),
+              key_file: resolveFrom(baseFor(['http', 'tls', 'key_file']), cfg.http.tls.key_file, userHome),
+            },
     },
     mesh: {
       ...cfg.mesh,

@@ -3,13 +3,27 @@ import { createHash } from 'node:crypto'
 import { dirname } from 'node:path'
 import type { ProfileFile } from './schema.ts'
 import type { ProfileSpec } from './types.ts'
-import { ArgsSyntaxError, capabilitiesOf, findFlag, HF_FILE_FLAGS, HF_REPO_FLAGS, MANAGED_FLAGS, MODEL_FLAGS, OTHER_SOURCE_FLAGS, takeFlag, tokenizeArgs } from './args.ts'
+import {
+  ArgsSyntaxError,
+  capabilitiesOf,
+  findFlag,
+  HF_FILE_FLAGS,
+  HF_REPO_FLAGS,
+  MANAGED_FLAGS,
+  MODEL_FLAGS,
+  OTHER_SOURCE_FLAGS,
+  takeFlag,
+  tokenizeArgs,
+} from './args.ts'
 import { configError } from './issues.ts'
 import { resolveFrom } from './util.ts'
 
 /** Hash of what is launched, independent of the binary and of herd's own flags. */
 export function launchHash(modelPath: string | undefined, args: readonly string[]): string {
-  return createHash('sha256').update(JSON.stringify([modelPath ?? null, ...args])).digest('hex').slice(0, 16)
+  return createHash('sha256')
+    .update(JSON.stringify([modelPath ?? null, ...args]))
+    .digest('hex')
+    .slice(0, 16)
 }
 
 const seconds = (s: number): number => Math.round(s * 1000)

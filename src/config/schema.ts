@@ -9,18 +9,30 @@ const port = z.number().int().min(1).max(65535)
 
 export const httpSchema = z.strictObject({
   /** host:port the HTTP API listens on. */
-  listen: z.string().regex(/^.+:\d+$/, 'expected host:port').default('127.0.0.1:8080'),
+  listen: z
+    .string()
+    .regex(/^.+:\d+$/, 'expected host:port')
+    .default('127.0.0.1:8080'),
   /** Keys accepted on every route but health, readiness, version (and metrics). Empty: no authentication. */
   api_keys: z.array(z.string().min(1)).default([]),
   /** /metrics needs an API key too (default: open, for scrapers). */
   metrics_auth: z.boolean().default(false),
-  body_limit_bytes: z.number().int().positive().default(16 * 1024 * 1024),
+  body_limit_bytes: z
+    .number()
+    .int()
+    .positive()
+    .default(16 * 1024 * 1024),
   /** How long in-flight requests may run after SIGTERM before children are stopped. */
   drain_timeout_ms: z.number().int().nonnegative().default(30_000),
   /** Browser origins allowed to call the API (CORS); `['*']` for any. Empty: none. */
-  cors_origins: z.array(z.string().regex(/^(\*|[a-z][a-z0-9+.-]*:\/\/[^/\s]+)$/, "expected '*' or an origin like https://app.example.com (scheme://host[:port], no path)")).default([]),
+  cors_origins: z
+    .array(z.string().regex(/^(\*|[a-z][a-z0-9+.-]*:\/\/[^/\s]+)$/, "expected '*' or an origin like https://app.example.com (scheme://host[:port], no path)"))
+    .default([]),
   /** Serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with this PEM certificate and key. */
-  tls: z.strictObject({ cert_file: z.string().min(1), key_file: z.string().min(1) }).nullable().default(null),
+  tls: z
+    .strictObject({ cert_file: z.string().min(1), key_file: z.string().min(1) })
+    .nullable()
+    .default(null),
 })
 
 export const meshSchema = z.strictObject({

@@ -128,7 +128,9 @@ export async function writeTinyGguf(path: string, opts: TinyGgufOptions = {}): P
 
 // GGUF value types (ggml/include/gguf.h).
 const T = { U32: 4, I32: 5, F32: 6, STRING: 8, ARRAY: 9 } as const
-type Kv = [key: string, type: 'u32' | 'f32' | 'str', value: number | string] | [key: string, type: 'arr', elemType: 'str' | 'i32' | 'f32', values: readonly (string | number)[]]
+type Kv =
+  | [key: string, type: 'u32' | 'f32' | 'str', value: number | string]
+  | [key: string, type: 'arr', elemType: 'str' | 'i32' | 'f32', values: readonly (string | number)[]]
 
 /** The whole file in memory: header, metadata, tensor infos, padding, aligned tensor data. */
 export function encodeTinyGguf(p: TinyGgufParams, tensors: TinyTensor[]): Buffer {
@@ -202,22 +204,56 @@ function writeKv(w: Writer, kv: Kv): void {
     return
   }
   const [, type, value] = kv
-  if (type === 'u32') { w.u32(T.U32); w.u32(Number(value)) }
-  else if (type === 'f32') { w.u32(T.F32); w.f32(Number(value)) }
-  else { w.u32(T.STRING); w.str(String(value)) }
+  if (type === 'u32') {
+    w.u32(T.U32)
+    w.u32(Number(value))
+  } else if (type === 'f32') {
+    w.u32(T.F32)
+    w.f32(Number(value))
+  } else {
+    w.u32(T.STRING)
+    w.str(String(value))
+  }
 }
 
 class Writer {
   private readonly parts: Buffer[] = []
   private length = 0
-  raw(b: Buffer): void { this.parts.push(b); this.length += b.length }
-  u32(n: number): void { const b = Buffer.alloc(4); b.writeUInt32LE(n); this.raw(b) }
-  i32(n: number): void { const b = Buffer.alloc(4); b.writeInt32LE(n); this.raw(b) }
-  u64(n: number): void { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(n)); this.raw(b) }
-  f32(n: number): void { const b = Buffer.alloc(4); b.writeFloatLE(n); this.raw(b) }
-  str(s: string): void { const b = Buffer.from(s, 'utf8'); this.u64(b.length); this.raw(b) }
-  pad(alignment: number): void { this.raw(Buffer.alloc(align(this.length, alignment) - this.length)) }
-  done(): Buffer { return Buffer.concat(this.parts, this.length) }
+  raw(b: Buffer): void {
+    this.parts.push(b)
+    this.length += b.length
+  }
+  u32(n: number): void {
+    const b = Buffer.alloc(4)
+    b.writeUInt32LE(n)
+    this.raw(b)
+  }
+  i32(n: number): void {
+    const b = Buffer.alloc(4)
+    b.writeInt32LE(n)
+    this.raw(b)
+  }
+  u64(n: number): void {
+    const b = Buffer.alloc(8)
+    b.writeBigUInt64LE(BigInt(n))
+    this.raw(b)
+  }
+  f32(n: number): void {
+    const b = Buffer.alloc(4)
+    b.writeFloatLE(n)
+    this.raw(b)
+  }
+  str(s: string): void {
+    const b = Buffer.from(s, 'utf8')
+    this.u64(b.length)
+    this.raw(b)
+  }
+  pad(alignment: number): void {
+    this.raw(Buffer.alloc(align(this.length, alignment) - this.length))
+  }
+  done(): Buffer {
+    return Buffer.concat(this.parts, this.length)
+  }
 }
 
 function align(n: number, a: number): number {

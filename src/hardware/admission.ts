@@ -40,10 +40,7 @@ const RETRY_AFTER_SECONDS = 5
 /** Evict-then-replan rounds in one decision before it counts as "wait". */
 const EVICTION_ROUNDS = 3
 
-type Decision =
-  | { kind: 'go'; placement: Placement }
-  | { kind: 'wait'; reason: string }
-  | { kind: 'refuse'; error: HerdError }
+type Decision = { kind: 'go'; placement: Placement } | { kind: 'wait'; reason: string } | { kind: 'refuse'; error: HerdError }
 
 export function admission(deps: AdmissionDeps): Fit {
   const serial = new Serial()
@@ -77,7 +74,10 @@ export function admission(deps: AdmissionDeps): Fit {
     }
     if (plan.fit === 'none' && !plan.wouldFitWithoutHerd) {
       // Other processes' memory, or a node too small: no wait would help.
-      return { kind: 'refuse', error: new HerdError('no_capacity', `'${profile.id}' cannot fit on this node: ${plan.reason}`, { retryAfterSeconds: RETRY_AFTER_SECONDS }) }
+      return {
+        kind: 'refuse',
+        error: new HerdError('no_capacity', `'${profile.id}' cannot fit on this node: ${plan.reason}`, { retryAfterSeconds: RETRY_AFTER_SECONDS }),
+      }
     }
     return { kind: 'wait', reason: plan.fit === 'none' ? plan.reason : 'no idle instance could be evicted' }
   }

@@ -42,8 +42,7 @@ export interface HeldInstance {
 }
 
 export type Placement =
-  | { kind: 'cpu'; env: Record<string, string>; args: string[] }
-  | { kind: 'gpu'; gpus: number[]; env: Record<string, string>; args: string[] }
+  { kind: 'cpu'; env: Record<string, string>; args: string[] } | { kind: 'gpu'; gpus: number[]; env: Record<string, string>; args: string[] }
 
 export type FitPlan =
   | { fit: 'now'; placement: Placement }
@@ -96,7 +95,12 @@ export function planFit(input: PlanInput): FitPlan {
   }
   if (best) return { fit: 'after-eviction', ...best }
 
-  const empty = { ...input, held: [], gpus: input.gpus.map((g) => ({ ...g, usedMb: 0, freeMb: g.totalMb })), sysmem: { ...input.sysmem, freeMb: input.sysmem.totalMb } }
+  const empty = {
+    ...input,
+    held: [],
+    gpus: input.gpus.map((g) => ({ ...g, usedMb: 0, freeMb: g.totalMb })),
+    sysmem: { ...input.sysmem, freeMb: input.sysmem.totalMb },
+  }
   const wouldFitEmpty = tryPlace(empty, layouts, needsGpu, []) !== undefined
   const wouldFitWithoutHerd = tryPlace(withoutHerd(input), layouts, needsGpu, []) !== undefined
   const what = needsGpu ? `${req.vramMb} MiB VRAM and ${req.sysmemMb} MiB memory` : `${req.sysmemMb} MiB memory`
@@ -144,7 +148,9 @@ export function holders(input: Pick<PlanInput, 'gpus' | 'sysmem' | 'held'>, gpus
   const measured = input.held.reduce((a, h) => a + h.sysmemMb - (h.reservedSysmemMb ?? 0), 0)
   const reserved = herd - measured
   const used = input.sysmem.totalMb - input.sysmem.freeMb
-  parts.push(`memory: other processes ${Math.max(0, used - measured)} MiB, herd instances ${herd} MiB, free ${Math.max(0, input.sysmem.freeMb - reserved)} of ${input.sysmem.totalMb} MiB`)
+  parts.push(
+    `memory: other processes ${Math.max(0, used - measured)} MiB, herd instances ${herd} MiB, free ${Math.max(0, input.sysmem.freeMb - reserved)} of ${input.sysmem.totalMb} MiB`,
+  )
   return parts.join('; ')
 }
 

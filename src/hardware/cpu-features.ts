@@ -27,7 +27,12 @@ export const NO_CPU_FEATURES: CpuFeatures = Object.freeze({ amx: false, avx2: fa
 /** The flags of the first processor in /proc/cpuinfo text: `flags` on x86, `Features` on ARM. */
 export function parseCpuFlags(cpuinfo: string): Set<string> {
   const m = /^(?:flags|Features)\s*:(.*)$/m.exec(cpuinfo)
-  return new Set((m?.[1] ?? '').trim().split(/\s+/).filter((f) => f !== ''))
+  return new Set(
+    (m?.[1] ?? '')
+      .trim()
+      .split(/\s+/)
+      .filter((f) => f !== ''),
+  )
 }
 
 /** The features from kernel flag names (`amx_int8`, `avx2`, `asimddp`, …). */

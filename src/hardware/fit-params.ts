@@ -36,10 +36,37 @@ export interface FitParamsResult {
 
 /** Options that take a value and that fit-params accepts (common/arg.cpp, all examples). */
 const PASS_WITH_VALUE = new Set([
-  '-m', '--model', '-c', '--ctx-size', '-np', '--parallel', '-b', '--batch-size', '-ub', '--ubatch-size',
-  '-ctk', '--cache-type-k', '-ctv', '--cache-type-v', '-ngl', '--gpu-layers', '--n-gpu-layers',
-  '-ts', '--tensor-split', '-sm', '--split-mode', '-mg', '--main-gpu', '-dev', '--device',
-  '-ot', '--override-tensor', '-ncmoe', '--n-cpu-moe', '-fitt', '--fit-target',
+  '-m',
+  '--model',
+  '-c',
+  '--ctx-size',
+  '-np',
+  '--parallel',
+  '-b',
+  '--batch-size',
+  '-ub',
+  '--ubatch-size',
+  '-ctk',
+  '--cache-type-k',
+  '-ctv',
+  '--cache-type-v',
+  '-ngl',
+  '--gpu-layers',
+  '--n-gpu-layers',
+  '-ts',
+  '--tensor-split',
+  '-sm',
+  '--split-mode',
+  '-mg',
+  '--main-gpu',
+  '-dev',
+  '--device',
+  '-ot',
+  '--override-tensor',
+  '-ncmoe',
+  '--n-cpu-moe',
+  '-fitt',
+  '--fit-target',
 ])
 // Repacking and the host buffer decide whether host weights go to an extra buffer type, which
 // is left out of the Host row: with `-nr` they stay in the CPU buffer, which is counted.
@@ -108,19 +135,24 @@ export async function fitParams(
   options.signal?.throwIfAborted()
   const argv = fitParamsArgs(args)
   const stdout = await new Promise<string>((resolve, reject) => {
-    execFile(binaryPath, argv, {
-      signal: options.signal,
-      timeout: options.timeoutMs ?? 60_000,
-      maxBuffer: 4 << 20,
-      env: options.env,
-    }, (err, out, errOut) => {
-      if (err) {
-        if (options.signal?.aborted) return reject(options.signal.reason)
-        const tail = String(errOut).trim().split('\n').slice(-5).join('\n')
-        return reject(new Error(`llama-fit-params failed (${err.message.split('\n')[0]}): ${tail}`, { cause: err }))
-      }
-      resolve(String(out))
-    })
+    execFile(
+      binaryPath,
+      argv,
+      {
+        signal: options.signal,
+        timeout: options.timeoutMs ?? 60_000,
+        maxBuffer: 4 << 20,
+        env: options.env,
+      },
+      (err, out, errOut) => {
+        if (err) {
+          if (options.signal?.aborted) return reject(options.signal.reason)
+          const tail = String(errOut).trim().split('\n').slice(-5).join('\n')
+          return reject(new Error(`llama-fit-params failed (${err.message.split('\n')[0]}): ${tail}`, { cause: err }))
+        }
+        resolve(String(out))
+      },
+    )
   })
   return parseFitPrint(stdout)
 }

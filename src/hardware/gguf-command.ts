@@ -32,20 +32,42 @@ function parse(argv: readonly string[]): Parsed | string {
       return n
     }
     switch (a) {
-      case '--json': json = true; break
-      case '--ctx': case '-c': options.ctx = int(); break
-      case '--parallel': case '-np': options.parallel = int(); break
-      case '--cache-type-k': case '-ctk': options.cacheTypeK = value(); break
-      case '--cache-type-v': case '-ctv': options.cacheTypeV = value(); break
-      case '--ubatch': case '-ub': options.ubatch = int(); break
-      case '--flash-attn': case '-fa': {
+      case '--json':
+        json = true
+        break
+      case '--ctx':
+      case '-c':
+        options.ctx = int()
+        break
+      case '--parallel':
+      case '-np':
+        options.parallel = int()
+        break
+      case '--cache-type-k':
+      case '-ctk':
+        options.cacheTypeK = value()
+        break
+      case '--cache-type-v':
+      case '-ctv':
+        options.cacheTypeV = value()
+        break
+      case '--ubatch':
+      case '-ub':
+        options.ubatch = int()
+        break
+      case '--flash-attn':
+      case '-fa': {
         const v = value()
         if (v !== 'on' && v !== 'off' && v !== 'auto') throw new Error(`${a} expects on, off or auto`)
         options.flashAttn = v
         break
       }
-      case '--embedding': options.embedding = true; break
-      case '--help': case '-h': return USAGE
+      case '--embedding':
+        options.embedding = true
+        break
+      case '--help':
+      case '-h':
+        return USAGE
       default:
         if (a.startsWith('-') || file !== undefined) throw new Error(`unexpected argument "${a}"`)
         file = a

@@ -74,21 +74,66 @@ export class FileCursor {
 
   // Fixed-width reads. The async ones fill the buffer first; the `*Now` ones assume `has()`.
 
-  async u8(): Promise<number> { await this.need(1); return this.u8Now() }
-  async u32(): Promise<number> { await this.need(4); return this.u32Now() }
-  async u64(): Promise<number> { await this.need(8); return this.u64Now() }
+  async u8(): Promise<number> {
+    await this.need(1)
+    return this.u8Now()
+  }
+  async u32(): Promise<number> {
+    await this.need(4)
+    return this.u32Now()
+  }
+  async u64(): Promise<number> {
+    await this.need(8)
+    return this.u64Now()
+  }
 
-  u8Now(): number { return this.buf.readUInt8(this.at++) }
-  u32Now(): number { const v = this.buf.readUInt32LE(this.at); this.at += 4; return v }
-  i8Now(): number { return this.buf.readInt8(this.at++) }
-  u16Now(): number { const v = this.buf.readUInt16LE(this.at); this.at += 2; return v }
-  i16Now(): number { const v = this.buf.readInt16LE(this.at); this.at += 2; return v }
-  i32Now(): number { const v = this.buf.readInt32LE(this.at); this.at += 4; return v }
-  f32Now(): number { const v = this.buf.readFloatLE(this.at); this.at += 4; return v }
-  f64Now(): number { const v = this.buf.readDoubleLE(this.at); this.at += 8; return v }
+  u8Now(): number {
+    return this.buf.readUInt8(this.at++)
+  }
+  u32Now(): number {
+    const v = this.buf.readUInt32LE(this.at)
+    this.at += 4
+    return v
+  }
+  i8Now(): number {
+    return this.buf.readInt8(this.at++)
+  }
+  u16Now(): number {
+    const v = this.buf.readUInt16LE(this.at)
+    this.at += 2
+    return v
+  }
+  i16Now(): number {
+    const v = this.buf.readInt16LE(this.at)
+    this.at += 2
+    return v
+  }
+  i32Now(): number {
+    const v = this.buf.readInt32LE(this.at)
+    this.at += 4
+    return v
+  }
+  f32Now(): number {
+    const v = this.buf.readFloatLE(this.at)
+    this.at += 4
+    return v
+  }
+  f64Now(): number {
+    const v = this.buf.readDoubleLE(this.at)
+    this.at += 8
+    return v
+  }
   /** 64-bit integers as numbers: metadata values past 2^53 do not occur in practice. */
-  u64Now(): number { const v = this.buf.readBigUInt64LE(this.at); this.at += 8; return Number(v) }
-  i64Now(): number { const v = this.buf.readBigInt64LE(this.at); this.at += 8; return Number(v) }
+  u64Now(): number {
+    const v = this.buf.readBigUInt64LE(this.at)
+    this.at += 8
+    return Number(v)
+  }
+  i64Now(): number {
+    const v = this.buf.readBigInt64LE(this.at)
+    this.at += 8
+    return Number(v)
+  }
 
   /** A GGUF string: u64 byte length, then UTF-8 bytes. */
   async string(maxBytes = 1 << 24): Promise<string> {

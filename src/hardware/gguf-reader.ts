@@ -9,8 +9,19 @@ import { FileCursor } from './gguf-cursor.ts'
 
 /** GGUF metadata value types (gguf_type). */
 export const GgufValueType = {
-  UINT8: 0, INT8: 1, UINT16: 2, INT16: 3, UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7,
-  STRING: 8, ARRAY: 9, UINT64: 10, INT64: 11, FLOAT64: 12,
+  UINT8: 0,
+  INT8: 1,
+  UINT16: 2,
+  INT16: 3,
+  UINT32: 4,
+  INT32: 5,
+  FLOAT32: 6,
+  BOOL: 7,
+  STRING: 8,
+  ARRAY: 9,
+  UINT64: 10,
+  INT64: 11,
+  FLOAT64: 12,
 } as const
 export type GgufValueType = (typeof GgufValueType)[keyof typeof GgufValueType]
 
@@ -124,17 +135,28 @@ async function readValue(c: FileCursor, type: number, key: string): Promise<Gguf
   }
   await c.need(fixedSize(c, type, key))
   switch (type) {
-    case GgufValueType.UINT8: return c.u8Now()
-    case GgufValueType.INT8: return c.i8Now()
-    case GgufValueType.UINT16: return c.u16Now()
-    case GgufValueType.INT16: return c.i16Now()
-    case GgufValueType.UINT32: return c.u32Now()
-    case GgufValueType.INT32: return c.i32Now()
-    case GgufValueType.FLOAT32: return c.f32Now()
-    case GgufValueType.BOOL: return c.u8Now() !== 0
-    case GgufValueType.UINT64: return c.u64Now()
-    case GgufValueType.INT64: return c.i64Now()
-    default: return c.f64Now()
+    case GgufValueType.UINT8:
+      return c.u8Now()
+    case GgufValueType.INT8:
+      return c.i8Now()
+    case GgufValueType.UINT16:
+      return c.u16Now()
+    case GgufValueType.INT16:
+      return c.i16Now()
+    case GgufValueType.UINT32:
+      return c.u32Now()
+    case GgufValueType.INT32:
+      return c.i32Now()
+    case GgufValueType.FLOAT32:
+      return c.f32Now()
+    case GgufValueType.BOOL:
+      return c.u8Now() !== 0
+    case GgufValueType.UINT64:
+      return c.u64Now()
+    case GgufValueType.INT64:
+      return c.i64Now()
+    default:
+      return c.f64Now()
   }
 }
 

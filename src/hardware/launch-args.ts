@@ -21,20 +21,34 @@ export interface LaunchArgs extends EstimateOptions {
 }
 
 const VALUE_OPTS: Readonly<Record<string, string>> = {
-  '-c': 'ctx', '--ctx-size': 'ctx',
-  '-np': 'parallel', '--parallel': 'parallel',
-  '-ctk': 'cacheTypeK', '--cache-type-k': 'cacheTypeK',
-  '-ctv': 'cacheTypeV', '--cache-type-v': 'cacheTypeV',
-  '-ngl': 'nGpuLayers', '--gpu-layers': 'nGpuLayers', '--n-gpu-layers': 'nGpuLayers',
-  '-b': 'batch', '--batch-size': 'batch',
-  '-ub': 'ubatch', '--ubatch-size': 'ubatch',
-  '-ts': 'tensorSplit', '--tensor-split': 'tensorSplit',
-  '-sm': 'splitMode', '--split-mode': 'splitMode',
-  '-mg': 'mainGpu', '--main-gpu': 'mainGpu',
-  '-dev': 'devices', '--device': 'devices',
-  '-m': 'model', '--model': 'model',
+  '-c': 'ctx',
+  '--ctx-size': 'ctx',
+  '-np': 'parallel',
+  '--parallel': 'parallel',
+  '-ctk': 'cacheTypeK',
+  '--cache-type-k': 'cacheTypeK',
+  '-ctv': 'cacheTypeV',
+  '--cache-type-v': 'cacheTypeV',
+  '-ngl': 'nGpuLayers',
+  '--gpu-layers': 'nGpuLayers',
+  '--n-gpu-layers': 'nGpuLayers',
+  '-b': 'batch',
+  '--batch-size': 'batch',
+  '-ub': 'ubatch',
+  '--ubatch-size': 'ubatch',
+  '-ts': 'tensorSplit',
+  '--tensor-split': 'tensorSplit',
+  '-sm': 'splitMode',
+  '--split-mode': 'splitMode',
+  '-mg': 'mainGpu',
+  '--main-gpu': 'mainGpu',
+  '-dev': 'devices',
+  '--device': 'devices',
+  '-m': 'model',
+  '--model': 'model',
   '--pooling': 'pooling',
-  '-lm': 'loadMode', '--load-mode': 'loadMode',
+  '-lm': 'loadMode',
+  '--load-mode': 'loadMode',
 }
 
 /** Reads the memory-relevant options out of llama-server args; everything else is ignored. */
@@ -53,20 +67,27 @@ export function parseLaunchArgs(args: readonly string[]): LaunchArgs {
       continue
     }
     switch (flag) {
-      case '--embedding': case '--embeddings': case '--rerank': case '--reranking':
+      case '--embedding':
+      case '--embeddings':
+      case '--rerank':
+      case '--reranking':
         out.embedding = true
         break
-      case '-kvu': case '--kv-unified':
+      case '-kvu':
+      case '--kv-unified':
         out.kvUnified = true
         break
-      case '-no-kvu': case '--no-kv-unified':
+      case '-no-kvu':
+      case '--no-kv-unified':
         out.kvUnified = false
         break
-      case '-nkvo': case '--no-kv-offload':
+      case '-nkvo':
+      case '--no-kv-offload':
         out.kvOffload = false
         break
       // Repacking covers every extra buffer type (common.cpp: use_extra_bufts = !no_extra_bufts).
-      case '-nr': case '--no-repack':
+      case '-nr':
+      case '--no-repack':
         out.repack = false
         break
       case '--repack':
@@ -79,7 +100,8 @@ export function parseLaunchArgs(args: readonly string[]): LaunchArgs {
       case '--no-mmap':
         out.mmap = false
         break
-      case '-fa': case '--flash-attn': {
+      case '-fa':
+      case '--flash-attn': {
         // The value is optional in older builds; take it only when it is one of the words.
         const next = inline ?? args[i + 1]
         if (next === 'on' || next === 'off' || next === 'auto') {
@@ -102,23 +124,54 @@ function apply(out: LaunchArgs, field: string, flag: string, value: string): voi
     return n
   }
   switch (field) {
-    case 'ctx': out.ctx = int(); break
-    case 'parallel': out.parallel = int(); break
-    case 'cacheTypeK': out.cacheTypeK = value; break
-    case 'cacheTypeV': out.cacheTypeV = value; break
+    case 'ctx':
+      out.ctx = int()
+      break
+    case 'parallel':
+      out.parallel = int()
+      break
+    case 'cacheTypeK':
+      out.cacheTypeK = value
+      break
+    case 'cacheTypeV':
+      out.cacheTypeV = value
+      break
     // `auto` and `all` both end at every layer unless fitting trims them; plan for all.
-    case 'nGpuLayers': out.nGpuLayers = value === 'auto' || value === 'all' ? -1 : int(); break
-    case 'batch': out.batch = int(); break
-    case 'ubatch': out.ubatch = int(); break
-    case 'tensorSplit': out.tensorSplit = value.split(/[,/]/).map((x) => Number(x) || 0); break
-    case 'splitMode': out.splitMode = value; break
-    case 'mainGpu': out.mainGpu = int(); break
-    case 'devices': out.devices = value.split(',').map((d) => d.trim()).filter((d) => d !== ''); break
-    case 'model': out.model = value; break
+    case 'nGpuLayers':
+      out.nGpuLayers = value === 'auto' || value === 'all' ? -1 : int()
+      break
+    case 'batch':
+      out.batch = int()
+      break
+    case 'ubatch':
+      out.ubatch = int()
+      break
+    case 'tensorSplit':
+      out.tensorSplit = value.split(/[,/]/).map((x) => Number(x) || 0)
+      break
+    case 'splitMode':
+      out.splitMode = value
+      break
+    case 'mainGpu':
+      out.mainGpu = int()
+      break
+    case 'devices':
+      out.devices = value
+        .split(',')
+        .map((d) => d.trim())
+        .filter((d) => d !== '')
+      break
+    case 'model':
+      out.model = value
+      break
     // A pooling other than none means an embedding model: no logits, all tokens in one ubatch.
-    case 'pooling': if (value !== 'none') out.embedding = true; break
+    case 'pooling':
+      if (value !== 'none') out.embedding = true
+      break
     // Only these map the file (llama-model-loader.cpp); none, mlock and dio read it into buffers.
-    case 'loadMode': out.mmap = value === 'auto' || value === 'mmap' || value === 'mmap+mlock'; break
+    case 'loadMode':
+      out.mmap = value === 'auto' || value === 'mmap' || value === 'mmap+mlock'
+      break
   }
 }
 

@@ -57,9 +57,19 @@ export class NodeResources {
     this.learned = new LearnedMemory({ logger: this.logger }, { home: config.home })
     // An unlisted GPU process is settled after two sample rounds (its use is in the totals by then).
     this.reservations = new Reservations({ unlistedSettleMs: 2 * config.resources.sample_interval_ms })
-    this.hardware = new Hardware({ logger: this.logger, learned: this.learned }, { nvidiaSmi: config.resources.nvidia_smi, sampleIntervalMs: config.resources.sample_interval_ms })
+    this.hardware = new Hardware(
+      { logger: this.logger, learned: this.learned },
+      { nvidiaSmi: config.resources.nvidia_smi, sampleIntervalMs: config.resources.sample_interval_ms },
+    )
     this.planner = new CapacityPlanner(
-      { logger: this.logger, hardware: this.hardware, learned: this.learned, held: (forProfile) => this.held(forProfile), fitParamsPath: () => this.c.fitParamsPath(), cpuFeatures: () => this.hardware.cpuFeatures() },
+      {
+        logger: this.logger,
+        hardware: this.hardware,
+        learned: this.learned,
+        held: (forProfile) => this.held(forProfile),
+        fitParamsPath: () => this.c.fitParamsPath(),
+        cpuFeatures: () => this.hardware.cpuFeatures(),
+      },
       { maxVramMb: config.resources.max_vram_mb, maxSysmemMb: config.resources.max_sysmem_mb },
     )
   }
@@ -110,7 +120,12 @@ export class NodeResources {
       try {
         const { plan, requirement: req } = await this.planner.assess(p)
         this.requirements.set(p.id, req)
-        this.fits.set(p.id, { now: plan.fit === 'now', afterEviction: plan.fit !== 'none' || plan.wouldFitWithoutHerd, vramMb: req.vramMb || null, sysmemMb: req.sysmemMb || null })
+        this.fits.set(p.id, {
+          now: plan.fit === 'now',
+          afterEviction: plan.fit !== 'none' || plan.wouldFitWithoutHerd,
+          vramMb: req.vramMb || null,
+          sysmemMb: req.sysmemMb || null,
+        })
       } catch (err: unknown) {
         this.logger.debug({ err, profile: p.id }, 'could not plan this profile')
       }
@@ -130,18 +145,20 @@ export class NodeResources {
     const snap = this.hardware.snapshot()
     const instances = this.c.instances()
     this.reservations.prune(instances)
-    return instances
-      // A starting instance without a pid and without a reservation is still being admitted
-      // (possibly the very one asking): it holds nothing yet, and counting it would make it
-      // evict for itself. One that was admitted holds its reservation from then on.
-      .filter((i) => i.state.status !== 'exited' && (i.state.status !== 'starting' || i.pid !== undefined || this.reservations.has(i.id)))
-      .map((i) => {
-        const base = { instanceId: i.id, idle: i.state.status === 'ready' && i.busy === 0 && i.profileId !== forProfile, lastUsedAt: i.lastUsedAt }
-        const reserved = this.reservations.measure(i, i.id, snap)
-        if (reserved) return { ...base, ...reserved }
-        const usage = i.pid === undefined ? undefined : snap.processes.get(i.pid)
-        const req = this.requirements.get(i.profileId)
-        return { ...base, gpus: i.gpus, vramMb: usage?.vramMb ?? req?.vramMb ?? 0, sysmemMb: usage?.rssMb ?? req?.sysmemMb ?? 0 }
-      })
+    return (
+      instances
+        // A starting instance without a pid and without a reservation is still being admitted
+        // (possibly the very one asking): it holds nothing yet, and counting it would make it
+        // evict for itself. One that was admitted holds its reservation from then on.
+        .filter((i) => i.state.status !== 'exited' && (i.state.status !== 'starting' || i.pid !== undefined || this.reservations.has(i.id)))
+        .map((i) => {
+          const base = { instanceId: i.id, idle: i.state.status === 'ready' && i.busy === 0 && i.profileId !== forProfile, lastUsedAt: i.lastUsedAt }
+          const reserved = this.reservations.measure(i, i.id, snap)
+          if (reserved) return { ...base, ...reserved }
+          const usage = i.pid === undefined ? undefined : snap.processes.get(i.pid)
+          const req = this.requirements.get(i.profileId)
+          return { ...base, gpus: i.gpus, vramMb: usage?.vramMb ?? req?.vramMb ?? 0, sysmemMb: usage?.rssMb ?? req?.sysmemMb ?? 0 }
+        })
+    )
   }
 }

@@ -63,7 +63,8 @@ function freeAfter(input: PlanInput, evicted: readonly HeldInstance[]): Free {
   const sum = (xs: readonly HeldInstance[], f: (h: HeldInstance) => number): number => xs.reduce((a, h) => a + f(h), 0)
   // The device's free figure, less what kept instances are admitted for but do not show yet,
   // plus what evicted ones show (an evicted instance's reservation simply lapses).
-  const shown = (h: HeldInstance, f: 'sysmem' | 'vram'): number => (f === 'sysmem' ? h.sysmemMb - (h.reservedSysmemMb ?? 0) : h.vramMb - (h.reservedVramMb ?? 0))
+  const shown = (h: HeldInstance, f: 'sysmem' | 'vram'): number =>
+    f === 'sysmem' ? h.sysmemMb - (h.reservedSysmemMb ?? 0) : h.vramMb - (h.reservedVramMb ?? 0)
   const sysPhysical = input.sysmem.freeMb - sum(kept, (h) => h.reservedSysmemMb ?? 0) + sum(evicted, (h) => shown(h, 'sysmem')) - marginMb(input.sysmem.totalMb)
   const sysBudget = input.limits.maxSysmemMb === null ? Infinity : input.limits.maxSysmemMb - sum(kept, (h) => h.sysmemMb)
   const gpu = new Map<number, number>()

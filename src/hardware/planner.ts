@@ -53,12 +53,15 @@ export class CapacityPlanner {
   async requirement(profile: ProfileSpec, options: { signal?: AbortSignal } = {}): Promise<Requirement> {
     const s = await this.staticSources(profile, options.signal)
     const gpu = this.c.hardware.snapshot().gpus.length > 0
-    return resolveRequirement({
-      learned: this.c.learned?.get(profile.launchHash),
-      fit: s.fit,
-      estimate: s.estimate?.estimate,
-      cookbook: { estimatedVramMb: profile.estimatedVramMb, estimatedSysmemMb: profile.estimatedSysmemMb },
-    }, { gpu })
+    return resolveRequirement(
+      {
+        learned: this.c.learned?.get(profile.launchHash),
+        fit: s.fit,
+        estimate: s.estimate?.estimate,
+        cookbook: { estimatedVramMb: profile.estimatedVramMb, estimatedSysmemMb: profile.estimatedSysmemMb },
+      },
+      { gpu },
+    )
   }
 
   /** Whether a cold start of this profile fits now, after evicting idle instances, or not. */
@@ -70,7 +73,14 @@ export class CapacityPlanner {
   async assess(profile: ProfileSpec, options: { signal?: AbortSignal } = {}): Promise<{ plan: FitPlan; requirement: Requirement }> {
     const requirement = await this.requirement(profile, options)
     const snap = this.c.hardware.snapshot()
-    const plan = planFit({ gpus: snap.gpus, sysmem: snap.sysmem, limits: this.limits, held: this.c.held(profile.id), requirement, launch: parseLaunchArgs(profile.args) })
+    const plan = planFit({
+      gpus: snap.gpus,
+      sysmem: snap.sysmem,
+      limits: this.limits,
+      held: this.c.held(profile.id),
+      requirement,
+      launch: parseLaunchArgs(profile.args),
+    })
     return { plan, requirement }
   }
 

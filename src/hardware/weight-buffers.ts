@@ -86,7 +86,8 @@ const REPACK: ReadonlyMap<number, { x86?: ['avx2' | 'avx512', number]; arm?: num
 
 // Weights llama-arch.cpp feeds to something other than a matrix product (LLM_TENSOR_INFOS).
 // Norms, biases and the other element-wise weights are F32, which no extra buffer takes anyway.
-const GET_ROWS_OR_CONV = /^(?:token_embd|position_embd|token_types|per_layer_token_embd|d2t|markov_w1|selector_predecessor|selector_successor)\.|\.(?:attn_rel_b|attn_compressor_ape|indexer_compressor_ape|ffn_gate_tid2eid|nextn\.embed_tokens|ssm_conv1d|ple_conv1d|shortconv\.conv|ssm_a|ssm_d)\b/
+const GET_ROWS_OR_CONV =
+  /^(?:token_embd|position_embd|token_types|per_layer_token_embd|d2t|markov_w1|selector_predecessor|selector_successor)\.|\.(?:attn_rel_b|attn_compressor_ape|indexer_compressor_ape|ffn_gate_tid2eid|nextn\.embed_tokens|ssm_conv1d|ple_conv1d|shortconv\.conv|ssm_a|ssm_d)\b/
 const EXPERTS = /_(?:exps|chexps)\.weight$/
 
 /** The matrix op a weight feeds, from its name; undefined for the others. */
@@ -96,7 +97,11 @@ export function weightOp(name: string): 'mul_mat' | 'mul_mat_id' | undefined {
 }
 
 /** Which extra buffer takes this weight on this CPU, and its size there; undefined: the CPU buffer. */
-export function extraBufferOf(t: Pick<GgufTensorInfo, 'name' | 'dims' | 'type'>, cpu: CpuFeatures, op = weightOp(t.name)): { name: ExtraBufferName; bytes: number } | undefined {
+export function extraBufferOf(
+  t: Pick<GgufTensorInfo, 'name' | 'dims' | 'type'>,
+  cpu: CpuFeatures,
+  op = weightOp(t.name),
+): { name: ExtraBufferName; bytes: number } | undefined {
   if (op === undefined) return undefined
   // ggml_n_dims: trailing dimensions of 1 do not count.
   const dims = [...t.dims]
@@ -115,7 +120,16 @@ export function extraBufferOf(t: Pick<GgufTensorInfo, 'name' | 'dims' | 'type'>,
   if (repack && dims.length === (op === 'mul_mat' ? 2 : 3)) {
     const x86 = repack.x86 && cpu[repack.x86[0]] && ne1 % repack.x86[1] === 0
     const arm = repack.arm !== undefined && cpu.armDotprod && ne1 % repack.arm === 0
-    if (x86 || arm) return { name: 'CPU_REPACK', bytes: pad(ggmlBytes(type, t.dims.reduce((a, b) => a * b, 1))) }
+    if (x86 || arm)
+      return {
+        name: 'CPU_REPACK',
+        bytes: pad(
+          ggmlBytes(
+            type,
+            t.dims.reduce((a, b) => a * b, 1),
+          ),
+        ),
+      }
   }
   return undefined
 }
@@ -139,7 +153,10 @@ export function hostWeightBuffers(path: string, input: HostWeightsInput): Weight
     if (put(t)) continue
     const type = ggmlType(t.type)
     if (!type) throw new Error(`${path}: tensor ${t.name} has unknown ggml type ${t.type}`)
-    const bytes = ggmlBytes(type, t.dims.reduce((a, b) => a * b, 1))
+    const bytes = ggmlBytes(
+      type,
+      t.dims.reduce((a, b) => a * b, 1),
+    )
     cpuBytes += bytes
     cpuPadded += pad(bytes)
     first = Math.min(first, t.offset)
@@ -147,9 +164,7 @@ export function hostWeightBuffers(path: string, input: HostWeightsInput): Weight
   }
   const out: WeightBuffer[] = [...extra].map(([name, bytes]) => ({ name, bytes, residentBytes: bytes }))
   if (cpuBytes > 0) {
-    out.push(input.mmap
-      ? { name: 'CPU_Mapped', bytes: last - first, residentBytes: cpuBytes }
-      : { name: 'CPU', bytes: cpuPadded, residentBytes: cpuPadded })
+    out.push(input.mmap ? { name: 'CPU_Mapped', bytes: last - first, residentBytes: cpuBytes } : { name: 'CPU', bytes: cpuPadded, residentBytes: cpuPadded })
   }
   return out
 }

@@ -18,7 +18,12 @@ export async function waitHealthy(baseUrl: string, o: HttpOptions & { intervalMs
   for (;;) {
     o.signal.throwIfAborted()
     try {
-      const res = await request(`${baseUrl}/health`, { dispatcher: o.dispatcher, signal: o.signal, headersTimeout: PROBE_TIMEOUT_MS, bodyTimeout: PROBE_TIMEOUT_MS })
+      const res = await request(`${baseUrl}/health`, {
+        dispatcher: o.dispatcher,
+        signal: o.signal,
+        headersTimeout: PROBE_TIMEOUT_MS,
+        bodyTimeout: PROBE_TIMEOUT_MS,
+      })
       await res.body.dump()
       if (res.statusCode === 200) return
     } catch {

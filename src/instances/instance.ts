@@ -126,7 +126,16 @@ export class Instance {
       if (this.port > 0) this.deps.ports.release(this.port)
       this.port = port
       if (signal.aborted) throw this.fail('stopped before it was ready', { code: null, signal: null })
-      const proc = spawnLlama({ binary, modelPath: this.profile.modelPath, args: [...this.profile.args, ...(placement.args ?? [])], ...(placement.env ? { env: placement.env } : {}), host: this.deps.host, port, setpriv: this.deps.setpriv, log: this.log })
+      const proc = spawnLlama({
+        binary,
+        modelPath: this.profile.modelPath,
+        args: [...this.profile.args, ...(placement.args ?? [])],
+        ...(placement.env ? { env: placement.env } : {}),
+        host: this.deps.host,
+        port,
+        setpriv: this.deps.setpriv,
+        log: this.log,
+      })
       this.proc = proc
       this.record = proc.pid === undefined ? undefined : { pid: proc.pid, instanceId: this.id, profileId: this.profile.id, binary, startedAt: Date.now() }
       if (proc.pid !== undefined) {
@@ -179,7 +188,17 @@ export class Instance {
   }
 
   snapshot(): InstanceSnapshot {
-    return { id: this.id, profileId: this.profile.id, pid: this.proc?.pid, port: this.port, state: this.state, busy: this.busy, lastUsedAt: this.lastUsedAt, startedAt: this.startedAt, gpus: this.gpus }
+    return {
+      id: this.id,
+      profileId: this.profile.id,
+      pid: this.proc?.pid,
+      port: this.port,
+      state: this.state,
+      busy: this.busy,
+      lastUsedAt: this.lastUsedAt,
+      startedAt: this.startedAt,
+      gpus: this.gpus,
+    }
   }
 
   private async waitReady(proc: LlamaProcess, deadline: number, outer: AbortSignal): Promise<Outcome> {

@@ -138,7 +138,20 @@ export class InstanceManager extends EventEmitter<InstanceEventMap> {
 
   /** Load per profile, including cookbook profiles with no instance. */
   load(): ProfileLoad[] {
-    return this.pools.ids().map((id) => this.pools.activePool(id)?.load() ?? { profileId: id, instances: 0, readyInstances: 0, slotsTotal: 0, slotsBusy: 0, queueLength: 0, tokensPerSecond: this.rates.get(id)?.value ?? null })
+    return this.pools
+      .ids()
+      .map(
+        (id) =>
+          this.pools.activePool(id)?.load() ?? {
+            profileId: id,
+            instances: 0,
+            readyInstances: 0,
+            slotsTotal: 0,
+            slotsBusy: 0,
+            queueLength: 0,
+            tokensPerSecond: this.rates.get(id)?.value ?? null,
+          },
+      )
   }
 
   /** Recent output of one instance, or of all (live ones, then recently exited ones). */

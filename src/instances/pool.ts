@@ -54,7 +54,10 @@ export class ProfilePool {
     this.host = host
     this.queue = new WaitQueue({
       owed: () => this.startingCapacity(),
-      timeoutError: (at) => new HerdError('queue_timeout', `waited ${this.spec.maxWaitInQueueMs} ms in the queue for '${this.spec.id}'`, { retryAfterSeconds: this.retryAfter(at) }),
+      timeoutError: (at) =>
+        new HerdError('queue_timeout', `waited ${this.spec.maxWaitInQueueMs} ms in the queue for '${this.spec.id}'`, {
+          retryAfterSeconds: this.retryAfter(at),
+        }),
       changed: () => this.emitLoad(),
     })
     this.idle = new IdleTimers((inst) => {
@@ -75,7 +78,9 @@ export class ProfilePool {
     }
     const ahead = this.queue.length - this.pendingCapacity()
     if (ahead >= this.spec.maxQueueSize) {
-      throw new HerdError('queue_full', `the queue for '${this.spec.id}' is full (${this.spec.maxQueueSize} waiting)`, { retryAfterSeconds: this.retryAfter(ahead) })
+      throw new HerdError('queue_full', `the queue for '${this.spec.id}' is full (${this.spec.maxQueueSize} waiting)`, {
+        retryAfterSeconds: this.retryAfter(ahead),
+      })
     }
     // A mesh-wide deadline (set by the node the client asked) cuts the local bound short.
     const timeoutMs = Math.max(0, Math.min(this.spec.maxWaitInQueueMs, (o.deadline ?? Infinity) - Date.now()))
@@ -183,7 +188,15 @@ export class ProfilePool {
     const t0 = performance.now()
     // Admission waits for room no longer than someone waits for this instance (prewarm: its own bound).
     const deadline = this.queue.latestExpiry()
-    const started = inst.start((signal) => prepareSpawn(this.spec, { signal, instanceId: inst.id, ...(deadline === undefined ? {} : { deadline }), fit: this.host.fit, binary: () => this.host.binary() }))
+    const started = inst.start((signal) =>
+      prepareSpawn(this.spec, {
+        signal,
+        instanceId: inst.id,
+        ...(deadline === undefined ? {} : { deadline }),
+        fit: this.host.fit,
+        binary: () => this.host.binary(),
+      }),
+    )
     this.starts.set(inst, started)
     started.then(
       () => this.ready(inst, Math.round(performance.now() - t0)),

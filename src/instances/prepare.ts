@@ -38,7 +38,8 @@ export async function prepareSpawn(profile: ProfileSpec, o: FitOptions & { fit: 
     )
     if (!isFile) throw new HerdError('model_file_missing', `model file for '${profile.id}' not found: ${profile.modelPath}`)
   }
-  const placement = (await o.fit?.(profile, { signal: o.signal, instanceId: o.instanceId, ...(o.deadline === undefined ? {} : { deadline: o.deadline }) })) ?? {}
+  const placement =
+    (await o.fit?.(profile, { signal: o.signal, instanceId: o.instanceId, ...(o.deadline === undefined ? {} : { deadline: o.deadline }) })) ?? {}
   o.signal.throwIfAborted()
   try {
     return { binary: await o.binary(), placement }

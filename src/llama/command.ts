@@ -43,20 +43,36 @@ export function parseLlamaBuildArgs(argv: readonly string[]): LlamaBuildArgs {
       return next
     }
     switch (flag) {
-      case '--git': args.gitUrl = value(); break
-      case '--ref': args.ref = value(); break
-      case '--cmake-arg': args.cmakeArgs.push(value()); break
-      case '--jobs': case '-j': {
+      case '--git':
+        args.gitUrl = value()
+        break
+      case '--ref':
+        args.ref = value()
+        break
+      case '--cmake-arg':
+        args.cmakeArgs.push(value())
+        break
+      case '--jobs':
+      case '-j': {
         const v = value()
         const n = Number(v)
         if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} expects a positive integer, got ${v}`)
         args.jobs = n
         break
       }
-      case '--force': args.force = true; break
-      case '--verbose': case '-v': args.verbose = true; break
-      case '--help': case '-h': args.help = true; break
-      default: throw new Error(`unknown argument: ${raw}`)
+      case '--force':
+        args.force = true
+        break
+      case '--verbose':
+      case '-v':
+        args.verbose = true
+        break
+      case '--help':
+      case '-h':
+        args.help = true
+        break
+      default:
+        throw new Error(`unknown argument: ${raw}`)
     }
   }
   if (args.ref !== undefined && args.gitUrl === undefined) throw new Error('--ref needs --git URL')

@@ -52,8 +52,18 @@ export async function run(command: string, args: readonly string[], opts: RunOpt
       }
     }
   }
-  child.stdout.on('data', lineSplitter((t) => { stdout += t }))
-  child.stderr.on('data', lineSplitter((t) => { stderr += t }))
+  child.stdout.on(
+    'data',
+    lineSplitter((t) => {
+      stdout += t
+    }),
+  )
+  child.stderr.on(
+    'data',
+    lineSplitter((t) => {
+      stderr += t
+    }),
+  )
 
   let killTimer: NodeJS.Timeout | undefined
   const onAbort = (): void => {

@@ -40,7 +40,10 @@ export async function resolveSource(source: SourceSpec, ctx: Ctx): Promise<Resol
 async function resolvePackage(spec: string, ctx: Ctx): Promise<ResolvedSource> {
   const bundle = await ensureBundle(spec, ctx)
   const { stdout } = await run('git', ['bundle', 'list-heads', bundle], { signal: ctx.signal })
-  const heads = stdout.trim().split('\n').map((l) => l.split(/\s+/))
+  const heads = stdout
+    .trim()
+    .split('\n')
+    .map((l) => l.split(/\s+/))
   const head = heads.find((h) => h[1] === 'HEAD') ?? heads[0]
   const sha = head?.[0]
   if (!sha || !/^[0-9a-f]{40}$/.test(sha)) throw new HerdError('internal', `no commit found in ${bundle}`)
@@ -118,12 +121,7 @@ async function fetchInto(dir: string, url: string, ref: string, ctx: Ctx, signal
 }
 
 /** Reuses a complete checkout of `sha`, or fills a scratch folder and renames it into place. */
-async function placeCheckout(
-  layout: LlamaLayout,
-  sha: string,
-  signal: AbortSignal | undefined,
-  fill: (tmp: string) => Promise<void>,
-): Promise<string> {
+async function placeCheckout(layout: LlamaLayout, sha: string, signal: AbortSignal | undefined, fill: (tmp: string) => Promise<void>): Promise<string> {
   const dest = layout.src(sha)
   if (await headIs(dest, sha, signal)) return dest
   await rm(dest, { recursive: true, force: true })

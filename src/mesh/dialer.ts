@@ -9,7 +9,14 @@
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from 'pino'
 import { parseMultiaddr, peerIdOf, preferNonLoopback, withPeerId } from './addrs.ts'
-import { DIAL_BACKOFF_BASE_MS, DIAL_BACKOFF_MAX_MS, LEARNED_ADDRESS_TTL_MS, MAX_ADDRS_PER_PEER, MAX_DIALS_PER_SECOND, MAX_LEARNED_TARGETS } from './constants.ts'
+import {
+  DIAL_BACKOFF_BASE_MS,
+  DIAL_BACKOFF_MAX_MS,
+  LEARNED_ADDRESS_TTL_MS,
+  MAX_ADDRS_PER_PEER,
+  MAX_DIALS_PER_SECOND,
+  MAX_LEARNED_TARGETS,
+} from './constants.ts'
 import type { Refusals } from './refusals.ts'
 
 export type TargetSource = 'config' | 'gossip' | 'mdns'
@@ -119,14 +126,19 @@ export class Dialer {
     if (peerId === this.init.selfId || addrs.length === 0 || !this.init.allowed(peerId)) return
     const key = `peer:${peerId}`
     const existing = this.targets.get(key)
-    const dialable = preferNonLoopback(addrs).slice(0, MAX_ADDRS_PER_PEER).map((a) => withPeerId(a, peerId))
+    const dialable = preferNonLoopback(addrs)
+      .slice(0, MAX_ADDRS_PER_PEER)
+      .map((a) => withPeerId(a, peerId))
     if (existing !== undefined) {
       existing.addrs = dialable
       existing.lastHeard = this.now()
       return
     }
     if (this.learnedCount >= this.maxLearned) {
-      this.components.refusals?.refuse(from, 'too_many_targets', 'ignored a learned peer: the dialer holds as many as it keeps', { peer_learned: peerId, limit: this.maxLearned })
+      this.components.refusals?.refuse(from, 'too_many_targets', 'ignored a learned peer: the dialer holds as many as it keeps', {
+        peer_learned: peerId,
+        limit: this.maxLearned,
+      })
       return
     }
     this.learnedCount += 1
@@ -160,11 +172,14 @@ export class Dialer {
     if (this.timer !== undefined && this.timerAt <= at) return
     clearTimeout(this.timer)
     this.timerAt = at
-    this.timer = setTimeout(() => {
-      this.timer = undefined
-      this.timerAt = Infinity
-      this.tick()
-    }, Math.max(0, delayMs))
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined
+        this.timerAt = Infinity
+        this.tick()
+      },
+      Math.max(0, delayMs),
+    )
     this.timer.unref()
   }
 

@@ -56,7 +56,9 @@ export class ForwardClient {
       ;({ entry } = await pool.acquire(peerId, { signal }))
     } catch (err: unknown) {
       if (signal.aborted) throw signal.reason
-      throw new HerdError('peer_unavailable', `peer ${peerId}: cannot open a forward stream: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+      throw new HerdError('peer_unavailable', `peer ${peerId}: cannot open a forward stream: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      })
     }
     // Until the head arrives an abort resets the stream here; after it, the body takes over.
     const onAbort = (): void => pool.discard(entry, abortError(signal))
@@ -96,7 +98,10 @@ export class ForwardClient {
       if (!released) pool.discard(entry, err instanceof Error ? err : new Error(String(err)))
       if (signal.aborted) throw signal.reason
       const herdErr = toHerdError(err, peerId, 'before the response head')
-      this.components.logger.debug({ request_id: req.requestId, peer: peerId, code: herdErr.code, err: herdErr.message }, 'forward failed before the response head')
+      this.components.logger.debug(
+        { request_id: req.requestId, peer: peerId, code: herdErr.code, err: herdErr.message },
+        'forward failed before the response head',
+      )
       throw herdErr
     }
   }

@@ -51,6 +51,13 @@ export type EndMessage = z.infer<typeof endSchema>
 
 export function parseFrame<T>(frame: Frame, schema: z.ZodType<T>): T {
   const result = schema.safeParse(parseJsonPayload(frame))
-  if (!result.success) throw new FrameError(`malformed frame of type ${frame.type}: ${result.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}`, 'schema')
+  if (!result.success)
+    throw new FrameError(
+      `malformed frame of type ${frame.type}: ${result.error.issues
+        .slice(0, 3)
+        .map((i) => `${i.path.join('.') || '(root)'} ${i.message}`)
+        .join('; ')}`,
+      'schema',
+    )
   return result.data
 }

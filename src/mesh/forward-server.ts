@@ -23,7 +23,13 @@ import { FrameReader, FrameTimeoutError, SilenceError, sendFrame } from './frame
 import type { RefusalKind, Refusals } from './refusals.ts'
 import type { ForwardRequest } from './types.ts'
 
-const FRAME_REFUSAL: Record<FrameErrorKind, RefusalKind> = { type: 'bad_frame', length: 'frame_too_large', json: 'bad_head', schema: 'bad_head', sequence: 'bad_frame' }
+const FRAME_REFUSAL: Record<FrameErrorKind, RefusalKind> = {
+  type: 'bad_frame',
+  length: 'frame_too_large',
+  json: 'bad_head',
+  schema: 'bad_head',
+  sequence: 'bad_frame',
+}
 
 export type ForwardHandler = (req: ForwardRequest, options: { signal: AbortSignal }) => Promise<UpstreamResponse>
 
@@ -151,13 +157,30 @@ export class ForwardServer {
   private async request(stream: Stream, reader: FrameReader, peer: string, usage: PeerUsage, head: RequestHead, stop: AbortSignal): Promise<boolean> {
     const { refusals } = this.components
     if (head.bodyLength > this.maxBodyBytes) {
-      refusals.refuse(peer, 'body_too_large', 'refused a forwarded request: its body is over the limit', { request_id: head.requestId, bodyLength: head.bodyLength, limit: this.maxBodyBytes })
-      await this.answerAndReset(stream, { ok: false, code: 'body_too_large', message: `request body of ${head.bodyLength} bytes is over this node's limit of ${this.maxBodyBytes}` })
+      refusals.refuse(peer, 'body_too_large', 'refused a forwarded request: its body is over the limit', {
+        request_id: head.requestId,
+        bodyLength: head.bodyLength,
+        limit: this.maxBodyBytes,
+      })
+      await this.answerAndReset(stream, {
+        ok: false,
+        code: 'body_too_large',
+        message: `request body of ${head.bodyLength} bytes is over this node's limit of ${this.maxBodyBytes}`,
+      })
       return false
     }
     if (usage.bufferedBytes + head.bodyLength > this.maxBufferedBytesPerPeer) {
-      refusals.refuse(peer, 'buffer_full', 'refused a forwarded request: the peer has too many request bytes buffered here', { request_id: head.requestId, bodyLength: head.bodyLength, buffered: usage.bufferedBytes, limit: this.maxBufferedBytesPerPeer })
-      await this.answerAndReset(stream, { ok: false, code: 'queue_full', message: `too many request bytes from this peer in flight (${usage.bufferedBytes} of ${this.maxBufferedBytesPerPeer})` })
+      refusals.refuse(peer, 'buffer_full', 'refused a forwarded request: the peer has too many request bytes buffered here', {
+        request_id: head.requestId,
+        bodyLength: head.bodyLength,
+        buffered: usage.bufferedBytes,
+        limit: this.maxBufferedBytesPerPeer,
+      })
+      await this.answerAndReset(stream, {
+        ok: false,
+        code: 'queue_full',
+        message: `too many request bytes from this peer in flight (${usage.bufferedBytes} of ${this.maxBufferedBytesPerPeer})`,
+      })
       return false
     }
     usage.bufferedBytes += head.bodyLength

@@ -80,8 +80,14 @@ export class FrameReader {
 
   /** Open both ways with nothing unread: fit to carry another request. */
   get reusable(): boolean {
-    return this.closed === undefined && !this.remoteEnded && this.failure === undefined &&
-      this.decoder.bufferedBytes === 0 && this.stream.status === 'open' && this.stream.writeStatus === 'writable'
+    return (
+      this.closed === undefined &&
+      !this.remoteEnded &&
+      this.failure === undefined &&
+      this.decoder.bufferedBytes === 0 &&
+      this.stream.status === 'open' &&
+      this.stream.writeStatus === 'writable'
+    )
   }
 
   get isClosed(): boolean {
@@ -145,7 +151,10 @@ export class FrameReader {
     if (frameTimeoutMs !== undefined && this.decoder.bufferedBytes > 0) {
       const since = Math.max(this.partialSince, calledAt)
       const buffered = this.decoder.bufferedBytes
-      consider(since + frameTimeoutMs - now, () => new FrameTimeoutError(`a frame begun ${Date.now() - since} ms ago is still incomplete (${buffered} bytes so far)`, frameTimeoutMs))
+      consider(
+        since + frameTimeoutMs - now,
+        () => new FrameTimeoutError(`a frame begun ${Date.now() - since} ms ago is still incomplete (${buffered} bytes so far)`, frameTimeoutMs),
+      )
     }
     if (deadline !== undefined) consider(deadline - now, () => new FrameTimeoutError(`deadline passed ${Date.now() - deadline} ms ago`, deadline - calledAt))
     return best

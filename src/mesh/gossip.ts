@@ -189,7 +189,8 @@ export class Gossip {
     } catch (err: unknown) {
       if (stream.status === 'open') stream.abort(err instanceof Error ? err : new Error(String(err)))
       if (signal?.aborted === true || isEndOfStream(err)) return
-      if (isBadLength(err)) refusals.refuse(from, 'state_too_large', 'closed a gossip stream: a state frame over the limit', { limit: MAX_STATE_BYTES, err: String(err) })
+      if (isBadLength(err))
+        refusals.refuse(from, 'state_too_large', 'closed a gossip stream: a state frame over the limit', { limit: MAX_STATE_BYTES, err: String(err) })
       else if (ac.signal.aborted) refusals.refuse(from, 'frame_timeout', 'closed a gossip stream: no whole state in time', { timeoutMs: readTimeoutMs })
       else this.components.logger.debug({ peer: from, err: String(err) }, 'gossip stream from peer failed')
     } finally {
@@ -200,7 +201,9 @@ export class Gossip {
 }
 
 function isBadLength(err: unknown): boolean {
-  return err instanceof Error && (err.name === 'InvalidDataLengthError' || err.name === 'InvalidDataLengthLengthError' || err.name === 'InvalidMessageLengthError')
+  return (
+    err instanceof Error && (err.name === 'InvalidDataLengthError' || err.name === 'InvalidDataLengthLengthError' || err.name === 'InvalidMessageLengthError')
+  )
 }
 
 function isEndOfStream(err: unknown): boolean {

@@ -266,38 +266,57 @@ export class Mesh extends EventEmitter<MeshEvents> {
     const allow = new Set(this.init.allow)
     const refusals = new Refusals(this.log)
     const table = new PeerTable({ freshMs: C.FRESH_HEARTBEATS * this.init.gossipIntervalMs })
-    const dialer = new Dialer({
-      logger: this.log,
-      refusals,
-      dial: async (addrs, { signal }) => (await node.dial(addrs, { signal })).remotePeer.toString(),
-      isConnected: (id) => this.isConnected(node, id),
-    }, {
-      selfId,
-      allowed: (id) => allow.size === 0 || allow.has(id),
-      ...(this.init.maxLearnedTargets === undefined ? {} : { maxLearnedTargets: this.init.maxLearnedTargets }),
-      ...(this.init.maxDialsPerSecond === undefined ? {} : { maxDialsPerSecond: this.init.maxDialsPerSecond }),
-    })
-    const gossip = new Gossip({
-      logger: this.log,
-      libp2p: node,
-      refusals,
-      snapshot: () => this.snapshot(),
-      onState: (from, state) => this.onState(from, state),
-    }, { intervalMs: this.init.gossipIntervalMs, debounceMs: this.init.gossipDebounceMs, readTimeoutMs: Math.max(this.init.peerTimeoutMs, 3 * this.init.gossipIntervalMs) })
-    const pool = new StreamPool({
-      open: async (peerId, { signal }) => {
-        const conn = node.getConnections(peerIdFromString(peerId)).find((c) => c.status === 'open')
-        if (conn === undefined) throw new Error('not connected')
-        return conn.newStream(C.FORWARD_PROTOCOL, { signal, maxOutboundStreams: C.MAX_FORWARD_STREAMS })
+    const dialer = new Dialer(
+      {
+        logger: this.log,
+        refusals,
+        dial: async (addrs, { signal }) => (await node.dial(addrs, { signal })).remotePeer.toString(),
+        isConnected: (id) => this.isConnected(node, id),
       },
-    }, { maxIdlePerPeer: this.init.maxIdleStreamsPerPeer, ...(this.init.maxStreamsPerPeer === undefined ? {} : { maxActivePerPeer: this.init.maxStreamsPerPeer }) })
+      {
+        selfId,
+        allowed: (id) => allow.size === 0 || allow.has(id),
+        ...(this.init.maxLearnedTargets === undefined ? {} : { maxLearnedTargets: this.init.maxLearnedTargets }),
+        ...(this.init.maxDialsPerSecond === undefined ? {} : { maxDialsPerSecond: this.init.maxDialsPerSecond }),
+      },
+    )
+    const gossip = new Gossip(
+      {
+        logger: this.log,
+        libp2p: node,
+        refusals,
+        snapshot: () => this.snapshot(),
+        onState: (from, state) => this.onState(from, state),
+      },
+      {
+        intervalMs: this.init.gossipIntervalMs,
+        debounceMs: this.init.gossipDebounceMs,
+        readTimeoutMs: Math.max(this.init.peerTimeoutMs, 3 * this.init.gossipIntervalMs),
+      },
+    )
+    const pool = new StreamPool(
+      {
+        open: async (peerId, { signal }) => {
+          const conn = node.getConnections(peerIdFromString(peerId)).find((c) => c.status === 'open')
+          if (conn === undefined) throw new Error('not connected')
+          return conn.newStream(C.FORWARD_PROTOCOL, { signal, maxOutboundStreams: C.MAX_FORWARD_STREAMS })
+        },
+      },
+      {
+        maxIdlePerPeer: this.init.maxIdleStreamsPerPeer,
+        ...(this.init.maxStreamsPerPeer === undefined ? {} : { maxActivePerPeer: this.init.maxStreamsPerPeer }),
+      },
+    )
     const client = new ForwardClient({ logger: this.log, pool }, { peerTimeoutMs: this.init.peerTimeoutMs })
-    const server = new ForwardServer({ logger: this.log, onForward: this.components.onForward, refusals }, {
-      peerTimeoutMs: this.init.peerTimeoutMs,
-      ...(this.init.maxBodyBytes === undefined ? {} : { maxBodyBytes: this.init.maxBodyBytes }),
-      ...(this.init.maxStreamsPerPeer === undefined ? {} : { maxStreamsPerPeer: this.init.maxStreamsPerPeer }),
-      ...(this.init.maxBufferedBytesPerPeer === undefined ? {} : { maxBufferedBytesPerPeer: this.init.maxBufferedBytesPerPeer }),
-    })
+    const server = new ForwardServer(
+      { logger: this.log, onForward: this.components.onForward, refusals },
+      {
+        peerTimeoutMs: this.init.peerTimeoutMs,
+        ...(this.init.maxBodyBytes === undefined ? {} : { maxBodyBytes: this.init.maxBodyBytes }),
+        ...(this.init.maxStreamsPerPeer === undefined ? {} : { maxStreamsPerPeer: this.init.maxStreamsPerPeer }),
+        ...(this.init.maxBufferedBytesPerPeer === undefined ? {} : { maxBufferedBytesPerPeer: this.init.maxBufferedBytesPerPeer }),
+      },
+    )
     return { node, selfId, table, dialer, gossip, pool, client, server, refusals, addrBook: new Map(), controller: new AbortController() }
   }
 
@@ -332,10 +351,13 @@ export class Mesh extends EventEmitter<MeshEvents> {
 
   /** Connected peers and where to reach them: what lets others learn the whole mesh from one peer. */
   private knownPeers(run: Running): PeerAddress[] {
-    return run.node.getPeers().map((p) => {
-      const id = p.toString()
-      return { id, addrs: run.addrBook.get(id) ?? [] }
-    }).filter((p) => p.addrs.length > 0)
+    return run.node
+      .getPeers()
+      .map((p) => {
+        const id = p.toString()
+        return { id, addrs: run.addrBook.get(id) ?? [] }
+      })
+      .filter((p) => p.addrs.length > 0)
   }
 
   private view(run: Running, r: PeerRecord): PeerView {

@@ -80,7 +80,12 @@ export function parseNodeState(json: string): NodeState | Error {
   }
   const result = nodeStateSchema.safeParse(value)
   if (!result.success) {
-    return new Error(`malformed state: ${result.error.issues.slice(0, 3).map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`)
+    return new Error(
+      `malformed state: ${result.error.issues
+        .slice(0, 3)
+        .map((i) => `${i.path.join('.')} ${i.message}`)
+        .join('; ')}`,
+    )
   }
   return result.data
 }

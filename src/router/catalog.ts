@@ -64,13 +64,22 @@ export class ModelCatalog {
     }
     for (const [name, profileId] of cookbook.names) {
       const p = cookbook.profiles.get(profileId)
-      if (p && !out.has(name)) out.set(name, { id: name, profileId, ownedBy: this.c.nodeName, created, description: p.description, capabilities: p.capabilities, local: true })
+      if (p && !out.has(name))
+        out.set(name, { id: name, profileId, ownedBy: this.c.nodeName, created, description: p.description, capabilities: p.capabilities, local: true })
     }
     for (const { peer, model } of this.remoteModels()) {
       const peerCreated = Math.floor(peer.state.startedAt / 1000)
       for (const id of [model.id, ...model.names]) {
         if (out.has(id)) continue
-        out.set(id, { id, profileId: model.id, ownedBy: peer.name, created: peerCreated, description: model.description, capabilities: model.capabilities, local: false })
+        out.set(id, {
+          id,
+          profileId: model.id,
+          ownedBy: peer.name,
+          created: peerCreated,
+          description: model.description,
+          capabilities: model.capabilities,
+          local: false,
+        })
       }
     }
     return [...out.values()].sort((a, b) => a.id.localeCompare(b.id))

@@ -5,9 +5,7 @@
  */
 
 export type CircuitState =
-  | { state: 'closed'; failures: number }
-  | { state: 'open'; until: number; backoffMs: number }
-  | { state: 'half-open'; backoffMs: number; probing: boolean }
+  { state: 'closed'; failures: number } | { state: 'open'; until: number; backoffMs: number } | { state: 'half-open'; backoffMs: number; probing: boolean }
 
 export interface CircuitBreakerInit {
   /** Consecutive failures that open the circuit. Default 3. */

@@ -37,7 +37,11 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
   const deadline = startDeadline({ limitMs: profile.maxRequestDurationMs, receivedAt: req.receivedAt, signal: req.signal, profileId: profile.id })
   let lease: Lease
   try {
-    lease = await c.instances.acquire(profile, { signal: deadline.signal, requestId: req.requestId, ...(req.deadline === undefined ? {} : { deadline: req.deadline }) })
+    lease = await c.instances.acquire(profile, {
+      signal: deadline.signal,
+      requestId: req.requestId,
+      ...(req.deadline === undefined ? {} : { deadline: req.deadline }),
+    })
   } catch (err: unknown) {
     deadline.clear()
     throw err

@@ -80,7 +80,8 @@ export class Router {
     if (req.hops > 0) return serveLocal(this.c.local, req)
 
     const { candidates, cannotFit } = this.ranked(req.profileId)
-    if (cannotFit.length > 0) this.c.logger.info({ request_id: req.requestId, model: req.profileId, nodes: cannotFit }, 'skipping nodes where the model cannot fit')
+    if (cannotFit.length > 0)
+      this.c.logger.info({ request_id: req.requestId, model: req.profileId, nodes: cannotFit }, 'skipping nodes where the model cannot fit')
     if (candidates.length === 0) {
       // Nobody looks able to take it now; if we serve the model, let the supervisor queue or refuse it with its own reason.
       if (this.c.local.profile(req.profileId)) return serveLocal(this.c.local, req)
@@ -100,7 +101,10 @@ export class Router {
         lastError = err
         // A request whose max_request_duration_ms is used up is not started again elsewhere.
         if (req.signal.aborted || !isRetryable(err) || pastDeadline(req.receivedAt, this.c.local.profile(req.profileId)?.maxRequestDurationMs)) throw err
-        this.c.logger.warn({ request_id: req.requestId, node: candidate.nodeId, err: errorMessage(err) }, 'attempt failed before the first byte; trying the next candidate')
+        this.c.logger.warn(
+          { request_id: req.requestId, node: candidate.nodeId, err: errorMessage(err) },
+          'attempt failed before the first byte; trying the next candidate',
+        )
       }
     }
     throw lastError
@@ -116,14 +120,18 @@ export class Router {
     let res: UpstreamResponse
     try {
       const headers = req.deadline === undefined ? req.headers : { ...req.headers, [WAIT_HEADER]: waitHeader(req.deadline) }
-      const answer = await remote.forward(peerId, {
-        requestId: req.requestId,
-        method: 'POST',
-        path: req.path,
-        headers,
-        hops: req.hops + 1,
-        body: req.body,
-      }, { signal: req.signal })
+      const answer = await remote.forward(
+        peerId,
+        {
+          requestId: req.requestId,
+          method: 'POST',
+          path: req.path,
+          headers,
+          hops: req.hops + 1,
+          body: req.body,
+        },
+        { signal: req.signal },
+      )
       // An error envelope is a failed attempt, not a success: look before counting.
       res = await rejectRemoteError(answer, peerId)
     } catch (err: unknown) {

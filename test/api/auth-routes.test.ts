@@ -10,11 +10,14 @@ import type { RoutePolicy } from '../../src/api/auth.ts'
 import { cookbook, profile, testApp } from './helpers.ts'
 
 const KEY = 'sekrit'
-const book = cookbook([
-  profile('tiny:default'),
-  profile('embed:default', { capabilities: { completion: false, embeddings: true, rerank: false } }),
-  profile('rr:default', { capabilities: { completion: false, embeddings: false, rerank: true } }),
-], 'tiny:default')
+const book = cookbook(
+  [
+    profile('tiny:default'),
+    profile('embed:default', { capabilities: { completion: false, embeddings: true, rerank: false } }),
+    profile('rr:default', { capabilities: { completion: false, embeddings: false, rerank: true } }),
+  ],
+  'tiny:default',
+)
 
 const apps: FastifyInstance[] = []
 function make(options: Partial<Parameters<typeof testApp>[0]> = {}): FastifyInstance {
@@ -58,7 +61,9 @@ function request(route: RoutePolicy, url: string, headers: Record<string, string
 const app = make()
 await app.ready()
 const routes = app.routePolicies
-const cases = routes.flatMap((route) => VARIANTS.map((v) => ({ route, variant: v, label: `${route.method} ${route.url} (${v.name}: ${v.spell(concrete(route.url))})` })))
+const cases = routes.flatMap((route) =>
+  VARIANTS.map((v) => ({ route, variant: v, label: `${route.method} ${route.url} (${v.name}: ${v.spell(concrete(route.url))})` })),
+)
 
 describe('authentication on every registered route', () => {
   it('sees every route fastify registered (none bypassed the onRoute hook)', () => {
@@ -97,7 +102,12 @@ describe('authentication on every registered route', () => {
     ['GET', '/adm%69n/logs'],
     ['GET', '/%63luster/nodes'],
   ] as const)('refuses %s %s without a key (the bypasses of issue 7)', async (method, url) => {
-    const res = await app.inject({ method, url, headers: { 'content-type': 'application/json' }, ...(method === 'POST' ? { payload: '{"model":"tiny"}' } : {}) })
+    const res = await app.inject({
+      method,
+      url,
+      headers: { 'content-type': 'application/json' },
+      ...(method === 'POST' ? { payload: '{"model":"tiny"}' } : {}),
+    })
     expect(res.statusCode).toBe(401)
     expect(res.json().error.code).toBe('unauthorized')
   })

@@ -83,7 +83,12 @@ describe('Content-Encoding of request bodies', () => {
 
   it('decodes admin bodies too', async () => {
     const { app } = make()
-    const res = await app.inject({ method: 'POST', url: '/admin/prewarm', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, payload: gzipSync('{"model":"tiny"}') })
+    const res = await app.inject({
+      method: 'POST',
+      url: '/admin/prewarm',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      payload: gzipSync('{"model":"tiny"}'),
+    })
     expect(res.statusCode).toBe(200)
     expect(res.json()).toEqual({ model: 'tiny:default', status: 'ready' })
   })

@@ -40,7 +40,11 @@ describe('CORS (http.cors_origins)', () => {
     const denied = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { origin: ALLOWED, 'content-type': 'application/json' }, body })
     expect(denied.status).toBe(401)
     expect(denied.headers.get('access-control-allow-origin')).toBe(ALLOWED)
-    const ok = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { origin: ALLOWED, 'content-type': 'application/json', authorization: 'Bearer k1' }, body })
+    const ok = await fetch(`${base}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { origin: ALLOWED, 'content-type': 'application/json', authorization: 'Bearer k1' },
+      body,
+    })
     expect(ok.status).toBe(200)
     expect(ok.headers.get('access-control-allow-origin')).toBe(ALLOWED)
     expect(ok.headers.get('access-control-expose-headers')).toContain('x-herd-node')

@@ -17,9 +17,18 @@ afterEach(async () => {
   await Promise.all(apps.splice(0).map((a) => a.close()))
 })
 
-const chat = (body: unknown) => ({ method: 'POST' as const, url: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(body) })
+const chat = (body: unknown) => ({
+  method: 'POST' as const,
+  url: '/v1/chat/completions',
+  headers: { 'content-type': 'application/json' },
+  payload: JSON.stringify(body),
+})
 
-function expectEnvelope(res: { statusCode: number; headers: Record<string, unknown>; json: () => { error: Record<string, unknown> } }, status: number, code: string): void {
+function expectEnvelope(
+  res: { statusCode: number; headers: Record<string, unknown>; json: () => { error: Record<string, unknown> } },
+  status: number,
+  code: string,
+): void {
   expect(res.statusCode).toBe(status)
   expect(res.json().error).toMatchObject({ code })
   expect(res.headers['x-herd-error']).toBe(code)
@@ -81,7 +90,10 @@ describe('client strings in errors and logs', () => {
 
   it.each([
     ['an unknown model in a chat request', chat({ model: huge })],
-    ['an unknown model to prewarm', { method: 'POST' as const, url: '/admin/prewarm', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ model: huge }) }],
+    [
+      'an unknown model to prewarm',
+      { method: 'POST' as const, url: '/admin/prewarm', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ model: huge }) },
+    ],
     ['an unknown model id in the path', { method: 'GET' as const, url: `/v1/models/${'m'.repeat(20_000)}` }],
     ['an unknown path', { method: 'GET' as const, url: `/nothing/${'p'.repeat(20_000)}` }],
   ])('cuts %s to a short answer and a short log line', async (_name, request) => {
@@ -105,7 +117,12 @@ describe('log levels', () => {
     ['upstream_error', 'warn'],
   ] as const)('logs the expected refusal %s at %s, one line, no stack', async (code, level) => {
     const { logger, lines } = capturingLogger()
-    const { app } = make({ logger, route: async () => { throw new HerdError(code, `refused: ${code}`, { cause: new Error('because') }) } })
+    const { app } = make({
+      logger,
+      route: async () => {
+        throw new HerdError(code, `refused: ${code}`, { cause: new Error('because') })
+      },
+    })
     await app.inject(chat({ model: 'tiny' }))
     const logged = lines.filter((l) => l['code'] === code)
     expect(logged).toHaveLength(1)
@@ -126,7 +143,12 @@ describe('log levels', () => {
 
   it('logs a bug (internal) at error with its stack', async () => {
     const { logger, lines } = capturingLogger()
-    const { app } = make({ logger, route: async () => { throw new TypeError('oops') } })
+    const { app } = make({
+      logger,
+      route: async () => {
+        throw new TypeError('oops')
+      },
+    })
     const res = await app.inject(chat({ model: 'tiny' }))
     expect(res.statusCode).toBe(500)
     expect(res.json().error.message).toBe('internal error')
@@ -148,14 +170,20 @@ describe('herd_requests_total', () => {
     await app.inject({ method: 'GET', url: '/nothing' })
     await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, payload: '{"model":' })
     await app.inject(chat({ model: 'nope' }))
-    expect(await requests(metrics)).toEqual(expect.arrayContaining([
-      { endpoint: 'other', model: '', status: 'error', value: 1 },
-      { endpoint: 'chat', model: '', status: 'error', value: 2 },
-    ]))
+    expect(await requests(metrics)).toEqual(
+      expect.arrayContaining([
+        { endpoint: 'other', model: '', status: 'error', value: 1 },
+        { endpoint: 'chat', model: '', status: 'error', value: 2 },
+      ]),
+    )
   })
 
   it('counts a router refusal once, with the model it resolved to', async () => {
-    const { app, metrics } = make({ route: async () => { throw new HerdError('queue_full', 'full') } })
+    const { app, metrics } = make({
+      route: async () => {
+        throw new HerdError('queue_full', 'full')
+      },
+    })
     await app.inject(chat({ model: 'tiny' }))
     expect(await requests(metrics)).toEqual([{ endpoint: 'chat', model: 'tiny:default', status: 'error', value: 1 }])
   })

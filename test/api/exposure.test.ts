@@ -3,11 +3,14 @@ import { exposureWarning } from '../../src/api/index.ts'
 import { isLoopbackHost } from '../../src/api/exposure.ts'
 
 describe('exposure warning', () => {
-  it.each(['0.0.0.0:8080', '[::]:8080', '192.168.1.5:8080', 'gpu-box.lan:8080', '[2001:db8::1]:9000'])('warns, naming the address, when %s has no API keys', (listen) => {
-    const line = exposureWarning(listen, [])
-    expect(line).toContain(listen)
-    expect(line).toMatch(/http\.api_keys/)
-  })
+  it.each(['0.0.0.0:8080', '[::]:8080', '192.168.1.5:8080', 'gpu-box.lan:8080', '[2001:db8::1]:9000'])(
+    'warns, naming the address, when %s has no API keys',
+    (listen) => {
+      const line = exposureWarning(listen, [])
+      expect(line).toContain(listen)
+      expect(line).toMatch(/http\.api_keys/)
+    },
+  )
 
   it.each(['127.0.0.1:8080', '127.0.0.53:1', 'localhost:8080', '[::1]:8080'])('stays quiet on loopback %s', (listen) => {
     expect(exposureWarning(listen, [])).toBeUndefined()

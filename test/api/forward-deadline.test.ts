@@ -19,7 +19,14 @@ function handler() {
   return { routed, handle }
 }
 
-const forward = (headers: Record<string, string>): ForwardRequest => ({ requestId: 'r1', method: 'POST', path: '/v1/chat/completions', headers, hops: 1, body: Buffer.from('{"model":"m"}') })
+const forward = (headers: Record<string, string>): ForwardRequest => ({
+  requestId: 'r1',
+  method: 'POST',
+  path: '/v1/chat/completions',
+  headers,
+  hops: 1,
+  body: Buffer.from('{"model":"m"}'),
+})
 
 describe('forward handler', () => {
   it('turns the time left a peer sent into a deadline on this node’s clock for the router', async () => {
@@ -32,7 +39,8 @@ describe('forward handler', () => {
 
   it('ignores a value that is not a plain number of milliseconds', async () => {
     const { routed, handle } = handler()
-    for (const value of ['soon', '-5', '1e20', '12.5', '9999999999999']) await handle(forward({ [WAIT_HEADER]: value }), { signal: new AbortController().signal })
+    for (const value of ['soon', '-5', '1e20', '12.5', '9999999999999'])
+      await handle(forward({ [WAIT_HEADER]: value }), { signal: new AbortController().signal })
     expect(routed.map((r) => r.deadline)).toEqual([undefined, undefined, undefined, undefined, undefined])
   })
 })

@@ -6,7 +6,13 @@ import { cookbook, profile } from './helpers.ts'
 
 const book = cookbook([profile('tiny:default')], 'tiny:default')
 const catalog = new ModelCatalog({ nodeName: 'node-a', startedAt: 0, cookbook: () => book, peers: () => [] })
-const handle = forwardHandler({ nodeName: 'node-a', catalog, route: async () => { throw new Error('not reached') } })
+const handle = forwardHandler({
+  nodeName: 'node-a',
+  catalog,
+  route: async () => {
+    throw new Error('not reached')
+  },
+})
 const signal = new AbortController().signal
 
 describe('forward handler', () => {

@@ -9,10 +9,21 @@ import type { RouteRequest, UpstreamResponse } from '../../src/router/types.ts'
 export function profile(id: string, over: Partial<ProfileSpec> = {}): ProfileSpec {
   const [model = id, prof = 'default'] = id.split(':')
   return {
-    id, model, profile: prof, description: undefined, modelPath: '/models/x.gguf', args: [],
+    id,
+    model,
+    profile: prof,
+    description: undefined,
+    modelPath: '/models/x.gguf',
+    args: [],
     capabilities: { completion: true, embeddings: false, rerank: false },
-    idleTimeoutMs: 1000, startupTimeoutMs: 1000, maxInstances: 1, maxQueueSize: 4, maxWaitInQueueMs: 1000,
-    estimatedVramMb: undefined, estimatedSysmemMb: undefined, launchHash: id,
+    idleTimeoutMs: 1000,
+    startupTimeoutMs: 1000,
+    maxInstances: 1,
+    maxQueueSize: 4,
+    maxWaitInQueueMs: 1000,
+    estimatedVramMb: undefined,
+    estimatedSysmemMb: undefined,
+    launchHash: id,
     ...over,
   }
 }
@@ -24,14 +35,27 @@ export function cookbook(profiles: ProfileSpec[], defaultModel?: string): Cookbo
 }
 
 export function sse(events: string[]): UpstreamResponse {
-  return { status: 200, headers: { 'content-type': 'text/event-stream' }, body: Readable.from(events.map((e) => Buffer.from(`data: ${e}\n\n`))), servedBy: 'node-a' }
+  return {
+    status: 200,
+    headers: { 'content-type': 'text/event-stream' },
+    body: Readable.from(events.map((e) => Buffer.from(`data: ${e}\n\n`))),
+    servedBy: 'node-a',
+  }
 }
 
 export function json(value: unknown, status = 200): UpstreamResponse {
   return { status, headers: { 'content-type': 'application/json' }, body: Readable.from([Buffer.from(JSON.stringify(value))]), servedBy: 'node-a' }
 }
 
-export function testApp(options: { cookbook: Cookbook; route?: (req: RouteRequest) => Promise<UpstreamResponse>; peers?: RoutablePeer[]; apiKeys?: string[]; bodyLimitBytes?: number; logger?: Logger; over?: Partial<ApiDeps> }) {
+export function testApp(options: {
+  cookbook: Cookbook
+  route?: (req: RouteRequest) => Promise<UpstreamResponse>
+  peers?: RoutablePeer[]
+  apiKeys?: string[]
+  bodyLimitBytes?: number
+  logger?: Logger
+  over?: Partial<ApiDeps>
+}) {
   const seen: RouteRequest[] = []
   const metrics = new Metrics({ load: () => [] }, { defaultMetrics: false })
   const catalog = new ModelCatalog({ nodeName: 'node-a', startedAt: 0, cookbook: () => options.cookbook, peers: () => options.peers ?? [] })
@@ -66,6 +90,13 @@ export function testApp(options: { cookbook: Cookbook; route?: (req: RouteReques
 /** A pino logger that keeps its lines, parsed, for assertions on levels and fields. */
 export function capturingLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = []
-  const logger = pino({ level: 'trace' }, { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } })
+  const logger = pino(
+    { level: 'trace' },
+    {
+      write: (line: string) => {
+        lines.push(JSON.parse(line) as Record<string, unknown>)
+      },
+    },
+  )
   return { logger, lines }
 }

@@ -3,11 +3,10 @@ import { HerdError } from '../../src/errors/index.ts'
 import { cookbook, json, profile, sse, testApp } from './helpers.ts'
 import type { FastifyInstance } from 'fastify'
 
-const book = cookbook([
-  profile('tiny:default'),
-  profile('tiny:long'),
-  profile('embed:default', { capabilities: { completion: false, embeddings: true, rerank: false } }),
-], 'tiny:default')
+const book = cookbook(
+  [profile('tiny:default'), profile('tiny:long'), profile('embed:default', { capabilities: { completion: false, embeddings: true, rerank: false } })],
+  'tiny:default',
+)
 
 const apps: FastifyInstance[] = []
 function make(options: Parameters<typeof testApp>[0]) {
@@ -19,7 +18,12 @@ afterEach(async () => {
   await Promise.all(apps.splice(0).map((a) => a.close()))
 })
 
-const chat = (body: unknown) => ({ method: 'POST' as const, url: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, payload: typeof body === 'string' ? body : JSON.stringify(body) })
+const chat = (body: unknown) => ({
+  method: 'POST' as const,
+  url: '/v1/chat/completions',
+  headers: { 'content-type': 'application/json' },
+  payload: typeof body === 'string' ? body : JSON.stringify(body),
+})
 
 describe('OpenAI endpoints', () => {
   it('routes a chat request to the profile the model name resolves to and relays the body verbatim', async () => {
@@ -89,7 +93,12 @@ describe('OpenAI endpoints', () => {
   })
 
   it('maps router errors to their status and sets Retry-After on 503', async () => {
-    const { app } = make({ cookbook: book, route: async () => { throw new HerdError('queue_full', 'queue for tiny:default is full', { retryAfterSeconds: 3 }) } })
+    const { app } = make({
+      cookbook: book,
+      route: async () => {
+        throw new HerdError('queue_full', 'queue for tiny:default is full', { retryAfterSeconds: 3 })
+      },
+    })
     const res = await app.inject(chat({ model: 'tiny' }))
     expect(res.statusCode).toBe(503)
     expect(res.headers['retry-after']).toBe('3')
@@ -97,9 +106,13 @@ describe('OpenAI endpoints', () => {
   })
 
   it('serves embeddings only from embedding profiles, and rerank under its aliases', async () => {
-    const rerankBook = cookbook([profile('r:default', { capabilities: { completion: false, embeddings: false, rerank: true } }), profile('e:default', { capabilities: { completion: false, embeddings: true, rerank: false } })])
+    const rerankBook = cookbook([
+      profile('r:default', { capabilities: { completion: false, embeddings: false, rerank: true } }),
+      profile('e:default', { capabilities: { completion: false, embeddings: true, rerank: false } }),
+    ])
     const { app, seen } = make({ cookbook: rerankBook })
-    const post = (url: string, model: string) => app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ model }) })
+    const post = (url: string, model: string) =>
+      app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ model }) })
     expect((await post('/v1/embeddings', 'e')).statusCode).toBe(200)
     expect((await post('/v1/embeddings', 'r')).statusCode).toBe(400)
     for (const url of ['/v1/rerank', '/v1/reranking', '/rerank']) expect((await post(url, 'r')).statusCode).toBe(200)

@@ -86,7 +86,9 @@ describe('TLS on the HTTP API', () => {
     cleanups.push(() => rm(dir, { recursive: true, force: true }))
     await writeFile(join(dir, 'cookbook.yaml'), 'models: []\n')
     await writeFile(join(dir, 'config.yaml'), 'http:\n  tls: { cert_file: missing.pem, key_file: key.pem }\n')
-    await expect(Daemon.create({ configFile: join(dir, 'config.yaml'), env: { HERD_HOME: dir } })).rejects.toThrow(`http.tls.cert_file ${join(dir, 'missing.pem')} cannot be read`)
+    await expect(Daemon.create({ configFile: join(dir, 'config.yaml'), env: { HERD_HOME: dir } })).rejects.toThrow(
+      `http.tls.cert_file ${join(dir, 'missing.pem')} cannot be read`,
+    )
     const a = await selfSignedPair()
     const b = await selfSignedPair()
     await writeFile(join(dir, 'cert.pem'), a.cert)

@@ -70,7 +70,12 @@ describe('a mesh without a secret', () => {
   it('refuses to start and says how to make one', async () => {
     const h = await home()
     await writeFile(join(h, 'unused'), '')
-    const herd = await startHerd({ home: h, cookbook: { models: [] }, config: { mesh: { enabled: true, mdns: false, listen: ['/ip4/127.0.0.1/tcp/0'] } }, waitReady: false })
+    const herd = await startHerd({
+      home: h,
+      cookbook: { models: [] },
+      config: { mesh: { enabled: true, mdns: false, listen: ['/ip4/127.0.0.1/tcp/0'] } },
+      waitReady: false,
+    })
     const code = await herd.waitExit(20_000)
     expect(code).not.toBe(0)
     expect(herd.output()).toContain('herd init')

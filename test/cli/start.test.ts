@@ -21,15 +21,23 @@ describe('herd start', () => {
     const home = await mkdtemp(join(tmpdir(), 'herd-start-'))
     cleanups.push(() => rm(home, { recursive: true, force: true }))
     await writeFile(join(home, 'cookbook.yaml'), 'models: []\n')
-    await writeFile(join(home, 'config.yaml'), `http:\n  listen: 127.0.0.1:${port}\nllama:\n  server: ${JSON.stringify(await ensureLlamaServer())}\nlog_format: json\n`)
-    const child = spawn(NODE, [CLI, 'start', '--config', join(home, 'config.yaml')], { env: { ...process.env, HERD_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] })
+    await writeFile(
+      join(home, 'config.yaml'),
+      `http:\n  listen: 127.0.0.1:${port}\nllama:\n  server: ${JSON.stringify(await ensureLlamaServer())}\nlog_format: json\n`,
+    )
+    const child = spawn(NODE, [CLI, 'start', '--config', join(home, 'config.yaml')], {
+      env: { ...process.env, HERD_HOME: home },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
     expect(code).toBe(1)
-    expect(stderr.trim()).toBe(`herd: http.listen 127.0.0.1:${port} is in use: another program listens there (choose another address in the config or with HERD_HTTP__LISTEN)`)
+    expect(stderr.trim()).toBe(
+      `herd: http.listen 127.0.0.1:${port} is in use: another program listens there (choose another address in the config or with HERD_HTTP__LISTEN)`,
+    )
     expect(stdout).not.toContain('draining')
     expect(stdout).not.toContain('"stopped"')
   })

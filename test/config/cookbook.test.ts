@@ -146,15 +146,18 @@ describe('loadCookbook', () => {
   })
 
   it('derives capabilities from the args', async () => {
-    const file = await tmp.write('c.yaml', [
-      'models:',
-      '  - name: chat',
-      '    profiles: [{ id: default, model_path: c.gguf }]',
-      '  - name: embed',
-      '    profiles: [{ id: default, model_path: e.gguf, llama_server_args: --embedding --pooling mean }]',
-      '  - name: rerank',
-      '    profiles: [{ id: default, model_path: r.gguf, llama_server_args: [--reranking] }]',
-    ].join('\n'))
+    const file = await tmp.write(
+      'c.yaml',
+      [
+        'models:',
+        '  - name: chat',
+        '    profiles: [{ id: default, model_path: c.gguf }]',
+        '  - name: embed',
+        '    profiles: [{ id: default, model_path: e.gguf, llama_server_args: --embedding --pooling mean }]',
+        '  - name: rerank',
+        '    profiles: [{ id: default, model_path: r.gguf, llama_server_args: [--reranking] }]',
+      ].join('\n'),
+    )
     const cookbook = await loadCookbook(file)
     expect(cookbook.profiles.get('chat:default')?.capabilities).toEqual({ completion: true, embeddings: false, rerank: false })
     expect(cookbook.profiles.get('embed:default')?.capabilities).toEqual({ completion: false, embeddings: true, rerank: false })

@@ -18,7 +18,15 @@ describe('loadConfig', () => {
     expect(config.file).toBeUndefined()
     expect(config.home).toBe(tmp.dir)
     expect(config.node.name).toBe(hostname())
-    expect(config.http).toEqual({ listen: '127.0.0.1:8080', api_keys: [], metrics_auth: false, body_limit_bytes: 16 * 1024 * 1024, drain_timeout_ms: 30_000, cors_origins: [], tls: null })
+    expect(config.http).toEqual({
+      listen: '127.0.0.1:8080',
+      api_keys: [],
+      metrics_auth: false,
+      body_limit_bytes: 16 * 1024 * 1024,
+      drain_timeout_ms: 30_000,
+      cors_origins: [],
+      tls: null,
+    })
     expect(config.mesh.enabled).toBe(false)
     expect(config.mesh.listen).toEqual(['/ip4/0.0.0.0/tcp/7946'])
     expect(config.mesh.secret_file).toBeNull()

@@ -70,9 +70,15 @@ describe('cookbook names', () => {
   })
 
   it('fail when an alias is already a model name or another alias', async () => {
-    const a = await tmp.write('a.yaml', 'models:\n  - { name: x, aliases: [y], profiles: [{ id: default, model_path: x.gguf }] }\n  - { name: y, profiles: [{ id: default, model_path: y.gguf }] }\n')
+    const a = await tmp.write(
+      'a.yaml',
+      'models:\n  - { name: x, aliases: [y], profiles: [{ id: default, model_path: x.gguf }] }\n  - { name: y, profiles: [{ id: default, model_path: y.gguf }] }\n',
+    )
     expect((await errorOf(() => loadCookbook(a))).message).toBe(`${a}: models[x].aliases: "y" is a model name (in ${a})`)
-    const b = await tmp.write('b.yaml', 'models:\n  - { name: x, aliases: [z], profiles: [{ id: default, model_path: x.gguf }] }\n  - { name: y, aliases: [z], profiles: [{ id: default, model_path: y.gguf }] }\n')
+    const b = await tmp.write(
+      'b.yaml',
+      'models:\n  - { name: x, aliases: [z], profiles: [{ id: default, model_path: x.gguf }] }\n  - { name: y, aliases: [z], profiles: [{ id: default, model_path: y.gguf }] }\n',
+    )
     expect((await errorOf(() => loadCookbook(b))).message).toContain('"z" is already an alias')
   })
 

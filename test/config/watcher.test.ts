@@ -11,8 +11,7 @@ const book = (ctx: number, model = 'm'): string =>
 const argsOf = (cookbook: Cookbook, id = 'm:default'): readonly string[] | undefined => cookbook.profiles.get(id)?.args
 
 /** Resolves with the next `event` from the watcher, or rejects after a deadline. */
-const next = <E extends 'cookbook:changed' | 'cookbook:invalid'>(w: CookbookWatcher, event: E) =>
-  once(w, event, { signal: AbortSignal.timeout(5000) })
+const next = <E extends 'cookbook:changed' | 'cookbook:invalid'>(w: CookbookWatcher, event: E) => once(w, event, { signal: AbortSignal.timeout(5000) })
 
 describe('CookbookWatcher', () => {
   let tmp: TempDir

@@ -23,12 +23,21 @@ afterEach(async () => {
 })
 
 async function herdWith(profile: Record<string, unknown>, config?: Record<string, unknown>): Promise<HerdProcess> {
-  const h = await startHerd({ cookbook: { default_model: 'tiny', models: [{ name: 'tiny', profiles: [{ id: 'default', model_path: model, ...profile }] }] }, ...(config ? { config } : {}) })
+  const h = await startHerd({
+    cookbook: { default_model: 'tiny', models: [{ name: 'tiny', profiles: [{ id: 'default', model_path: model, ...profile }] }] },
+    ...(config ? { config } : {}),
+  })
   running.push(h)
   return h
 }
 
-interface Instance { id: string; pid?: number; port: number; busy: number; state: { status: string } }
+interface Instance {
+  id: string
+  pid?: number
+  port: number
+  busy: number
+  state: { status: string }
+}
 
 async function instances(h: HerdProcess): Promise<Instance[]> {
   return ((await (await fetch(`${h.url}/admin/instances`)).json()) as { instances: Instance[] }).instances
@@ -49,7 +58,8 @@ const LONG = { max_tokens: 7000, ignore_eos: true }
 describe('instance lifecycle with a real llama-server', () => {
   it('prewarms on request, lists the instance with its logs, and unloads it', async () => {
     const h = await herdWith({ llama_server_args: '-c 512 -t 1' })
-    const post = (path: string, body: unknown) => fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    const post = (path: string, body: unknown) =>
+      fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
     const warmed = await post('/admin/prewarm', { model: 'tiny' })
     expect(await warmed.json()).toEqual({ model: 'tiny:default', status: 'ready' })
     const [instance] = await instances(h)
@@ -114,10 +124,14 @@ describe('instance lifecycle with a real llama-server', () => {
     const [instance] = await instances(h)
     await waitFor('the slot to be free again', async () => (await instances(h)).every((i) => i.busy === 0), { timeoutMs: 5_000 })
     // llama-server itself must have stopped generating, not just herd's bookkeeping.
-    await waitFor('llama-server to stop generating', async () => {
-      const slots = (await (await fetch(`http://127.0.0.1:${instance!.port}/slots`)).json()) as { is_processing: boolean }[]
-      return slots.every((s) => !s.is_processing)
-    }, { timeoutMs: 5_000 })
+    await waitFor(
+      'llama-server to stop generating',
+      async () => {
+        const slots = (await (await fetch(`http://127.0.0.1:${instance!.port}/slots`)).json()) as { is_processing: boolean }[]
+        return slots.every((s) => !s.is_processing)
+      },
+      { timeoutMs: 5_000 },
+    )
   })
 
   it('drains on SIGTERM: readiness drops, new requests get 503, the in-flight one finishes, no child survives', async () => {

@@ -13,7 +13,13 @@ import { startHerd, type HerdProcess } from '../helpers/herd-process.ts'
 import { ensureLlamaServer } from '../helpers/llama-server.ts'
 import { waitFor } from '../helpers/poll.ts'
 
-interface Instance { id: string; profileId: string; port: number; busy: number; state: { status: string } }
+interface Instance {
+  id: string
+  profileId: string
+  port: number
+  busy: number
+  state: { status: string }
+}
 
 let h: HerdProcess
 let base: number
@@ -39,7 +45,8 @@ async function instances(): Promise<Instance[]> {
   return ((await (await fetch(`${h.url}/admin/instances`)).json()) as { instances: Instance[] }).instances
 }
 
-const post = (path: string, body: unknown): Promise<Response> => fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+const post = (path: string, body: unknown): Promise<Response> =>
+  fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
 
 /** Thousands of tokens, EOS ignored: well past a 500 ms limit even at full speed. */
 const LONG = { messages: [{ role: 'user', content: 'go' }], max_tokens: 7000, ignore_eos: true }
@@ -50,7 +57,17 @@ beforeAll(async () => {
   base = await freeRun()
   const profile = { model_path: model, llama_server_args: '-c 8192 -np 1 -t 1' }
   h = await startHerd({
-    cookbook: { models: [{ name: 'tiny', profiles: [{ id: 'default', ...profile }, { id: 'limited', ...profile, max_request_duration_ms: 500 }] }] },
+    cookbook: {
+      models: [
+        {
+          name: 'tiny',
+          profiles: [
+            { id: 'default', ...profile },
+            { id: 'limited', ...profile, max_request_duration_ms: 500 },
+          ],
+        },
+      ],
+    },
     config: { llama: { server: await ensureLlamaServer(), port_base: base } },
   })
 })
@@ -71,11 +88,16 @@ describe('limits with a real daemon and llama-server', () => {
     const limited = (await instances()).find((i) => i.profileId === 'tiny:limited')
     // llama-server checks a non-streaming request's connection after a second with no task
     // results at all, and a `/slots` call is a task: poll slower than that, or it never looks.
-    const stopped = (): Promise<true> => waitFor('the slot to be free in herd and in llama-server', async () => {
-      if ((await instances()).some((i) => i.busy > 0)) return false
-      const slots = (await (await fetch(`http://127.0.0.1:${limited?.port}/slots`)).json()) as { is_processing: boolean }[]
-      return slots.every((s) => !s.is_processing)
-    }, { intervalMs: 1_500, timeoutMs: 6_000 })
+    const stopped = (): Promise<true> =>
+      waitFor(
+        'the slot to be free in herd and in llama-server',
+        async () => {
+          if ((await instances()).some((i) => i.busy > 0)) return false
+          const slots = (await (await fetch(`http://127.0.0.1:${limited?.port}/slots`)).json()) as { is_processing: boolean }[]
+          return slots.every((s) => !s.is_processing)
+        },
+        { intervalMs: 1_500, timeoutMs: 6_000 },
+      )
 
     const t0 = performance.now()
     const plain = await post('/v1/chat/completions', { model: 'tiny:limited', ...LONG })
@@ -86,7 +108,10 @@ describe('limits with a real daemon and llama-server', () => {
 
     const streamed = await post('/v1/chat/completions', { model: 'tiny:limited', ...LONG, stream: true })
     expect(streamed.status).toBe(200)
-    const events = (await streamed.text()).split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice(6))
+    const events = (await streamed.text())
+      .split('\n\n')
+      .filter((e) => e.startsWith('data: '))
+      .map((e) => e.slice(6))
     expect(events.length).toBeGreaterThan(1)
     expect(events).not.toContain('[DONE]')
     expect((JSON.parse(events.at(-1) ?? '{}') as { error?: { code?: string } }).error?.code).toBe('upstream_timeout')

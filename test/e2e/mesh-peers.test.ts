@@ -30,7 +30,15 @@ async function node(name: string, cookbook: unknown, peers: string[]): Promise<H
     cookbook,
     config: {
       node: { name },
-      mesh: { enabled: true, mdns: false, listen: ['/ip4/127.0.0.1/tcp/0'], peers, secret_file: join(dir, 'cluster.key'), gossip_interval_ms: 200, peer_timeout_ms: 2000 },
+      mesh: {
+        enabled: true,
+        mdns: false,
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        peers,
+        secret_file: join(dir, 'cluster.key'),
+        gossip_interval_ms: 200,
+        peer_timeout_ms: 2000,
+      },
     },
   })
   nodes.push(h)
@@ -73,7 +81,9 @@ describe('a mesh from explicit peers', () => {
 
   it('serves the official openai client on A from a model on B, streaming and not', async () => {
     const client = new OpenAI({ baseURL: `${a.url}/v1`, apiKey: 'unused', maxRetries: 0 })
-    const { data, response } = await client.chat.completions.create({ model: 'only-b', messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 }).withResponse()
+    const { data, response } = await client.chat.completions
+      .create({ model: 'only-b', messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 })
+      .withResponse()
     expect(response.headers.get('x-herd-node')).toBe('b')
     expect(data.choices[0]?.message.role).toBe('assistant')
     const stream = await client.chat.completions.create({ model: 'only-b', messages: [{ role: 'user', content: 'hi' }], max_tokens: 8, stream: true })
@@ -89,7 +99,12 @@ describe('a mesh from explicit peers', () => {
     const cli = (cmd: string) => execFileSync(NODE, [CLI, cmd, '--url', a.url, '--config', join(a.home, 'config.yaml')], { encoding: 'utf8' })
     const nodesTable = cli('nodes').trim().split('\n')
     expect(nodesTable[0]).toMatch(/^NAME\s+ID\s+STATUS/)
-    expect(nodesTable.slice(1).map((l) => l.split(/\s+/)[0]).sort()).toEqual(['a', 'b', 'c'])
+    expect(
+      nodesTable
+        .slice(1)
+        .map((l) => l.split(/\s+/)[0])
+        .sort(),
+    ).toEqual(['a', 'b', 'c'])
     const modelsTable = cli('models')
     expect(modelsTable).toMatch(/^only-b\s+only-b:default\s+b\s+peer$/m)
     expect(modelsTable).toMatch(/^only-c\s+only-c:default\s+c\s+peer$/m)

@@ -39,7 +39,10 @@ afterAll(async () => {
 
 async function metric(name: string): Promise<number> {
   const text = await (await fetch(`${herd.url}/metrics`)).text()
-  return text.split('\n').filter((l) => l.startsWith(name)).reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0)
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(name))
+    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0)
 }
 
 describe('the OpenAI API on a real llama-server', () => {
@@ -52,7 +55,9 @@ describe('the OpenAI API on a real llama-server', () => {
   })
 
   it('answers chat completions without streaming, naming the node that served it', async () => {
-    const { data, response } = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hello' }], max_tokens: 16 }).withResponse()
+    const { data, response } = await client.chat.completions
+      .create({ model: 'tiny', messages: [{ role: 'user', content: 'hello' }], max_tokens: 16 })
+      .withResponse()
     expect(response.headers.get('x-herd-node')).toMatch(/^node-/)
     expect(response.headers.get('x-request-id')).toBeTruthy()
     expect(data.object).toBe('chat.completion')
@@ -84,7 +89,10 @@ describe('the OpenAI API on a real llama-server', () => {
     const res = await client.embeddings.create({ model: 'tiny-embed', input: ['hello world', 'the herd'] })
     expect(res.data).toHaveLength(2)
     expect(res.data[0]?.embedding.length).toBe(64)
-    await expect(client.chat.completions.create({ model: 'tiny-embed', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ status: 400, code: 'unsupported_endpoint' })
+    await expect(client.chat.completions.create({ model: 'tiny-embed', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({
+      status: 400,
+      code: 'unsupported_endpoint',
+    })
   })
 
   it('lists models in the OpenAI shape', async () => {
@@ -102,7 +110,10 @@ describe('the OpenAI API on a real llama-server', () => {
   it('picks up a cookbook edit while running, and keeps the old cookbook on an invalid edit', async () => {
     const file = join(herd.home, 'cookbook.yaml')
     const original = parse(await readFile(file, 'utf8')) as typeof cookbook
-    const edited = { ...original, models: [...original.models, { name: 'tiny-2', profiles: [{ id: 'default', model_path: 'tiny.gguf', llama_server_args: '-c 256 -t 1' }] }] }
+    const edited = {
+      ...original,
+      models: [...original.models, { name: 'tiny-2', profiles: [{ id: 'default', model_path: 'tiny.gguf', llama_server_args: '-c 256 -t 1' }] }],
+    }
     await writeFile(file, stringify(edited))
     await waitFor('tiny-2 to appear in /v1/models', async () => {
       const ids: string[] = []

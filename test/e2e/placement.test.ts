@@ -19,7 +19,14 @@ let model: string
 const running: HerdProcess[] = []
 const smis: FakeNvidiaSmi[] = []
 
-interface ModelView { id: string; canFitNow: boolean; canFitAfterEviction: boolean; estimatedVramMb: number | null; estimatedSysmemMb: number | null; instances: number }
+interface ModelView {
+  id: string
+  canFitNow: boolean
+  canFitAfterEviction: boolean
+  estimatedVramMb: number | null
+  estimatedSysmemMb: number | null
+  instances: number
+}
 type NodeView = Omit<ClusterNode, 'models'> & { resources: { gpus: { freeMb: number; totalMb: number }[] }; models: ModelView[] }
 
 beforeAll(async () => {
@@ -35,11 +42,21 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-const profile = (name: string, extra = '') => ({ name, profiles: [{ id: 'default', model_path: model, llama_server_args: `-c 512 -t 1 ${extra}`.trim(), idle_timeout_seconds: 600 }] })
+const profile = (name: string, extra = '') => ({
+  name,
+  profiles: [{ id: 'default', model_path: model, llama_server_args: `-c 512 -t 1 ${extra}`.trim(), idle_timeout_seconds: 600 }],
+})
 
 /** `trackMb`: the fake driver shows every llama-server of this file using that much VRAM while its process lives. */
-async function gpuNode(name: string, usedMb: number, options: { models?: unknown[]; peers?: string[]; maxVramMb?: number; home?: string; trackMb?: number } = {}): Promise<{ herd: HerdProcess; smi: FakeNvidiaSmi }> {
-  const smi = await createFakeNvidiaSmi({ gpus: [fakeGpu(0, 8000, usedMb)], ...(options.trackMb ? { track: { cmdlineIncludes: dir, usedMemoryMb: options.trackMb } } : {}) })
+async function gpuNode(
+  name: string,
+  usedMb: number,
+  options: { models?: unknown[]; peers?: string[]; maxVramMb?: number; home?: string; trackMb?: number } = {},
+): Promise<{ herd: HerdProcess; smi: FakeNvidiaSmi }> {
+  const smi = await createFakeNvidiaSmi({
+    gpus: [fakeGpu(0, 8000, usedMb)],
+    ...(options.trackMb ? { track: { cmdlineIncludes: dir, usedMemoryMb: options.trackMb } } : {}),
+  })
   smis.push(smi)
   const herd = await startHerd({
     cookbook: { models: options.models ?? [profile('m')] },
@@ -48,7 +65,15 @@ async function gpuNode(name: string, usedMb: number, options: { models?: unknown
     config: {
       node: { name },
       resources: { nvidia_smi: smi.path, sample_interval_ms: 200, ...(options.maxVramMb ? { max_vram_mb: options.maxVramMb } : {}) },
-      mesh: { enabled: true, mdns: false, listen: ['/ip4/127.0.0.1/tcp/0'], peers: options.peers ?? [], secret_file: join(dir, 'cluster.key'), gossip_interval_ms: 200, peer_timeout_ms: 2000 },
+      mesh: {
+        enabled: true,
+        mdns: false,
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        peers: options.peers ?? [],
+        secret_file: join(dir, 'cluster.key'),
+        gossip_interval_ms: 200,
+        peer_timeout_ms: 2000,
+      },
     },
   })
   running.push(herd)
@@ -73,7 +98,10 @@ async function pair(xUsedMb: number): Promise<{ x: HerdProcess; y: HerdProcess; 
   const { herd: y } = await gpuNode('y', 0)
   const yAddr = (await self(y)).addrs[0]!
   const { herd: x, smi: xSmi } = await gpuNode('x', xUsedMb, { peers: [yAddr] })
-  await waitFor('x and y to see each other fresh', async () => (await nodes(x)).filter((n) => n.fresh).length === 2 && (await nodes(y)).filter((n) => n.fresh).length === 2)
+  await waitFor(
+    'x and y to see each other fresh',
+    async () => (await nodes(x)).filter((n) => n.fresh).length === 2 && (await nodes(y)).filter((n) => n.fresh).length === 2,
+  )
   return { x, y, xSmi }
 }
 
@@ -109,7 +137,8 @@ describe('placement by free VRAM', () => {
     running.splice(running.indexOf(probe.herd), 1)
 
     const { herd } = await gpuNode('solo', 0, { models, maxVramMb: Math.floor(need * 2.5) })
-    const loaded = async () => ((await (await fetch(`${herd.url}/admin/instances`)).json()) as { instances: { profileId: string }[] }).instances.map((i) => i.profileId).sort()
+    const loaded = async () =>
+      ((await (await fetch(`${herd.url}/admin/instances`)).json()) as { instances: { profileId: string }[] }).instances.map((i) => i.profileId).sort()
     expect((await chat(herd, 'a')).status).toBe(200)
     expect((await chat(herd, 'b')).status).toBe(200)
     expect((await chat(herd, 'a')).status).toBe(200) // b is now the least recently used
@@ -191,10 +220,16 @@ describe('learned memory', () => {
       const first = await startHerd({ home, cookbook, config })
       running.push(first)
       expect((await chat(first)).status).toBe(200)
-      const learned = await waitFor('state.json to hold a learned entry', async () => {
-        const state = JSON.parse(await readFile(join(home, 'state.json'), 'utf8')) as { learnedMemory?: Record<string, { rssMb: number; profileId?: string }> }
-        return Object.values(state.learnedMemory ?? {}).find((e) => e.profileId === 'm:default')
-      }, { timeoutMs: 15_000 })
+      const learned = await waitFor(
+        'state.json to hold a learned entry',
+        async () => {
+          const state = JSON.parse(await readFile(join(home, 'state.json'), 'utf8')) as {
+            learnedMemory?: Record<string, { rssMb: number; profileId?: string }>
+          }
+          return Object.values(state.learnedMemory ?? {}).find((e) => e.profileId === 'm:default')
+        },
+        { timeoutMs: 15_000 },
+      )
       expect(learned.rssMb).toBeGreaterThan(0)
       await first.dispose()
       running.splice(running.indexOf(first), 1)

@@ -41,26 +41,39 @@ describe('admission on a live node', () => {
       { home: dir, resources: { nvidia_smi: smi.path, sample_interval_ms: 100, max_vram_mb: null, max_sysmem_mb: null } },
     )
     const hardware = resources.hardware
-    manager = new InstanceManager({
-      logger,
-      binary: () => binary,
-      runtimeDir: join(dir, 'run'),
-      fit: admission({
+    manager = new InstanceManager(
+      {
         logger,
-        assess: (p, o) => resources.planner.assess(p, o),
-        evictIdle: (o) => manager!.evictIdle(o),
-        resample: (o) => hardware.sample(o).then(() => {}),
-        reserve: (r) => resources.reserve(r),
-        pollMs: 20,
-      }),
-      onProcessStarted: (p) => hardware.watchProcess(p.pid, p.launchHash, p.profileId),
-      onProcessExited: (p) => hardware.unwatchProcess(p.pid),
-    }, { killGraceMs: 1_000, healthIntervalMs: 10 })
+        binary: () => binary,
+        runtimeDir: join(dir, 'run'),
+        fit: admission({
+          logger,
+          assess: (p, o) => resources.planner.assess(p, o),
+          evictIdle: (o) => manager!.evictIdle(o),
+          resample: (o) => hardware.sample(o).then(() => {}),
+          reserve: (r) => resources.reserve(r),
+          pollMs: 20,
+        }),
+        onProcessStarted: (p) => hardware.watchProcess(p.pid, p.launchHash, p.profileId),
+        onProcessExited: (p) => hardware.unwatchProcess(p.pid),
+      },
+      { killGraceMs: 1_000, healthIntervalMs: 10 },
+    )
     await resources.start()
     cleanups.push(() => resources.stop())
     await manager.start()
     cleanups.push(() => manager.stop())
-    const profiles = ['a', 'b', 'c'].map((m) => profile({ id: `${m}:default`, model: m, modelPath: model, args: ['-np', '1', '--seed', m], estimatedVramMb: NEED_MB, estimatedSysmemMb: 64, maxWaitInQueueMs: 20_000 }))
+    const profiles = ['a', 'b', 'c'].map((m) =>
+      profile({
+        id: `${m}:default`,
+        model: m,
+        modelPath: model,
+        args: ['-np', '1', '--seed', m],
+        estimatedVramMb: NEED_MB,
+        estimatedSysmemMb: 64,
+        maxWaitInQueueMs: 20_000,
+      }),
+    )
     return { dir, manager, resources, smi, profiles }
   }
 
@@ -77,11 +90,13 @@ describe('admission on a live node', () => {
     const poll = setInterval(watch, 2)
     try {
       const order: string[] = []
-      await Promise.all(profiles.map(async (p) => {
-        const lease = await manager.acquire(p, { signal: AbortSignal.timeout(30_000) })
-        order.push(p.id)
-        lease.release()
-      }))
+      await Promise.all(
+        profiles.map(async (p) => {
+          const lease = await manager.acquire(p, { signal: AbortSignal.timeout(30_000) })
+          order.push(p.id)
+          lease.release()
+        }),
+      )
       expect(order.sort()).toEqual(['a:default', 'b:default', 'c:default'])
     } finally {
       clearInterval(poll)

@@ -6,10 +6,22 @@ import type { GpuState } from '../../src/mesh/types.ts'
 import { captureLogger } from './logger.ts'
 
 const profile = (id: string, over: Partial<ProfileSpec> = {}): ProfileSpec => ({
-  id, model: id.split(':')[0] ?? id, profile: 'default', description: undefined, modelPath: undefined, args: [],
+  id,
+  model: id.split(':')[0] ?? id,
+  profile: 'default',
+  description: undefined,
+  modelPath: undefined,
+  args: [],
   capabilities: { completion: true, embeddings: false, rerank: false },
-  idleTimeoutMs: 1000, startupTimeoutMs: 1000, maxInstances: 1, maxQueueSize: 1, maxWaitInQueueMs: 60_000,
-  estimatedVramMb: undefined, estimatedSysmemMb: undefined, launchHash: id, ...over,
+  idleTimeoutMs: 1000,
+  startupTimeoutMs: 1000,
+  maxInstances: 1,
+  maxQueueSize: 1,
+  maxWaitInQueueMs: 60_000,
+  estimatedVramMb: undefined,
+  estimatedSysmemMb: undefined,
+  launchHash: id,
+  ...over,
 })
 const need: Requirement = { vramMb: 3_000, sysmemMb: 100, vramSource: 'cookbook', sysmemSource: 'cookbook' }
 
@@ -26,12 +38,28 @@ function node(o: { otherMb: number; held?: HeldInstance[] }) {
     const usedMb = state.otherMb + state.held.reduce((a, h) => a + h.vramMb, 0)
     return [{ index: 0, uuid: 'GPU-0', name: 'RTX', totalMb: 8_000, usedMb, freeMb: 8_000 - usedMb }]
   }
-  const reservedAsHeld = (): HeldInstance[] => reservations.map((r) => ({ instanceId: r.instanceId, gpus: r.gpus, vramMb: r.vramMb, sysmemMb: r.sysmemMb, reservedVramMb: r.vramMb, reservedSysmemMb: r.sysmemMb, idle: false, lastUsedAt: 0 }))
+  const reservedAsHeld = (): HeldInstance[] =>
+    reservations.map((r) => ({
+      instanceId: r.instanceId,
+      gpus: r.gpus,
+      vramMb: r.vramMb,
+      sysmemMb: r.sysmemMb,
+      reservedVramMb: r.vramMb,
+      reservedSysmemMb: r.sysmemMb,
+      idle: false,
+      lastUsedAt: 0,
+    }))
   const deps: AdmissionDeps = {
     logger: captureLogger().logger,
     assess: async () => {
       log.push('assess')
-      const plan = planFit({ gpus: gpus(), sysmem: { totalMb: 64_000, freeMb: 60_000 }, limits: { maxVramMb: null, maxSysmemMb: null }, held: [...state.held, ...reservedAsHeld()], requirement: need })
+      const plan = planFit({
+        gpus: gpus(),
+        sysmem: { totalMb: 64_000, freeMb: 60_000 },
+        limits: { maxVramMb: null, maxSysmemMb: null },
+        held: [...state.held, ...reservedAsHeld()],
+        requirement: need,
+      })
       return { plan, requirement: need }
     },
     evictIdle: async ({ instanceIds }) => {

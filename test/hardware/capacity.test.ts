@@ -2,9 +2,23 @@ import { describe, expect, it } from 'vitest'
 import { parseLaunchArgs, planFit, resourceState, type HeldInstance, type PlanInput, type Requirement } from '../../src/hardware/index.ts'
 import type { GpuState } from '../../src/mesh/types.ts'
 
-const gpu = (index: number, totalMb: number, usedMb: number): GpuState => ({ index, uuid: `GPU-${index}`, name: 'RTX', totalMb, usedMb, freeMb: totalMb - usedMb })
+const gpu = (index: number, totalMb: number, usedMb: number): GpuState => ({
+  index,
+  uuid: `GPU-${index}`,
+  name: 'RTX',
+  totalMb,
+  usedMb,
+  freeMb: totalMb - usedMb,
+})
 const need = (vramMb: number, sysmemMb = 1000): Requirement => ({ vramMb, sysmemMb, vramSource: 'estimate', sysmemSource: 'estimate' })
-const held = (instanceId: string, gpus: number[], vramMb: number, lastUsedAt: number, idle = true, sysmemMb = 500): HeldInstance => ({ instanceId, gpus, vramMb, sysmemMb, idle, lastUsedAt })
+const held = (instanceId: string, gpus: number[], vramMb: number, lastUsedAt: number, idle = true, sysmemMb = 500): HeldInstance => ({
+  instanceId,
+  gpus,
+  vramMb,
+  sysmemMb,
+  idle,
+  lastUsedAt,
+})
 const base = (over: Partial<PlanInput>): PlanInput => ({
   gpus: [],
   sysmem: { totalMb: 64_000, freeMb: 48_000 },
@@ -32,11 +46,13 @@ describe('planFit on a single GPU', () => {
   })
 
   it('evicts idle instances least recently used first, and only as many as needed', () => {
-    const plan = planFit(base({
-      gpus: [gpu(0, 24_000, 21_000)],
-      held: [held('newer', [0], 6_000, 300), held('oldest', [0], 6_000, 100), held('busy', [0], 6_000, 50, false), held('older', [0], 3_000, 200)],
-      requirement: need(10_000),
-    }))
+    const plan = planFit(
+      base({
+        gpus: [gpu(0, 24_000, 21_000)],
+        held: [held('newer', [0], 6_000, 300), held('oldest', [0], 6_000, 100), held('busy', [0], 6_000, 50, false), held('older', [0], 3_000, 200)],
+        requirement: need(10_000),
+      }),
+    )
     // Free 2488; evicting oldest (+6000) then older (+3000) gives 11488 ≥ 10000.
     expect(plan).toMatchObject({ fit: 'after-eviction', evict: ['oldest', 'older'], placement: { kind: 'gpu', gpus: [0] } })
   })
@@ -53,7 +69,12 @@ describe('planFit on a single GPU', () => {
   })
 
   it('respects max_vram_mb over what herd already holds', () => {
-    const input = base({ gpus: [gpu(0, 80_000, 10_000)], limits: { maxVramMb: 16_000, maxSysmemMb: null }, held: [held('a', [0], 10_000, 1)], requirement: need(8_000) })
+    const input = base({
+      gpus: [gpu(0, 80_000, 10_000)],
+      limits: { maxVramMb: 16_000, maxSysmemMb: null },
+      held: [held('a', [0], 10_000, 1)],
+      requirement: need(8_000),
+    })
     expect(planFit(input)).toMatchObject({ fit: 'after-eviction', evict: ['a'] })
     expect(planFit({ ...input, requirement: need(6_000) }).fit).toBe('now')
   })
@@ -78,7 +99,12 @@ describe('planFit with instances still loading (reservations)', () => {
   })
 
   it('counts reservations in the memory it gossips', () => {
-    const s = resourceState({ gpus: [gpu(0, 24_000, 3_000)], sysmem: { totalMb: 64_000, freeMb: 30_000 }, limits: { maxVramMb: null, maxSysmemMb: null }, held: [{ ...loading(), reservedSysmemMb: 2_000 }] })
+    const s = resourceState({
+      gpus: [gpu(0, 24_000, 3_000)],
+      sysmem: { totalMb: 64_000, freeMb: 30_000 },
+      limits: { maxVramMb: null, maxSysmemMb: null },
+      held: [{ ...loading(), reservedSysmemMb: 2_000 }],
+    })
     expect(s.vramBudgetFreeMb).toBe(21_000 - 9_000 - 512)
     expect(s.sysmemBudgetFreeMb).toBe(30_000 - 2_000 - 512)
   })
@@ -89,7 +115,9 @@ describe('planFit when it does not fit: would waiting help?', () => {
     const plan = planFit(base({ gpus: [gpu(0, 24_000, 20_000)], held: [held('idle-small', [0], 1_000, 1)], requirement: need(8_000) }))
     expect(plan).toMatchObject({ fit: 'none', wouldFitEmpty: true, wouldFitWithoutHerd: false })
     if (plan.fit === 'none') {
-      expect(plan.reason).toBe('needs 8000 MiB VRAM and 1000 MiB memory; other processes hold the memory (GPU 0: other processes 19000 MiB, herd instances 1000 MiB, free 4000 of 24000 MiB; memory: other processes 15500 MiB, herd instances 500 MiB, free 48000 of 64000 MiB)')
+      expect(plan.reason).toBe(
+        'needs 8000 MiB VRAM and 1000 MiB memory; other processes hold the memory (GPU 0: other processes 19000 MiB, herd instances 1000 MiB, free 4000 of 24000 MiB; memory: other processes 15500 MiB, herd instances 500 MiB, free 48000 of 64000 MiB)',
+      )
     }
   })
 
@@ -107,7 +135,14 @@ describe('planFit when it does not fit: would waiting help?', () => {
   })
 
   it('says yes when herd’s instances hold the max_vram_mb budget', () => {
-    const plan = planFit(base({ gpus: [gpu(0, 80_000, 10_000)], limits: { maxVramMb: 16_000, maxSysmemMb: null }, held: [held('busy', [0], 10_000, 1, false)], requirement: need(8_000) }))
+    const plan = planFit(
+      base({
+        gpus: [gpu(0, 80_000, 10_000)],
+        limits: { maxVramMb: 16_000, maxSysmemMb: null },
+        held: [held('busy', [0], 10_000, 1, false)],
+        requirement: need(8_000),
+      }),
+    )
     expect(plan).toMatchObject({ fit: 'none', wouldFitWithoutHerd: true })
   })
 })
@@ -119,11 +154,13 @@ describe('planFit on several GPUs', () => {
   })
 
   it('evicts on the GPU where the fewest evictions make room', () => {
-    const plan = planFit(base({
-      gpus: [gpu(0, 24_000, 23_000), gpu(1, 24_000, 23_000)],
-      held: [held('g0-a', [0], 4_000, 1), held('g0-b', [0], 4_000, 2), held('g1-a', [1], 12_000, 3)],
-      requirement: need(10_000),
-    }))
+    const plan = planFit(
+      base({
+        gpus: [gpu(0, 24_000, 23_000), gpu(1, 24_000, 23_000)],
+        held: [held('g0-a', [0], 4_000, 1), held('g0-b', [0], 4_000, 2), held('g1-a', [1], 12_000, 3)],
+        requirement: need(10_000),
+      }),
+    )
     expect(plan).toMatchObject({ fit: 'after-eviction', evict: ['g1-a'], placement: { gpus: [1] } })
   })
 
@@ -145,7 +182,9 @@ describe('planFit on several GPUs', () => {
   it('respects a pinned device and main GPU', () => {
     const onDev = planFit(base({ gpus: [gpu(0, 24_000, 0), gpu(1, 24_000, 0)], requirement: need(1_000), launch: parseLaunchArgs(['-dev', 'CUDA1']) }))
     expect(onDev).toEqual({ fit: 'now', placement: { kind: 'gpu', gpus: [1], env: {}, args: [] } })
-    const onMain = planFit(base({ gpus: [gpu(0, 24_000, 0), gpu(1, 24_000, 0)], requirement: need(1_000), launch: parseLaunchArgs(['-sm', 'none', '-mg', '1']) }))
+    const onMain = planFit(
+      base({ gpus: [gpu(0, 24_000, 0), gpu(1, 24_000, 0)], requirement: need(1_000), launch: parseLaunchArgs(['-sm', 'none', '-mg', '1']) }),
+    )
     expect(onMain).toMatchObject({ fit: 'now', placement: { gpus: [1], args: [] } })
     const missing = planFit(base({ gpus: [gpu(0, 24_000, 0)], requirement: need(1_000), launch: parseLaunchArgs(['-dev', 'CUDA3']) }))
     expect(missing).toMatchObject({ fit: 'none', wouldFitEmpty: false })
@@ -166,12 +205,14 @@ describe('planFit for system memory', () => {
   })
 
   it('evicts for system memory even when VRAM is plentiful', () => {
-    const plan = planFit(base({
-      gpus: [gpu(0, 24_000, 0)],
-      sysmem: { totalMb: 16_000, freeMb: 2_000 },
-      held: [held('old', [0], 1_000, 1, true, 4_000), held('new', [0], 1_000, 2, true, 4_000)],
-      requirement: need(2_000, 3_000),
-    }))
+    const plan = planFit(
+      base({
+        gpus: [gpu(0, 24_000, 0)],
+        sysmem: { totalMb: 16_000, freeMb: 2_000 },
+        held: [held('old', [0], 1_000, 1, true, 4_000), held('new', [0], 1_000, 2, true, 4_000)],
+        requirement: need(2_000, 3_000),
+      }),
+    )
     expect(plan).toMatchObject({ fit: 'after-eviction', evict: ['old'] })
   })
 })
@@ -192,7 +233,9 @@ describe('resourceState', () => {
   })
 
   it('has no VRAM figure on a node without GPUs', () => {
-    expect(resourceState({ gpus: [], sysmem: { totalMb: 8_000, freeMb: 6_000 }, limits: { maxVramMb: null, maxSysmemMb: null }, held: [] }))
-      .toMatchObject({ vramBudgetFreeMb: null, sysmemBudgetFreeMb: 6_000 - 400 })
+    expect(resourceState({ gpus: [], sysmem: { totalMb: 8_000, freeMb: 6_000 }, limits: { maxVramMb: null, maxSysmemMb: null }, held: [] })).toMatchObject({
+      vramBudgetFreeMb: null,
+      sysmemBudgetFreeMb: 6_000 - 400,
+    })
   })
 })

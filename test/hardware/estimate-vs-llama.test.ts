@@ -14,7 +14,15 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  describeCpuFeatures, estimateMemory, fitParams, NO_CPU_FEATURES, nodeEstimateOptions, parseLaunchArgs, readCpuFeatures, readGgufInfo, resolveRequirement,
+  describeCpuFeatures,
+  estimateMemory,
+  fitParams,
+  NO_CPU_FEATURES,
+  nodeEstimateOptions,
+  parseLaunchArgs,
+  readCpuFeatures,
+  readGgufInfo,
+  resolveRequirement,
   type MemoryEstimate,
 } from '../../src/hardware/index.ts'
 import { writeTinyGguf } from '../fixtures/tiny-gguf.ts'
@@ -32,14 +40,17 @@ const within = (estimate: number, real: number, fraction: number): boolean => Ma
 const MODELS = {
   'tiny (shared fixture, 64 wide)': (path: string) => writeTinyGguf(path, { contextLength: 4096 }),
   'tiny (shared fixture, 256 wide)': (path: string) => writeTinyGguf(path, { contextLength: 4096, embeddingLength: 256 }),
-  'gqa (256 wide, 8/2 heads, 2263 tokens)': (path: string) => writeTinyLlama(path, { embd: 256, layers: 4, heads: 8, headsKv: 2, ff: 512, ctxTrain: 4096, extraTokens: 2000 }),
+  'gqa (256 wide, 8/2 heads, 2263 tokens)': (path: string) =>
+    writeTinyLlama(path, { embd: 256, layers: 4, heads: 8, headsKv: 2, ff: 512, ctxTrain: 4096, extraTokens: 2000 }),
   // Quantized: AMX repacks Q8_0 with 4 more bytes a block, and takes the tied output (288
   // rows) as a copy of token_embd; IQ4_NL is CPU_REPACK's (AVX2); Q4_0 splits, k/v having
   // 48 rows (CPU_REPACK) where the rest has multiples of 32 (AMX).
-  'q8_0 (256 wide, tied output, 288 tokens)': (path: string) => writeTinyLlama(path, { embd: 256, heads: 8, headsKv: 2, ff: 512, matrixType: 8, extraTokens: 25 }),
+  'q8_0 (256 wide, tied output, 288 tokens)': (path: string) =>
+    writeTinyLlama(path, { embd: 256, heads: 8, headsKv: 2, ff: 512, matrixType: 8, extraTokens: 25 }),
   'q4_k (256 wide)': (path: string) => writeTinyLlama(path, { embd: 256, heads: 8, headsKv: 2, ff: 512, matrixType: 12, extraTokens: 29 }),
   'iq4_nl (256 wide)': (path: string) => writeTinyLlama(path, { embd: 256, heads: 8, headsKv: 2, ff: 512, matrixType: 20, extraTokens: 29 }),
-  'q4_0 (192 wide, 48-row k/v, 264 tokens)': (path: string) => writeTinyLlama(path, { embd: 192, heads: 8, headsKv: 2, ff: 384, matrixType: 2, extraTokens: 1 }),
+  'q4_0 (192 wide, 48-row k/v, 264 tokens)': (path: string) =>
+    writeTinyLlama(path, { embd: 192, heads: 8, headsKv: 2, ff: 384, matrixType: 2, extraTokens: 1 }),
 } as const
 type ModelName = keyof typeof MODELS
 const F16: ModelName[] = ['tiny (shared fixture, 64 wide)', 'tiny (shared fixture, 256 wide)', 'gqa (256 wide, 8/2 heads, 2263 tokens)']
@@ -89,7 +100,10 @@ describe(`memory estimate against a real llama-server (this CPU: ${describeCpuFe
 
   it('reads the same CPU features as the llama-server build reports', async () => {
     const real = await serverLog(paths.get(F16[0]!)!, ['-c', '256', '-np', '1'])
-    const features = [...real.cpu].filter(([, v]) => v === '1').map(([k]) => k).join(' ')
+    const features = [...real.cpu]
+      .filter(([, v]) => v === '1')
+      .map(([k]) => k)
+      .join(' ')
     expect(buildCpuFeatures(real.cpu), `the build has ${features}; /proc/cpuinfo says ${describeCpuFeatures(cpu)}`).toEqual(cpu)
   })
 

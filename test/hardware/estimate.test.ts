@@ -58,8 +58,7 @@ describe('estimateMemory: weights and KV cache', () => {
   it('sizes quantized caches by their block size', async () => {
     const info = await model({ embd: 64, layers: 2, heads: 4 })
     // q8_0: 34 bytes per 32 values; q4_0: 18 per 32.
-    expect(estimateMemory(info, { ctx: 1024, parallel: 1, cacheTypeK: 'q8_0', cacheTypeV: 'q4_0' }).kvBytes)
-      .toBe(2 * 1024 * ((64 / 32) * 34 + (64 / 32) * 18))
+    expect(estimateMemory(info, { ctx: 1024, parallel: 1, cacheTypeK: 'q8_0', cacheTypeV: 'q4_0' }).kvBytes).toBe(2 * 1024 * ((64 / 32) * 34 + (64 / 32) * 18))
     expect(() => estimateMemory(info, { ctx: 1024, cacheTypeK: 'q7_z' })).toThrow('unknown KV cache type "q7_z"')
   })
 })
@@ -101,9 +100,9 @@ describe('estimateMemory: compute buffer', () => {
     ['qwen2-0.5b-like F16 (896 wide, 14/2 heads, 4864 ff, 24 layers, 151936 vocab)', { ctx: 8192 }, 1201.98, 96, 43.51],
     ['qwen2-0.5b-like F16 (896 wide, 14/2 heads, 4864 ff, 24 layers, 151936 vocab)', { ctx: 8192, parallel: 2 }, 1201.98, 96, 39.51],
     ['qwen2-0.5b-like F16 (896 wide, 14/2 heads, 4864 ff, 24 layers, 151936 vocab)', { ctx: 4096, parallel: 1, flashAttn: 'off' }, 1201.98, 48, 129.26],
-    ['llama-3-8b-like Q4_K (4096 wide, 32/8 heads, 14336 ff, 32 layers, 128256 vocab)', { ctx: 4096, parallel: 1 }, 4437.80, 512, 120.01],
-    ['llama-3-8b-like Q4_K (4096 wide, 32/8 heads, 14336 ff, 32 layers, 128256 vocab)', { ctx: 8192 }, 4437.80, 1024, 124.01],
-    ['llama-3-8b-like Q4_K (4096 wide, 32/8 heads, 14336 ff, 32 layers, 128256 vocab)', { ctx: 4096, parallel: 1, flashAttn: 'off' }, 4437.80, 512, 308.01],
+    ['llama-3-8b-like Q4_K (4096 wide, 32/8 heads, 14336 ff, 32 layers, 128256 vocab)', { ctx: 4096, parallel: 1 }, 4437.8, 512, 120.01],
+    ['llama-3-8b-like Q4_K (4096 wide, 32/8 heads, 14336 ff, 32 layers, 128256 vocab)', { ctx: 8192 }, 4437.8, 1024, 124.01],
+    ['llama-3-8b-like Q4_K (4096 wide, 32/8 heads, 14336 ff, 32 layers, 128256 vocab)', { ctx: 4096, parallel: 1, flashAttn: 'off' }, 4437.8, 512, 308.01],
   ]
   const writeShape = async (name: keyof typeof shapes): Promise<GgufInfo> => {
     const s = shapes[name]
@@ -116,9 +115,17 @@ describe('estimateMemory: compute buffer', () => {
     const hd = s.E / s.H
     const tensors = [t('token_embd.weight', [s.E, s.V]), t('output_norm.weight', [s.E], 0), t('output.weight', [s.E, s.V], s.type === 12 ? 14 : s.type)]
     for (let b = 0; b < s.L; b++) {
-      tensors.push(t(`blk.${b}.attn_norm.weight`, [s.E], 0), t(`blk.${b}.attn_q.weight`, [s.E, s.E]), t(`blk.${b}.attn_k.weight`, [s.E, hd * s.Hkv]),
-        t(`blk.${b}.attn_v.weight`, [s.E, hd * s.Hkv]), t(`blk.${b}.attn_output.weight`, [s.E, s.E]), t(`blk.${b}.ffn_norm.weight`, [s.E], 0),
-        t(`blk.${b}.ffn_gate.weight`, [s.E, s.F]), t(`blk.${b}.ffn_up.weight`, [s.E, s.F]), t(`blk.${b}.ffn_down.weight`, [s.F, s.E]))
+      tensors.push(
+        t(`blk.${b}.attn_norm.weight`, [s.E], 0),
+        t(`blk.${b}.attn_q.weight`, [s.E, s.E]),
+        t(`blk.${b}.attn_k.weight`, [s.E, hd * s.Hkv]),
+        t(`blk.${b}.attn_v.weight`, [s.E, hd * s.Hkv]),
+        t(`blk.${b}.attn_output.weight`, [s.E, s.E]),
+        t(`blk.${b}.ffn_norm.weight`, [s.E], 0),
+        t(`blk.${b}.ffn_gate.weight`, [s.E, s.F]),
+        t(`blk.${b}.ffn_up.weight`, [s.E, s.F]),
+        t(`blk.${b}.ffn_down.weight`, [s.F, s.E]),
+      )
     }
     await writeGguf(path, {
       withData: false,
@@ -152,7 +159,10 @@ describe('estimateMemory: compute buffer', () => {
     const avx2 = estimateMemory(info, { ...o, cpu: { amx: false, avx2: true, avx512: false, armDotprod: false } })
     // CPU_REPACK 3744.00 MiB as the server logged it on an AVX2 CPU; CPU_Mapped spans the file
     // up to blk.31.ffn_norm (all but the last three matrices), though it keeps only 693.8 MiB.
-    expect(avx2.hostWeightBuffers.map((b) => [b.name, b.bytes / MIB])).toEqual([['CPU_REPACK', 3744], ['CPU_Mapped', expect.closeTo(4343.3, 1) as number]])
+    expect(avx2.hostWeightBuffers.map((b) => [b.name, b.bytes / MIB])).toEqual([
+      ['CPU_REPACK', 3744],
+      ['CPU_Mapped', expect.closeTo(4343.3, 1) as number],
+    ])
     expect(Math.abs(avx2.weightsBytes / MIB - 4437.8)).toBeLessThan(0.01)
     // AMX: Q4_K tiles of 148 bytes a block (3744 × 148/144 = 3848 MiB), the Q6_K output as is.
     const amx = estimateMemory(info, { ...o, cpu: { amx: true, avx2: true, avx512: true, armDotprod: false } })

@@ -3,8 +3,45 @@ import { fitParams, fitParamsArgs, parseFitPrint } from '../../src/hardware/inde
 
 describe('fitParamsArgs', () => {
   it('passes on the memory options and drops llama-server-only ones', () => {
-    const args = ['-m', '/m.gguf', '-c', '4096', '-np', '2', '--jinja', '--alias', 'x', '-ctk', 'q8_0', '--ctx-size=8192', '-kvu', '--embedding', '-ngl', '99', '-ts', '1,1', '-nkvo']
-    expect(fitParamsArgs(args)).toEqual(['-m', '/m.gguf', '-c', '4096', '-np', '2', '-ctk', 'q8_0', '--ctx-size=8192', '-ngl', '99', '-ts', '1,1', '-nkvo', '--fit-print', 'on'])
+    const args = [
+      '-m',
+      '/m.gguf',
+      '-c',
+      '4096',
+      '-np',
+      '2',
+      '--jinja',
+      '--alias',
+      'x',
+      '-ctk',
+      'q8_0',
+      '--ctx-size=8192',
+      '-kvu',
+      '--embedding',
+      '-ngl',
+      '99',
+      '-ts',
+      '1,1',
+      '-nkvo',
+    ]
+    expect(fitParamsArgs(args)).toEqual([
+      '-m',
+      '/m.gguf',
+      '-c',
+      '4096',
+      '-np',
+      '2',
+      '-ctk',
+      'q8_0',
+      '--ctx-size=8192',
+      '-ngl',
+      '99',
+      '-ts',
+      '1,1',
+      '-nkvo',
+      '--fit-print',
+      'on',
+    ])
   })
 
   it('passes on the switches that decide whether host weights are repacked', () => {

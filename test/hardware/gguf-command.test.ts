@@ -11,8 +11,12 @@ async function run(argv: string[]): Promise<{ code: number; out: string; err: st
   const err = new PassThrough()
   let o = ''
   let e = ''
-  out.on('data', (c: Buffer) => { o += c.toString() })
-  err.on('data', (c: Buffer) => { e += c.toString() })
+  out.on('data', (c: Buffer) => {
+    o += c.toString()
+  })
+  err.on('data', (c: Buffer) => {
+    e += c.toString()
+  })
   const code = await ggufCommand(argv, out, err)
   return { code, out: o, err: e }
 }

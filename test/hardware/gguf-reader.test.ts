@@ -45,8 +45,18 @@ describe('readGgufFile', () => {
     const file = await readGgufFile(path)
     expect(Object.fromEntries(file.metadata)).toEqual({
       'general.architecture': 'llama',
-      u8: 200, i8: -100, u16: 60000, i16: -30000, u32: 4_000_000_000, i32: -2_000_000_000,
-      f32: 0.5, bool: true, str: 'héllo ▁wörld', u64: 2 ** 40, i64: -(2 ** 40), f64: 1e-300,
+      u8: 200,
+      i8: -100,
+      u16: 60000,
+      i16: -30000,
+      u32: 4_000_000_000,
+      i32: -2_000_000_000,
+      f32: 0.5,
+      bool: true,
+      str: 'héllo ▁wörld',
+      u64: 2 ** 40,
+      i64: -(2 ** 40),
+      f64: 1e-300,
     })
     expect(file.version).toBe(3)
     expect(file.tensors).toEqual([])
@@ -134,10 +144,32 @@ describe('readGgufInfo', () => {
   it('sums tensor bytes by ggml block sizes for common quantization types', async () => {
     const path = join(dir, 'quants.gguf')
     const types: [number, number][] = [
-      [0, 4 * 256], [1, 2 * 256], [30, 2 * 256], [2, 8 * 18], [3, 8 * 20], [6, 8 * 22], [7, 8 * 24], [8, 8 * 34],
-      [10, 84], [11, 110], [12, 144], [13, 176], [14, 210], [15, 292],
-      [16, 66], [17, 74], [18, 98], [19, 50], [20, 8 * 18], [21, 110], [22, 82], [23, 136], [29, 56],
-      [34, 54], [35, 66], [39, 8 * 17],
+      [0, 4 * 256],
+      [1, 2 * 256],
+      [30, 2 * 256],
+      [2, 8 * 18],
+      [3, 8 * 20],
+      [6, 8 * 22],
+      [7, 8 * 24],
+      [8, 8 * 34],
+      [10, 84],
+      [11, 110],
+      [12, 144],
+      [13, 176],
+      [14, 210],
+      [15, 292],
+      [16, 66],
+      [17, 74],
+      [18, 98],
+      [19, 50],
+      [20, 8 * 18],
+      [21, 110],
+      [22, 82],
+      [23, 136],
+      [29, 56],
+      [34, 54],
+      [35, 66],
+      [39, 8 * 17],
     ]
     const tensors = types.map(([type, bytes], i) => ({ name: `blk.0.t${i}.weight`, dims: [256], type, bytes }))
     await writeGguf(path, { metadata: llamaMeta, tensors })

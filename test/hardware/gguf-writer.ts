@@ -8,7 +8,11 @@ export type WriterValue =
   | { type: 'u8' | 'i8' | 'u16' | 'i16' | 'u32' | 'i32' | 'f32' | 'u64' | 'i64' | 'f64'; value: number }
   | { type: 'bool'; value: boolean }
   | { type: 'string'; value: string }
-  | { type: 'array'; itemType: 'u8' | 'i8' | 'u16' | 'i16' | 'u32' | 'i32' | 'f32' | 'u64' | 'i64' | 'f64' | 'bool' | 'string'; values: readonly (number | boolean | string)[] }
+  | {
+      type: 'array'
+      itemType: 'u8' | 'i8' | 'u16' | 'i16' | 'u32' | 'i32' | 'f32' | 'u64' | 'i64' | 'f64' | 'bool' | 'string'
+      values: readonly (number | boolean | string)[]
+    }
 
 export interface WriterTensor {
   name: string
@@ -34,26 +38,77 @@ const TYPE_IDS = { u8: 0, i8: 1, u16: 2, i16: 3, u32: 4, i32: 5, f32: 6, bool: 7
 class Out {
   parts: Buffer[] = []
   length = 0
-  push(b: Buffer): void { this.parts.push(b); this.length += b.length }
-  u32(v: number): void { const b = Buffer.alloc(4); b.writeUInt32LE(v); this.push(b) }
-  u64(v: number): void { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); this.push(b) }
-  str(s: string): void { const b = Buffer.from(s, 'utf8'); this.u64(b.length); this.push(b) }
+  push(b: Buffer): void {
+    this.parts.push(b)
+    this.length += b.length
+  }
+  u32(v: number): void {
+    const b = Buffer.alloc(4)
+    b.writeUInt32LE(v)
+    this.push(b)
+  }
+  u64(v: number): void {
+    const b = Buffer.alloc(8)
+    b.writeBigUInt64LE(BigInt(v))
+    this.push(b)
+  }
+  str(s: string): void {
+    const b = Buffer.from(s, 'utf8')
+    this.u64(b.length)
+    this.push(b)
+  }
   scalar(type: string, v: number | boolean | string): void {
     const b = Buffer.alloc(8)
     switch (type) {
-      case 'u8': b.writeUInt8(v as number); this.push(b.subarray(0, 1)); return
-      case 'i8': b.writeInt8(v as number); this.push(b.subarray(0, 1)); return
-      case 'u16': b.writeUInt16LE(v as number); this.push(b.subarray(0, 2)); return
-      case 'i16': b.writeInt16LE(v as number); this.push(b.subarray(0, 2)); return
-      case 'u32': b.writeUInt32LE(v as number); this.push(b.subarray(0, 4)); return
-      case 'i32': b.writeInt32LE(v as number); this.push(b.subarray(0, 4)); return
-      case 'f32': b.writeFloatLE(v as number); this.push(b.subarray(0, 4)); return
-      case 'bool': b.writeUInt8(v ? 1 : 0); this.push(b.subarray(0, 1)); return
-      case 'u64': b.writeBigUInt64LE(BigInt(v as number)); this.push(b); return
-      case 'i64': b.writeBigInt64LE(BigInt(v as number)); this.push(b); return
-      case 'f64': b.writeDoubleLE(v as number); this.push(b); return
-      case 'string': this.str(v as string); return
-      default: throw new Error(`unknown type ${type}`)
+      case 'u8':
+        b.writeUInt8(v as number)
+        this.push(b.subarray(0, 1))
+        return
+      case 'i8':
+        b.writeInt8(v as number)
+        this.push(b.subarray(0, 1))
+        return
+      case 'u16':
+        b.writeUInt16LE(v as number)
+        this.push(b.subarray(0, 2))
+        return
+      case 'i16':
+        b.writeInt16LE(v as number)
+        this.push(b.subarray(0, 2))
+        return
+      case 'u32':
+        b.writeUInt32LE(v as number)
+        this.push(b.subarray(0, 4))
+        return
+      case 'i32':
+        b.writeInt32LE(v as number)
+        this.push(b.subarray(0, 4))
+        return
+      case 'f32':
+        b.writeFloatLE(v as number)
+        this.push(b.subarray(0, 4))
+        return
+      case 'bool':
+        b.writeUInt8(v ? 1 : 0)
+        this.push(b.subarray(0, 1))
+        return
+      case 'u64':
+        b.writeBigUInt64LE(BigInt(v as number))
+        this.push(b)
+        return
+      case 'i64':
+        b.writeBigInt64LE(BigInt(v as number))
+        this.push(b)
+        return
+      case 'f64':
+        b.writeDoubleLE(v as number)
+        this.push(b)
+        return
+      case 'string':
+        this.str(v as string)
+        return
+      default:
+        throw new Error(`unknown type ${type}`)
     }
   }
 }
@@ -90,7 +145,7 @@ export function ggufBytes(opts: WriteGgufOptions): Buffer {
     offset += Math.ceil(t.bytes / alignment) * alignment
   }
   if (opts.withData === false) return Buffer.concat(o.parts)
-  const pad = (Math.ceil(o.length / alignment) * alignment) - o.length
+  const pad = Math.ceil(o.length / alignment) * alignment - o.length
   o.push(Buffer.alloc(pad))
   const data = Buffer.alloc(offset)
   tensors.forEach((t, i) => opts.fill?.(t, data.subarray(offsets[i], (offsets[i] ?? 0) + t.bytes)))

@@ -10,10 +10,39 @@ import { writeTinyGguf } from '../fixtures/tiny-gguf.ts'
 describe('parseLaunchArgs', () => {
   it('reads short and long spellings of the memory options', () => {
     expect(parseLaunchArgs(['-c', '4096', '-np', '2', '-ctk', 'q8_0', '-ctv', 'q4_0', '-ngl', '20', '-b', '1024', '-ub', '256'])).toMatchObject({
-      ctx: 4096, parallel: 2, cacheTypeK: 'q8_0', cacheTypeV: 'q4_0', nGpuLayers: 20, batch: 1024, ubatch: 256,
+      ctx: 4096,
+      parallel: 2,
+      cacheTypeK: 'q8_0',
+      cacheTypeV: 'q4_0',
+      nGpuLayers: 20,
+      batch: 1024,
+      ubatch: 256,
     })
-    expect(parseLaunchArgs(['--ctx-size', '8192', '--parallel', '4', '--cache-type-k', 'f16', '--cache-type-v', 'q8_0', '--n-gpu-layers', '99', '--batch-size', '512', '--ubatch-size', '128'])).toMatchObject({
-      ctx: 8192, parallel: 4, cacheTypeK: 'f16', cacheTypeV: 'q8_0', nGpuLayers: 99, batch: 512, ubatch: 128,
+    expect(
+      parseLaunchArgs([
+        '--ctx-size',
+        '8192',
+        '--parallel',
+        '4',
+        '--cache-type-k',
+        'f16',
+        '--cache-type-v',
+        'q8_0',
+        '--n-gpu-layers',
+        '99',
+        '--batch-size',
+        '512',
+        '--ubatch-size',
+        '128',
+      ]),
+    ).toMatchObject({
+      ctx: 8192,
+      parallel: 4,
+      cacheTypeK: 'f16',
+      cacheTypeV: 'q8_0',
+      nGpuLayers: 99,
+      batch: 512,
+      ubatch: 128,
     })
   })
 
@@ -37,14 +66,24 @@ describe('parseLaunchArgs', () => {
 
   it('reads placement and cache sharing options', () => {
     expect(parseLaunchArgs(['-ts', '3,1', '-sm', 'row', '-mg', '1', '-dev', 'CUDA0,CUDA1', '-kvu', '-nkvo'])).toMatchObject({
-      tensorSplit: [3, 1], splitMode: 'row', mainGpu: 1, devices: ['CUDA0', 'CUDA1'], kvUnified: true, kvOffload: false,
+      tensorSplit: [3, 1],
+      splitMode: 'row',
+      mainGpu: 1,
+      devices: ['CUDA0', 'CUDA1'],
+      kvUnified: true,
+      kvOffload: false,
     })
     expect(parseLaunchArgs(['--no-kv-unified']).kvUnified).toBe(false)
   })
 
   it('ignores options that do not change memory', () => {
     expect(parseLaunchArgs(['--temp', '0.7', '--jinja', '-t', '8', '--alias', 'x'])).toEqual({
-      tensorSplit: undefined, splitMode: undefined, mainGpu: undefined, devices: undefined, model: undefined, noHost: false,
+      tensorSplit: undefined,
+      splitMode: undefined,
+      mainGpu: undefined,
+      devices: undefined,
+      model: undefined,
+      noHost: false,
     })
   })
 
@@ -75,10 +114,21 @@ describe('estimateProfile', () => {
   })
 
   const profile = (modelPath: string | undefined, args: string[]): ProfileSpec => ({
-    id: 'tiny:default', model: 'tiny', profile: 'default', description: undefined, modelPath, args,
+    id: 'tiny:default',
+    model: 'tiny',
+    profile: 'default',
+    description: undefined,
+    modelPath,
+    args,
     capabilities: { completion: true, embeddings: false, rerank: false },
-    idleTimeoutMs: 1000, startupTimeoutMs: 1000, maxInstances: 1, maxQueueSize: 1, maxWaitInQueueMs: 1000,
-    estimatedVramMb: undefined, estimatedSysmemMb: undefined, launchHash: 'h',
+    idleTimeoutMs: 1000,
+    startupTimeoutMs: 1000,
+    maxInstances: 1,
+    maxQueueSize: 1,
+    maxWaitInQueueMs: 1000,
+    estimatedVramMb: undefined,
+    estimatedSysmemMb: undefined,
+    launchHash: 'h',
   })
 
   it('estimates from the model file and the profile args', async () => {
@@ -104,7 +154,10 @@ describe('estimateProfile', () => {
     const amx = { amx: true, avx2: true, avx512: true, armDotprod: false }
     const cpuNode = await estimateProfile(profile(path, ['-c', '256', '-np', '1']), { gpu: false, cpu: amx })
     const gpuNode = await estimateProfile(profile(path, ['-c', '256', '-np', '1', '-ngl', '0']), { gpu: true, cpu: amx })
-    expect(cpuNode?.estimate.hostWeightBuffers.map((b) => [b.name, b.bytes])).toEqual([['AMX', 2.5 * 1024 * 1024], ['CPU_Mapped', 1976832]])
+    expect(cpuNode?.estimate.hostWeightBuffers.map((b) => [b.name, b.bytes])).toEqual([
+      ['AMX', 2.5 * 1024 * 1024],
+      ['CPU_Mapped', 1976832],
+    ])
     expect(gpuNode?.estimate.hostWeightBuffers.map((b) => b.name)).toEqual(['CPU_Mapped'])
   })
 

@@ -8,6 +8,13 @@ export interface CapturedLog {
 
 export function captureLogger(): { logger: Logger; lines: CapturedLog[]; warnings: () => string[] } {
   const lines: CapturedLog[] = []
-  const logger = pino({ level: 'debug' }, { write: (s: string) => { lines.push(JSON.parse(s) as CapturedLog) } })
+  const logger = pino(
+    { level: 'debug' },
+    {
+      write: (s: string) => {
+        lines.push(JSON.parse(s) as CapturedLog)
+      },
+    },
+  )
   return { logger, lines, warnings: () => lines.filter((l) => l.level === 40).map((l) => l.msg) }
 }

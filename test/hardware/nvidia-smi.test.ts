@@ -36,7 +36,10 @@ describe('parseGpuCsv', () => {
 describe('parseAppsCsv', () => {
   it('reads pid and VRAM, summing a pid seen on several GPUs and skipping [N/A]', () => {
     const apps = parseAppsCsv('1234, 500\n1234, 300\n99, [N/A]\n\n42, 10\n')
-    expect([...apps]).toEqual([[1234, 800], [42, 10]])
+    expect([...apps]).toEqual([
+      [1234, 800],
+      [42, 10],
+    ])
   })
 
   it('reads an empty answer as no processes', () => {
@@ -55,7 +58,10 @@ describe('NvidiaSmi against the fake nvidia-smi', () => {
     fake = await createFakeNvidiaSmi({ gpus: [fakeGpu(0, 24564, 24000), fakeGpu(1, 24564, 600)], apps: [{ pid: 4242, usedMemoryMb: 23000 }] })
     const smi = new NvidiaSmi({ logger: captureLogger().logger }, { path: fake.path })
     const s = await smi.sample()
-    expect(s?.gpus.map((g) => [g.index, g.freeMb])).toEqual([[0, 564], [1, 23964]])
+    expect(s?.gpus.map((g) => [g.index, g.freeMb])).toEqual([
+      [0, 564],
+      [1, 23964],
+    ])
     expect(s?.apps.get(4242)).toBe(23000)
   })
 

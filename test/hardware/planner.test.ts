@@ -10,10 +10,21 @@ import { captureLogger } from './logger.ts'
 import { writeTinyLlama } from './tiny-llama.ts'
 
 const profile = (modelPath: string, args: string[], launchHash = 'hash-1'): ProfileSpec => ({
-  id: 'tiny:default', model: 'tiny', profile: 'default', description: undefined, modelPath, args,
+  id: 'tiny:default',
+  model: 'tiny',
+  profile: 'default',
+  description: undefined,
+  modelPath,
+  args,
   capabilities: { completion: true, embeddings: false, rerank: false },
-  idleTimeoutMs: 1000, startupTimeoutMs: 1000, maxInstances: 1, maxQueueSize: 1, maxWaitInQueueMs: 1000,
-  estimatedVramMb: 50_000, estimatedSysmemMb: 50_000, launchHash,
+  idleTimeoutMs: 1000,
+  startupTimeoutMs: 1000,
+  maxInstances: 1,
+  maxQueueSize: 1,
+  maxWaitInQueueMs: 1000,
+  estimatedVramMb: 50_000,
+  estimatedSysmemMb: 50_000,
+  launchHash,
 })
 const cpuSnapshot: HardwareSnapshot = { gpus: [], sysmem: { totalMb: 16_000, freeMb: 8_000 }, processes: new Map(), gpuTelemetry: false, sampledAt: 1 }
 const gpuSnapshot: HardwareSnapshot = {
@@ -41,14 +52,17 @@ describe('CapacityPlanner', () => {
   })
 
   const planner = (snapshot: HardwareSnapshot, o: { held?: HeldInstance[]; fit?: boolean; learned?: LearnedMemory; cpu?: CpuFeatures } = {}): CapacityPlanner =>
-    new CapacityPlanner({
-      logger: captureLogger().logger,
-      hardware: { snapshot: () => snapshot },
-      learned: o.learned,
-      held: () => o.held ?? [],
-      fitParamsPath: () => (o.fit === false ? null : fitScript),
-      cpuFeatures: () => o.cpu,
-    }, { maxVramMb: null, maxSysmemMb: null })
+    new CapacityPlanner(
+      {
+        logger: captureLogger().logger,
+        hardware: { snapshot: () => snapshot },
+        learned: o.learned,
+        held: () => o.held ?? [],
+        fitParamsPath: () => (o.fit === false ? null : fitScript),
+        cpuFeatures: () => o.cpu,
+      },
+      { maxVramMb: null, maxSysmemMb: null },
+    )
 
   it('asks llama-fit-params once per launch, with the profile’s model and args', async () => {
     const p = planner(gpuSnapshot)

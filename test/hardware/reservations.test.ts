@@ -26,15 +26,31 @@ describe('Reservations', () => {
   it('holds the whole requirement before the process shows any use', () => {
     const r = new Reservations()
     r.reserve(reservation)
-    expect(r.measure(instance({ status: 'starting', since: 100 }, undefined), 'm#1', sample(200))).toEqual({ gpus: [0], vramMb: 3_000, sysmemMb: 600, reservedVramMb: 3_000, reservedSysmemMb: 600 })
+    expect(r.measure(instance({ status: 'starting', since: 100 }, undefined), 'm#1', sample(200))).toEqual({
+      gpus: [0],
+      vramMb: 3_000,
+      sysmemMb: 600,
+      reservedVramMb: 3_000,
+      reservedSysmemMb: 600,
+    })
   })
 
   it('holds requirement − measured while loading, never less than nothing', () => {
     const r = new Reservations()
     r.reserve(reservation)
-    expect(r.measure(starting, 'm#1', sample(200, { vramMb: 1_000, rssMb: 200 }))).toMatchObject({ vramMb: 3_000, reservedVramMb: 2_000, sysmemMb: 600, reservedSysmemMb: 400 })
+    expect(r.measure(starting, 'm#1', sample(200, { vramMb: 1_000, rssMb: 200 }))).toMatchObject({
+      vramMb: 3_000,
+      reservedVramMb: 2_000,
+      sysmemMb: 600,
+      reservedSysmemMb: 400,
+    })
     // Using more than it was admitted for: nothing reserved on top, what it uses is what it holds.
-    expect(r.measure(starting, 'm#1', sample(300, { vramMb: 3_500, rssMb: 900 }))).toMatchObject({ vramMb: 3_500, reservedVramMb: 0, sysmemMb: 900, reservedSysmemMb: 0 })
+    expect(r.measure(starting, 'm#1', sample(300, { vramMb: 3_500, rssMb: 900 }))).toMatchObject({
+      vramMb: 3_500,
+      reservedVramMb: 0,
+      sysmemMb: 900,
+      reservedSysmemMb: 0,
+    })
   })
 
   it('keeps holding a ready instance until a sample begun after it was ready has measured it, then lets go for good', () => {

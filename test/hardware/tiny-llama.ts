@@ -56,7 +56,10 @@ export async function writeTinyLlama(path: string, o: TinyLlamaOptions = {}): Pr
     )
   }
   let seed = 1
-  const rnd = (): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x7fffffff - 0.5 }
+  const rnd = (): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff
+    return seed / 0x7fffffff - 0.5
+  }
   await writeGguf(path, {
     metadata: {
       'general.architecture': { type: 'string', value: 'llama' },

@@ -3,8 +3,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  estimateMemory, extraBufferOf, hostWeightBuffers, NO_CPU_FEATURES, nodeEstimateOptions, parseLaunchArgs, readGgufInfo, weightOp,
-  type CpuFeatures, type GgufInfo,
+  estimateMemory,
+  extraBufferOf,
+  hostWeightBuffers,
+  NO_CPU_FEATURES,
+  nodeEstimateOptions,
+  parseLaunchArgs,
+  readGgufInfo,
+  weightOp,
+  type CpuFeatures,
+  type GgufInfo,
 } from '../../src/hardware/index.ts'
 import { writeTinyGguf } from '../fixtures/tiny-gguf.ts'
 import { buildCpuFeatures, parseLlamaLog, weightBufferPairs } from './llama-log.ts'
@@ -16,8 +24,12 @@ const AVX2: CpuFeatures = { ...NO_CPU_FEATURES, avx2: true }
 const ARM: CpuFeatures = { ...NO_CPU_FEATURES, armDotprod: true }
 const mib = (bytes: number): number => Math.round((bytes / MIB) * 100) / 100
 const buffers = (info: GgufInfo, cpu: CpuFeatures | undefined, mmap = true): Record<string, [number, number]> =>
-  Object.fromEntries(hostWeightBuffers(info.path, { tensors: info.tensors, tiedOutput: !info.tensors.some((t) => t.name === 'output.weight'), cpu, mmap })
-    .map((b) => [b.name, [mib(b.bytes), mib(b.residentBytes)]]))
+  Object.fromEntries(
+    hostWeightBuffers(info.path, { tensors: info.tensors, tiedOutput: !info.tensors.some((t) => t.name === 'output.weight'), cpu, mmap }).map((b) => [
+      b.name,
+      [mib(b.bytes), mib(b.residentBytes)],
+    ]),
+  )
 
 let dir: string
 let n = 0
@@ -40,7 +52,14 @@ describe('which weights go to an extra buffer', () => {
     expect(weightOp('blk.0.attn_q.weight')).toBe('mul_mat')
     expect(weightOp('output.weight')).toBe('mul_mat')
     expect(weightOp('blk.3.ffn_up_exps.weight')).toBe('mul_mat_id')
-    for (const other of ['token_embd.weight', 'blk.0.attn_norm.weight', 'blk.0.attn_q.bias', 'blk.1.ssm_conv1d.weight', 'per_layer_token_embd.weight', 'blk.0.ffn_norm_exps.weight']) {
+    for (const other of [
+      'token_embd.weight',
+      'blk.0.attn_norm.weight',
+      'blk.0.attn_q.bias',
+      'blk.1.ssm_conv1d.weight',
+      'per_layer_token_embd.weight',
+      'blk.0.ffn_norm_exps.weight',
+    ]) {
       expect(weightOp(other), other).toBeUndefined()
     }
   })
@@ -91,11 +110,27 @@ describe('the host weight buffers of real files', () => {
 
   it('sizes quantized AMX tiles, the tied output copy, and what CPU_REPACK takes', async () => {
     // Q8_0 with 288 tokens: the output layer (token_embd's data, 288 rows) is an AMX copy too.
-    expect(buffers(await llama({ embd: 256, heads: 8, headsKv: 2, ff: 512, matrixType: 8, extraTokens: 25 }), AMX)).toEqual({ AMX: [1.35, 1.35], CPU_Mapped: [0.81, 0.08] })
-    expect(buffers(await llama({ embd: 256, heads: 8, headsKv: 2, ff: 512, matrixType: 8, extraTokens: 29 }), AMX)).toEqual({ AMX: [1.26, 1.26], CPU_Mapped: [0.81, 0.08] })
-    expect(buffers(await llama({ embd: 256, heads: 8, headsKv: 2, ff: 512, matrixType: 12, extraTokens: 29 }), AMX)).toEqual({ AMX: [0.61, 0.61], CPU_Mapped: [0.43, 0.04] })
-    expect(buffers(await llama({ embd: 256, heads: 8, headsKv: 2, ff: 512, matrixType: 20, extraTokens: 29 }), AMX)).toEqual({ CPU_REPACK: [0.6, 0.6], CPU_Mapped: [0.43, 0.04] })
-    expect(buffers(await llama({ embd: 192, heads: 8, headsKv: 2, ff: 384, matrixType: 2, extraTokens: 1 }), AMX)).toEqual({ AMX: [0.32, 0.32], CPU_REPACK: [0.05, 0.05], CPU_Mapped: [0.25, 0.03] })
+    expect(buffers(await llama({ embd: 256, heads: 8, headsKv: 2, ff: 512, matrixType: 8, extraTokens: 25 }), AMX)).toEqual({
+      AMX: [1.35, 1.35],
+      CPU_Mapped: [0.81, 0.08],
+    })
+    expect(buffers(await llama({ embd: 256, heads: 8, headsKv: 2, ff: 512, matrixType: 8, extraTokens: 29 }), AMX)).toEqual({
+      AMX: [1.26, 1.26],
+      CPU_Mapped: [0.81, 0.08],
+    })
+    expect(buffers(await llama({ embd: 256, heads: 8, headsKv: 2, ff: 512, matrixType: 12, extraTokens: 29 }), AMX)).toEqual({
+      AMX: [0.61, 0.61],
+      CPU_Mapped: [0.43, 0.04],
+    })
+    expect(buffers(await llama({ embd: 256, heads: 8, headsKv: 2, ff: 512, matrixType: 20, extraTokens: 29 }), AMX)).toEqual({
+      CPU_REPACK: [0.6, 0.6],
+      CPU_Mapped: [0.43, 0.04],
+    })
+    expect(buffers(await llama({ embd: 192, heads: 8, headsKv: 2, ff: 384, matrixType: 2, extraTokens: 1 }), AMX)).toEqual({
+      AMX: [0.32, 0.32],
+      CPU_REPACK: [0.05, 0.05],
+      CPU_Mapped: [0.25, 0.03],
+    })
   })
 })
 
@@ -114,7 +149,8 @@ describe('the estimate with the node’s CPU', () => {
 
   it('counts none with -nr, or on a GPU node unless --no-host', async () => {
     const info = await llama({ embd: 256, heads: 8, headsKv: 2, ff: 512, matrixType: 8 })
-    const est = (args: string[], gpu: boolean): number => estimateMemory(info, nodeEstimateOptions(parseLaunchArgs(args), { gpu, cpu: AMX })).hostWeightBuffers.filter((b) => b.name === 'AMX').length
+    const est = (args: string[], gpu: boolean): number =>
+      estimateMemory(info, nodeEstimateOptions(parseLaunchArgs(args), { gpu, cpu: AMX })).hostWeightBuffers.filter((b) => b.name === 'AMX').length
     expect(est([], false)).toBe(1)
     expect(est(['-nr'], false)).toBe(0)
     expect(est(['-ngl', '0'], true)).toBe(0)
@@ -153,14 +189,20 @@ describe('the log comparison, on both kinds of CPU', () => {
   it('reads each buffer type and the build’s CPU features', () => {
     const amx = parseLlamaLog(AMX_LOG)
     expect(amx).toMatchObject({ kv: 0.25, compute: 2.38 })
-    expect([...amx.model]).toEqual([['AMX', 4.25], ['CPU_Mapped', 4.61]])
+    expect([...amx.model]).toEqual([
+      ['AMX', 4.25],
+      ['CPU_Mapped', 4.61],
+    ])
     expect(buildCpuFeatures(amx.cpu)).toEqual(AMX)
     const avx2 = parseLlamaLog(AVX2_LOG)
     expect([...avx2.model]).toEqual([['CPU_Mapped', 5.36]])
     expect(buildCpuFeatures(avx2.cpu)).toEqual(AVX2)
   })
 
-  it.each([['AMX', AMX_LOG], ['AVX2 without AMX', AVX2_LOG]])('matches the estimate buffer by buffer on a CPU with %s', async (_, log) => {
+  it.each([
+    ['AMX', AMX_LOG],
+    ['AVX2 without AMX', AVX2_LOG],
+  ])('matches the estimate buffer by buffer on a CPU with %s', async (_, log) => {
     const real = parseLlamaLog(log)
     const e = estimateMemory(await gqa(), nodeEstimateOptions(parseLaunchArgs(['-c', '256', '-np', '1']), { gpu: false, cpu: buildCpuFeatures(real.cpu) }))
     const pairs = weightBufferPairs(e.hostWeightBuffers, real.model)
@@ -172,7 +214,9 @@ describe('the log comparison, on both kinds of CPU', () => {
   it('shows a missing or unexpected buffer as zero on the side that lacks it', async () => {
     // The AMX machine's log against an estimate for a CPU without AMX: the pairs do not match.
     const e = estimateMemory(await gqa(), { ctx: 256, parallel: 1, nGpuLayers: 0, cpu: AVX2 })
-    expect(weightBufferPairs(e.hostWeightBuffers, parseLlamaLog(AMX_LOG).model).map((p) => [p.name, p.estimate > 0, p.real > 0]))
-      .toEqual([['AMX', false, true], ['CPU_Mapped', true, true]])
+    expect(weightBufferPairs(e.hostWeightBuffers, parseLlamaLog(AMX_LOG).model).map((p) => [p.name, p.estimate > 0, p.real > 0])).toEqual([
+      ['AMX', false, true],
+      ['CPU_Mapped', true, true],
+    ])
   })
 })

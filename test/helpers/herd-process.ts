@@ -94,11 +94,15 @@ export async function startHerd(options: StartHerdOptions): Promise<HerdProcess>
   }
   if (options.waitReady !== false) {
     try {
-      await waitFor('herd to be ready', async () => {
-        if (child.exitCode !== null) throw new Error(`herd exited with ${child.exitCode}: ${output}`)
-        const res = await fetch(`${url}/readyz`).catch(() => undefined)
-        return res?.status === 200
-      }, { timeoutMs: 30_000 })
+      await waitFor(
+        'herd to be ready',
+        async () => {
+          if (child.exitCode !== null) throw new Error(`herd exited with ${child.exitCode}: ${output}`)
+          const res = await fetch(`${url}/readyz`).catch(() => undefined)
+          return res?.status === 200
+        },
+        { timeoutMs: 30_000 },
+      )
     } catch (err: unknown) {
       await proc.dispose()
       throw new Error(`${(err as Error).message}\n--- herd output ---\n${output}`, { cause: err })

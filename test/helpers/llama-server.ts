@@ -91,8 +91,12 @@ export async function startLlamaServer(args: readonly string[], opts: { timeoutM
   const started = performance.now()
   const child = spawn(binary, ['--host', '127.0.0.1', '--port', String(port), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
-  child.stdout.on('data', (c: Buffer) => { output += c.toString() })
-  child.stderr.on('data', (c: Buffer) => { output += c.toString() })
+  child.stdout.on('data', (c: Buffer) => {
+    output += c.toString()
+  })
+  child.stderr.on('data', (c: Buffer) => {
+    output += c.toString()
+  })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return
@@ -107,7 +111,10 @@ export async function startLlamaServer(args: readonly string[], opts: { timeoutM
     for (;;) {
       if (child.exitCode !== null) throw new Error(`llama-server exited with ${child.exitCode}:\n${output}`)
       if (performance.now() > deadline) throw new Error(`llama-server not healthy in time:\n${output}`)
-      const ok = await fetch(`${url}/health`).then(async (r) => (await r.arrayBuffer(), r.ok), () => false)
+      const ok = await fetch(`${url}/health`).then(
+        async (r) => (await r.arrayBuffer(), r.ok),
+        () => false,
+      )
       if (ok) break
       await new Promise((resolve) => setTimeout(resolve, 10))
     }

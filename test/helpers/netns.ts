@@ -111,7 +111,10 @@ function startChild(ns: string, command: string, args: readonly string[], option
           }
           if (hasExited) done(new Error(`process exited before printing the expected line; stderr:\n${stderr}`))
         }
-        const timer = setTimeout(() => done(new Error(`timed out after ${timeoutMs} ms waiting for a line; last lines:\n${lines.slice(-5).join('\n')}\nstderr:\n${stderr}`)), timeoutMs)
+        const timer = setTimeout(
+          () => done(new Error(`timed out after ${timeoutMs} ms waiting for a line; last lines:\n${lines.slice(-5).join('\n')}\nstderr:\n${stderr}`)),
+          timeoutMs,
+        )
         const done = (err: Error | undefined, line?: string): void => {
           clearTimeout(timer)
           waiters.delete(check)

@@ -26,7 +26,10 @@ export interface NsHerd {
 
 let nextPort = 18000
 
-export async function startNsHerd(ns: Netns, options: { name: string; secret: string; cookbook: unknown; config?: Record<string, unknown>; waitReady?: boolean }): Promise<NsHerd> {
+export async function startNsHerd(
+  ns: Netns,
+  options: { name: string; secret: string; cookbook: unknown; config?: Record<string, unknown>; waitReady?: boolean },
+): Promise<NsHerd> {
   const home = await mkdtemp(join(tmpdir(), `herd-ns-${options.name}-`))
   const port = nextPort++
   await writeFile(join(home, 'cluster.key'), options.secret, { mode: 0o600 })
@@ -68,19 +71,34 @@ export async function startNsHerd(ns: Netns, options: { name: string; secret: st
     },
   }
   if (options.waitReady !== false) {
-    await waitFor(`${options.name} to be ready`, async () => {
-      if (daemon.process.exitCode !== null) throw new Error(`${options.name} exited: ${output()}`)
-      return (await fetch(`${url}/readyz`, { dispatcher }).catch(() => undefined))?.status === 200
-    }, { timeoutMs: 30_000 }).catch((err: unknown) => {
+    await waitFor(
+      `${options.name} to be ready`,
+      async () => {
+        if (daemon.process.exitCode !== null) throw new Error(`${options.name} exited: ${output()}`)
+        return (await fetch(`${url}/readyz`, { dispatcher }).catch(() => undefined))?.status === 200
+      },
+      { timeoutMs: 30_000 },
+    ).catch((err: unknown) => {
       throw new Error(`${(err as Error).message}\n${output()}`)
     })
   }
   return herd
 }
 
-export interface ClusterNode { id: string; name: string; self: boolean; fresh: boolean; age_ms: number; addrs: string[]; models: { id: string }[] }
+export interface ClusterNode {
+  id: string
+  name: string
+  self: boolean
+  fresh: boolean
+  age_ms: number
+  addrs: string[]
+  models: { id: string }[]
+}
 
 export async function clusterNames(h: { get<T>(path: string): Promise<T> }): Promise<string[]> {
   const { nodes } = await h.get<{ nodes: ClusterNode[] }>('/cluster/nodes')
-  return nodes.filter((n) => n.fresh).map((n) => n.name).sort()
+  return nodes
+    .filter((n) => n.fresh)
+    .map((n) => n.name)
+    .sort()
 }

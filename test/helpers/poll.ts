@@ -1,7 +1,11 @@
 /** Wait for a condition without bare sleeps: poll with a deadline, fail with a message that says what never happened. */
 import { readFileSync } from 'node:fs'
 
-export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? 10_000)
   let lastError: unknown
   for (;;) {

@@ -134,7 +134,10 @@ describe('InstanceManager.acquire', () => {
   it('hands out leases whose baseUrl serves chat completions', async () => {
     h = await harness()
     const lease: Lease = await h.manager.acquire(h.profile(), { signal: signal() })
-    const res = await fetch(`${lease.baseUrl}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 }) })
+    const res = await fetch(`${lease.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 }),
+    })
     const body = (await res.json()) as { choices: { message: { content: string } }[]; timings: { predicted_n: number } }
     expect(body.timings.predicted_n).toBe(3)
     expect(body.choices[0]?.message.content).toBe('Hello world,')

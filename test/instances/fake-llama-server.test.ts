@@ -14,7 +14,11 @@ function events(body: string): string[] {
     .map((e) => e.slice(6))
 }
 
-const chat = (content: string, extra: object = {}): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content }], ...extra }) })
+const chat = (content: string, extra: object = {}): RequestInit => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ messages: [{ role: 'user', content }], ...extra }),
+})
 
 describe('the fake llama-server', () => {
   let dir: string
@@ -58,10 +62,24 @@ describe('the fake llama-server', () => {
     expect(res.headers.get('content-type')).toBe('text/event-stream')
     const ev = events(await res.text())
     expect(ev.at(-1)).toBe('[DONE]')
-    const chunks = ev.slice(0, -1).map((e) => JSON.parse(e) as { object: string; choices: { delta: { role?: string; content?: string | null }; finish_reason: string | null }[]; timings?: { predicted_n: number } })
+    const chunks = ev
+      .slice(0, -1)
+      .map(
+        (e) =>
+          JSON.parse(e) as {
+            object: string
+            choices: { delta: { role?: string; content?: string | null }; finish_reason: string | null }[]
+            timings?: { predicted_n: number }
+          },
+      )
     expect(chunks[0]?.choices[0]?.delta.role).toBe('assistant')
     expect(chunks.every((c) => c.object === 'chat.completion.chunk')).toBe(true)
-    expect(chunks.slice(1, -1).map((c) => c.choices[0]?.delta.content).join('')).toBe('Hello world, this')
+    expect(
+      chunks
+        .slice(1, -1)
+        .map((c) => c.choices[0]?.delta.content)
+        .join(''),
+    ).toBe('Hello world, this')
     expect(chunks.at(-1)).toMatchObject({ choices: [{ finish_reason: 'length' }], timings: { predicted_n: 4 }, usage: { completion_tokens: 4 } })
   })
 
@@ -87,7 +105,11 @@ describe('the fake llama-server', () => {
     expect(stalled.status).toBe(200)
     expect((await fetch(`${f.url}/v1/chat/completions`, chat('hi'))).status).toBe(503)
     ctl.abort()
-    await waitFor(async () => ((await (await fetch(`${f.url}/slots`)).json()) as { is_processing: boolean }[])[0]?.is_processing === false, 2_000, 'the slot to be freed')
+    await waitFor(
+      async () => ((await (await fetch(`${f.url}/slots`)).json()) as { is_processing: boolean }[])[0]?.is_processing === false,
+      2_000,
+      'the slot to be freed',
+    )
     expect((await fetch(`${f.url}/v1/chat/completions`, chat('hi'))).status).toBe(200)
     expect(f.output()).toContain('cancel_tasks')
   })
@@ -106,8 +128,16 @@ describe('the fake llama-server', () => {
     const emb = (await (await fetch(`${f.url}/v1/embeddings`, { method: 'POST', body: '{"input":["a","b"]}' })).json()) as { data: { embedding: number[] }[] }
     expect(emb.data).toHaveLength(2)
     expect(Math.hypot(...(emb.data[0]?.embedding ?? []))).toBeCloseTo(1)
-    const rr = await (await fetch(`${f.url}/v1/rerank`, { method: 'POST', body: JSON.stringify({ query: 'red apple', documents: ['blue sky', 'a red apple'] }) })).json()
-    expect(rr).toMatchObject({ object: 'list', results: [{ index: 1, relevance_score: 1 }, { index: 0, relevance_score: 0 }] })
+    const rr = await (
+      await fetch(`${f.url}/v1/rerank`, { method: 'POST', body: JSON.stringify({ query: 'red apple', documents: ['blue sky', 'a red apple'] }) })
+    ).json()
+    expect(rr).toMatchObject({
+      object: 'list',
+      results: [
+        { index: 1, relevance_score: 1 },
+        { index: 0, relevance_score: 0 },
+      ],
+    })
   })
 
   it('crashes on a request carrying the magic word', async () => {

@@ -85,7 +85,12 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
 }
 
 /** The next event of this kind (matching `pred`), or a failure after `timeoutMs`. */
-export function nextEvent<K extends keyof InstanceEvents>(m: InstanceManager, event: K, pred: (e: InstanceEvents[K]) => boolean = () => true, timeoutMs = 5_000): Promise<InstanceEvents[K]> {
+export function nextEvent<K extends keyof InstanceEvents>(
+  m: InstanceManager,
+  event: K,
+  pred: (e: InstanceEvents[K]) => boolean = () => true,
+  timeoutMs = 5_000,
+): Promise<InstanceEvents[K]> {
   return new Promise((resolve, reject) => {
     const on = m.on.bind(m) as (e: K, f: (p: InstanceEvents[K]) => void) => void
     const off = m.off.bind(m) as (e: K, f: (p: InstanceEvents[K]) => void) => void

@@ -28,7 +28,10 @@ describe('InstanceManager hardware hooks and eviction', () => {
       },
     })
     await m.start()
-    expect(await rejectionOf(m.acquire(h.profile({ id: 'big:default' }), { signal: signal() }))).toMatchObject({ code: 'no_capacity', message: 'big:default needs 80 GB' })
+    expect(await rejectionOf(m.acquire(h.profile({ id: 'big:default' }), { signal: signal() }))).toMatchObject({
+      code: 'no_capacity',
+      message: 'big:default needs 80 GB',
+    })
     const lease = await m.acquire(h.profile(), { signal: signal() })
     expect(asked).toEqual(['big:default', 'tiny:default'])
     lease.release()

@@ -29,7 +29,10 @@ function hold(port: number): Promise<Server> {
 }
 
 function ports(h: Harness): number[] {
-  return h.manager.snapshot().map((i) => i.port).sort((a, b) => a - b)
+  return h.manager
+    .snapshot()
+    .map((i) => i.port)
+    .sort((a, b) => a - b)
 }
 
 describe('llama.port_base', () => {

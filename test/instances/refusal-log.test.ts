@@ -29,7 +29,9 @@ describe('a spawn that admission refuses', () => {
     await m.start()
     expect(await rejectionOf(m.acquire(h.profile(), { signal: signal() }))).toMatchObject({ code: 'no_capacity' })
     expect(lines.filter((l) => l.msg === 'llama-server failed to start')).toEqual([])
-    expect(lines.filter((l) => l.msg === 'llama-server not started: no room')).toMatchObject([{ level: 40, reason: "'tiny:default' cannot fit on this node: other processes hold the memory" }])
+    expect(lines.filter((l) => l.msg === 'llama-server not started: no room')).toMatchObject([
+      { level: 40, reason: "'tiny:default' cannot fit on this node: other processes hold the memory" },
+    ])
     expect(lines.some((l) => l.err !== undefined)).toBe(false)
     expect(m.counters().spawnFailures).toBe(0)
   })

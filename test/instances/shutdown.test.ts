@@ -87,7 +87,10 @@ describe('InstanceManager shutdown', () => {
     extra.push(() => void sleeper.kill('SIGKILL'))
     const pid = sleeper.pid ?? 0
     await mkdir(join(h.dir, 'run2'), { recursive: true })
-    await writeFile(join(h.dir, 'run2', 'instances.json'), JSON.stringify({ daemonPid: 1, instances: [{ pid, instanceId: 'x#1', profileId: 'x', binary: h.binary, startedAt: 0 }] }))
+    await writeFile(
+      join(h.dir, 'run2', 'instances.json'),
+      JSON.stringify({ daemonPid: 1, instances: [{ pid, instanceId: 'x#1', profileId: 'x', binary: h.binary, startedAt: 0 }] }),
+    )
     const next = new InstanceManager({ logger, binary: () => h.binary, runtimeDir: join(h.dir, 'run2') }, {})
     await next.start()
     expect(alive(pid)).toBe(true)
@@ -110,7 +113,10 @@ process.stdout.write(String(m.snapshot()[0]?.pid) + '\\n')
 setInterval(() => {}, 1000)
 `,
     )
-    const daemon = spawn(NODE_22, ['--disable-warning=ExperimentalWarning', script], { cwd: new URL('../..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'inherit'] })
+    const daemon = spawn(NODE_22, ['--disable-warning=ExperimentalWarning', script], {
+      cwd: new URL('../..', import.meta.url).pathname,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     extra.push(() => void daemon.kill('SIGKILL'))
     const childPid = await new Promise<number>((resolve, reject) => {
       daemon.stdout.once('data', (b: Buffer) => resolve(Number(b.toString().trim())))

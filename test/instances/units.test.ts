@@ -51,11 +51,21 @@ describe('Ewma', () => {
 
 describe('llamaArgv', () => {
   it('runs the binary under setpriv --pdeathsig KILL, with the model, args, host and port', () => {
-    expect(llamaArgv({ binary: '/b/llama-server', modelPath: '/m.gguf', args: ['-np', '2'], host: '127.0.0.1', port: 5, setpriv: '/usr/bin/setpriv' })).toEqual(['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--', '/b/llama-server', '-m', '/m.gguf', '-np', '2', '--host', '127.0.0.1', '--port', '5'])
+    expect(llamaArgv({ binary: '/b/llama-server', modelPath: '/m.gguf', args: ['-np', '2'], host: '127.0.0.1', port: 5, setpriv: '/usr/bin/setpriv' })).toEqual(
+      ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--', '/b/llama-server', '-m', '/m.gguf', '-np', '2', '--host', '127.0.0.1', '--port', '5'],
+    )
   })
 
   it('runs the binary directly without setpriv, and without -m for hf profiles', () => {
-    expect(llamaArgv({ binary: 'b', modelPath: undefined, args: ['-hf', 'x/y'], host: 'h', port: 1, setpriv: undefined })).toEqual(['b', '-hf', 'x/y', '--host', 'h', '--port', '1'])
+    expect(llamaArgv({ binary: 'b', modelPath: undefined, args: ['-hf', 'x/y'], host: 'h', port: 1, setpriv: undefined })).toEqual([
+      'b',
+      '-hf',
+      'x/y',
+      '--host',
+      'h',
+      '--port',
+      '1',
+    ])
   })
 })
 

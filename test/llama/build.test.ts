@@ -68,9 +68,7 @@ describe('buildLlama when a build is needed', () => {
   it('checks out the source under src/<sha12> and stops at the first failing cmake step', async () => {
     // The fake repo's CMakeLists has no llama-server target, so the build step must fail.
     const events: LlamaBuildEvent[] = []
-    await expect(buildLlama({ home, gitUrl: repo.path, ref: repo.sha, jobs: 1, onProgress: (e) => events.push(e) })).rejects.toThrow(
-      /cmake/,
-    )
+    await expect(buildLlama({ home, gitUrl: repo.path, ref: repo.sha, jobs: 1, onProgress: (e) => events.push(e) })).rejects.toThrow(/cmake/)
     expect(await readdir(join(home, 'llama', 'src'))).toEqual([repo.sha.slice(0, 12)])
     expect(events.map((e) => e.phase)).toContain('configure')
     expect(await readdir(join(home, 'llama'))).not.toContain(repo.sha.slice(0, 12))

@@ -7,7 +7,9 @@ import { makeGitRepo, tempDir, writeFakeInstall } from './fakes.ts'
 function capture(): { out: PassThrough; text: () => string } {
   const out = new PassThrough()
   let text = ''
-  out.on('data', (c: Buffer) => { text += c.toString() })
+  out.on('data', (c: Buffer) => {
+    text += c.toString()
+  })
   return { out, text: () => text }
 }
 

@@ -7,7 +7,14 @@ import { tempDir, writeFakeServer } from './fakes.ts'
 
 let home: string
 let binDir: string
-const meta = { key: 'de3ff815ea7d', sha: 'de3ff815ea7d559ee917f063901b8986f038abc6', origin: 'test', cmakeArgs: [], version: '1 (de3ff81)', installedAt: '2026-01-01T00:00:00Z' }
+const meta = {
+  key: 'de3ff815ea7d',
+  sha: 'de3ff815ea7d559ee917f063901b8986f038abc6',
+  origin: 'test',
+  cmakeArgs: [],
+  version: '1 (de3ff81)',
+  installedAt: '2026-01-01T00:00:00Z',
+}
 
 beforeEach(async () => {
   home = await tempDir()

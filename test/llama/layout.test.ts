@@ -17,12 +17,7 @@ describe('buildKey', () => {
   })
 
   it('gives different keys for different args, order, and word splitting', () => {
-    const keys = new Set([
-      buildKey(SHA, ['-DA=1', '-DB=2']),
-      buildKey(SHA, ['-DB=2', '-DA=1']),
-      buildKey(SHA, ['-DA=1 -DB=2']),
-      buildKey(SHA, ['-DA=1']),
-    ])
+    const keys = new Set([buildKey(SHA, ['-DA=1', '-DB=2']), buildKey(SHA, ['-DB=2', '-DA=1']), buildKey(SHA, ['-DA=1 -DB=2']), buildKey(SHA, ['-DA=1'])])
     expect(keys.size).toBe(4)
   })
 

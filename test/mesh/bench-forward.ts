@@ -22,11 +22,14 @@ const homes: string[] = []
 async function node(name: string, maxIdleStreamsPerPeer: number, peers: string[] = []): Promise<Mesh> {
   const home = await mkdtemp(join(tmpdir(), 'herd-bench-'))
   homes.push(home)
-  const mesh = createMesh({
-    logger,
-    localState: () => fakeLocalState(name),
-    onForward: async (req) => ({ status: 200, headers: {}, servedBy: name, body: Readable.from([req.body]) }),
-  }, { home, secret, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, peers, maxIdleStreamsPerPeer })
+  const mesh = createMesh(
+    {
+      logger,
+      localState: () => fakeLocalState(name),
+      onForward: async (req) => ({ status: 200, headers: {}, servedBy: name, body: Readable.from([req.body]) }),
+    },
+    { home, secret, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, peers, maxIdleStreamsPerPeer },
+  )
   await mesh.start()
   return mesh
 }
@@ -47,7 +50,11 @@ async function run(label: string, maxIdle: number): Promise<void> {
   const times: number[] = []
   for (let i = 0; i < WARMUP + N; i++) {
     const t0 = process.hrtime.bigint()
-    const res = await a.forward(b.peerId, { requestId: `r${i}`, method: 'POST', path: '/echo', headers: {}, hops: 1, body }, { signal: AbortSignal.timeout(5000) })
+    const res = await a.forward(
+      b.peerId,
+      { requestId: `r${i}`, method: 'POST', path: '/echo', headers: {}, hops: 1, body },
+      { signal: AbortSignal.timeout(5000) },
+    )
     const out = await text(res.body)
     if (out.length !== 1024) throw new Error('bad echo')
     if (i >= WARMUP) times.push(Number(process.hrtime.bigint() - t0) / 1e6)
@@ -55,7 +62,9 @@ async function run(label: string, maxIdle: number): Promise<void> {
   times.sort((x, y) => x - y)
   const mean = times.reduce((s, t) => s + t, 0) / times.length
   const stats = a.streamStats(b.peerId)
-  process.stdout.write(`${label.padEnd(22)} n=${N} p50=${pct(times, 50).toFixed(3)}ms p90=${pct(times, 90).toFixed(3)}ms p99=${pct(times, 99).toFixed(3)}ms mean=${mean.toFixed(3)}ms streams opened=${stats.opened} reused=${stats.reused}\n`)
+  process.stdout.write(
+    `${label.padEnd(22)} n=${N} p50=${pct(times, 50).toFixed(3)}ms p90=${pct(times, 90).toFixed(3)}ms p99=${pct(times, 99).toFixed(3)}ms mean=${mean.toFixed(3)}ms streams opened=${stats.opened} reused=${stats.reused}\n`,
+  )
   await a.stop()
   await b.stop()
 }

@@ -22,23 +22,26 @@ interface Harness {
 
 function harness(opts: { allowed?: (id: string) => boolean; baseMs?: number; maxLearnedTargets?: number; maxDialsPerSecond?: number } = {}): Harness {
   const h: Harness = { dialer: undefined as unknown as Dialer, dials: [], connected: new Set(), settle: [] }
-  h.dialer = new Dialer({
-    logger,
-    dial: (addrs) => {
-      h.dials.push(addrs)
-      return new Promise((resolve, reject) => {
-        h.settle.push((r) => (r instanceof Error ? reject(r) : resolve(r)))
-      })
+  h.dialer = new Dialer(
+    {
+      logger,
+      dial: (addrs) => {
+        h.dials.push(addrs)
+        return new Promise((resolve, reject) => {
+          h.settle.push((r) => (r instanceof Error ? reject(r) : resolve(r)))
+        })
+      },
+      isConnected: (id) => h.connected.has(id),
     },
-    isConnected: (id) => h.connected.has(id),
-  }, {
-    selfId: SELF,
-    allowed: opts.allowed ?? (() => true),
-    backoffBaseMs: opts.baseMs ?? 20,
-    backoffMaxMs: 1000,
-    ...(opts.maxLearnedTargets === undefined ? {} : { maxLearnedTargets: opts.maxLearnedTargets }),
-    ...(opts.maxDialsPerSecond === undefined ? {} : { maxDialsPerSecond: opts.maxDialsPerSecond }),
-  })
+    {
+      selfId: SELF,
+      allowed: opts.allowed ?? (() => true),
+      backoffBaseMs: opts.baseMs ?? 20,
+      backoffMaxMs: 1000,
+      ...(opts.maxLearnedTargets === undefined ? {} : { maxLearnedTargets: opts.maxLearnedTargets }),
+      ...(opts.maxDialsPerSecond === undefined ? {} : { maxDialsPerSecond: opts.maxDialsPerSecond }),
+    },
+  )
   return h
 }
 
@@ -127,7 +130,12 @@ describe('dialer', () => {
   it('starts at most maxDialsPerSecond dials a second, however many targets gossip names', async () => {
     const h = start(harness({ maxDialsPerSecond: 10 }))
     const ids = await fakePeerIds(100)
-    for (const id of ids) h.dialer.learn(id, Array.from({ length: 40 }, (_, i) => multiaddr(`/ip4/10.0.0.${i + 1}/tcp/7946`)), 'gossip')
+    for (const id of ids)
+      h.dialer.learn(
+        id,
+        Array.from({ length: 40 }, (_, i) => multiaddr(`/ip4/10.0.0.${i + 1}/tcp/7946`)),
+        'gossip',
+      )
     const t0 = Date.now()
     await waitFor('the first burst', () => h.dials.length >= 10)
     await holdsFor('the rate to hold', () => h.dials.length <= 10 + Math.ceil(((Date.now() - t0) / 1000) * 10) + 1, 500)

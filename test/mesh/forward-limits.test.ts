@@ -31,7 +31,14 @@ describe('forward limits against a peer holding the secret', () => {
   async function target(opts: TestNodeOptions = {}): Promise<{ b: TestNode; raw: RawPeer; calls: ForwardRequest[] }> {
     const calls: ForwardRequest[] = []
     const handler = opts.onForward ?? ok
-    const b = await nodes.start({ name: 'b', ...opts, onForward: (req, o) => { calls.push(req); return handler(req, o) } })
+    const b = await nodes.start({
+      name: 'b',
+      ...opts,
+      onForward: (req, o) => {
+        calls.push(req)
+        return handler(req, o)
+      },
+    })
     const raw = await RawPeer.start(nodes.secret)
     raws.push(raw)
     await raw.connect(b.mesh.addresses()[0]!)
@@ -61,7 +68,9 @@ describe('forward limits against a peer holding the secret', () => {
     const a = await nodes.start({ name: 'a', peers: [b.mesh.addresses()[0]!] })
     await waitFor('a to see b', () => peerIds(a).includes(b.mesh.peerId))
     // Large enough that the refusal arrives while a is still writing the body.
-    const err = await a.mesh.forward(b.mesh.peerId, request({ body: Buffer.alloc(3 * 1024 * 1024, 120) }), { signal: AbortSignal.timeout(10_000) }).catch((e: unknown) => e)
+    const err = await a.mesh
+      .forward(b.mesh.peerId, request({ body: Buffer.alloc(3 * 1024 * 1024, 120) }), { signal: AbortSignal.timeout(10_000) })
+      .catch((e: unknown) => e)
     expect(err).toBeInstanceOf(HerdError)
     expect(err).toMatchObject({ code: 'body_too_large' })
     // A small one right after is served.
@@ -138,7 +147,10 @@ describe('forward limits against a peer holding the secret', () => {
     const opened = await Promise.allSettled(Array.from({ length: 20 }, () => raw.openForward(b.mesh.peerId)))
     const streams = opened.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
     let closed = 20 - streams.length
-    for (const s of streams) void s.closed.then(() => { closed += 1 })
+    for (const s of streams)
+      void s.closed.then(() => {
+        closed += 1
+      })
     await waitFor('12 streams to be refused', () => closed >= 12)
     await holdsFor('8 streams to stay open', () => closed === 12, 300)
     expect(b.mesh.refusals()).toMatchObject({ stream_limit: 12 })
@@ -150,7 +162,9 @@ describe('forward limits against a peer holding the secret', () => {
 
   it('refuses bodies beyond the per-peer buffer budget with queue_full and serves those within it', async () => {
     let release: (() => void) | undefined
-    const gate = new Promise<void>((resolve) => { release = resolve })
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
     const { b, raw, calls } = await target({
       maxBodyBytes: 1024 * 1024,
       maxBufferedBytesPerPeer: 1024 * 1024,
@@ -190,7 +204,9 @@ describe('forward limits against a peer holding the secret', () => {
     })
     const a = await nodes.start({ name: 'a', maxStreamsPerPeer: 4, peers: [b.mesh.addresses()[0]!] })
     await waitFor('a to see b', () => peerIds(a).includes(b.mesh.peerId))
-    const results = await Promise.all(Array.from({ length: 24 }, async () => text((await a.mesh.forward(b.mesh.peerId, request(), { signal: AbortSignal.timeout(10_000) })).body)))
+    const results = await Promise.all(
+      Array.from({ length: 24 }, async () => text((await a.mesh.forward(b.mesh.peerId, request(), { signal: AbortSignal.timeout(10_000) })).body)),
+    )
     expect(results.every((r) => r === 'got 2')).toBe(true)
     expect(b.mesh.refusals()).toEqual({})
   })
@@ -208,9 +224,11 @@ describe('forward limits against a peer holding the secret', () => {
       header.writeUInt8(FrameType.ResponseHead, 0)
       header.writeUInt32BE(500, 1)
       stream.send(header)
-      timers.push(setInterval(() => {
-        if (stream.writeStatus === 'writable') stream.send(Buffer.from(' '))
-      }, 100))
+      timers.push(
+        setInterval(() => {
+          if (stream.writeStatus === 'writable') stream.send(Buffer.from(' '))
+        }, 100),
+      )
     })
     try {
       const t0 = Date.now()
@@ -224,7 +242,9 @@ describe('forward limits against a peer holding the secret', () => {
 
   it('counts forwarded requests in flight and lets a drain wait for them', async () => {
     let release: (() => void) | undefined
-    const gate = new Promise<void>((resolve) => { release = resolve })
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
     const b = await nodes.start({
       name: 'b',
       onForward: async (req) => {
@@ -250,7 +270,8 @@ describe('forward limits against a peer holding the secret', () => {
     const a = await nodes.start({ name: 'a', peers: [b.mesh.addresses()[0]!] })
     await waitFor('a to see b', () => peerIds(a).includes(b.mesh.peerId))
     const junk = await Promise.allSettled(Array.from({ length: 10 }, () => raw.openForward(b.mesh.peerId)))
-    for (const r of junk) if (r.status === 'fulfilled' && r.value.stream.status === 'open') r.value.stream.send(encodeJsonFrame(FrameType.RequestHead, { nonsense: true }))
+    for (const r of junk)
+      if (r.status === 'fulfilled' && r.value.stream.status === 'open') r.value.stream.send(encodeJsonFrame(FrameType.RequestHead, { nonsense: true }))
     for (let i = 0; i < 5; i++) {
       expect(await text((await a.mesh.forward(b.mesh.peerId, request(), { signal: AbortSignal.timeout(5000) })).body)).toBe('got 2')
     }

@@ -49,12 +49,15 @@ const frameArb = fc.record({
 
 describe('forward frame decoder (property-based)', () => {
   it('round-trips any sequence of valid frames however the bytes are chunked', () => {
-    fc.assert(fc.property(fc.array(frameArb, { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 40 }), (frames, cuts) => {
-      const wire = Buffer.concat(frames.map((f) => encodeFrame(f.type, f.payload)))
-      const { frames: out, error } = decodeAll(chunk(wire, cuts))
-      expect(error).toBeUndefined()
-      expect(out).toEqual(frames.map((f) => ({ type: f.type, payload: Uint8Array.from(f.payload) })))
-    }), RUNS)
+    fc.assert(
+      fc.property(fc.array(frameArb, { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 40 }), (frames, cuts) => {
+        const wire = Buffer.concat(frames.map((f) => encodeFrame(f.type, f.payload)))
+        const { frames: out, error } = decodeAll(chunk(wire, cuts))
+        expect(error).toBeUndefined()
+        expect(out).toEqual(frames.map((f) => ({ type: f.type, payload: Uint8Array.from(f.payload) })))
+      }),
+      RUNS,
+    )
   })
 
   it('on arbitrary bytes throws nothing but FrameError and never waits on more than a header plus the largest payload allowed', () => {
@@ -65,33 +68,52 @@ describe('forward frame decoder (property-based)', () => {
       header.writeUInt32BE(length, 1)
       return Buffer.concat([header, rest])
     })
-    fc.assert(fc.property(fc.oneof(fc.uint8Array({ maxLength: 2000 }), plausible), fc.array(fc.nat(), { maxLength: 30 }), fc.integer({ min: 0, max: 512 }), (bytes, cuts, maxPayload) => {
-      const { error, maxWaiting } = decodeAll(chunk(bytes, cuts), maxPayload)
-      if (error !== undefined) expect(error).toBeInstanceOf(FrameError)
-      expect(maxWaiting).toBeLessThan(FRAME_HEADER_BYTES + maxPayload)
-    }), RUNS)
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.uint8Array({ maxLength: 2000 }), plausible),
+        fc.array(fc.nat(), { maxLength: 30 }),
+        fc.integer({ min: 0, max: 512 }),
+        (bytes, cuts, maxPayload) => {
+          const { error, maxWaiting } = decodeAll(chunk(bytes, cuts), maxPayload)
+          if (error !== undefined) expect(error).toBeInstanceOf(FrameError)
+          expect(maxWaiting).toBeLessThan(FRAME_HEADER_BYTES + maxPayload)
+        },
+      ),
+      RUNS,
+    )
   })
 
   it('decodes the valid prefix of a stream that turns to garbage, then throws FrameError or waits', () => {
-    fc.assert(fc.property(fc.array(frameArb, { maxLength: 5 }), fc.uint8Array({ minLength: 1, maxLength: 200 }), fc.array(fc.nat(), { maxLength: 10 }), (frames, garbage, cuts) => {
-      const valid = Buffer.concat(frames.map((f) => encodeFrame(f.type, f.payload)))
-      const { frames: out, error } = decodeAll(chunk(Buffer.concat([valid, garbage]), cuts))
-      if (error !== undefined) expect(error).toBeInstanceOf(FrameError)
-      expect(out.slice(0, frames.length)).toEqual(frames.map((f) => ({ type: f.type, payload: Uint8Array.from(f.payload) })))
-    }), RUNS)
+    fc.assert(
+      fc.property(
+        fc.array(frameArb, { maxLength: 5 }),
+        fc.uint8Array({ minLength: 1, maxLength: 200 }),
+        fc.array(fc.nat(), { maxLength: 10 }),
+        (frames, garbage, cuts) => {
+          const valid = Buffer.concat(frames.map((f) => encodeFrame(f.type, f.payload)))
+          const { frames: out, error } = decodeAll(chunk(Buffer.concat([valid, garbage]), cuts))
+          if (error !== undefined) expect(error).toBeInstanceOf(FrameError)
+          expect(out.slice(0, frames.length)).toEqual(frames.map((f) => ({ type: f.type, payload: Uint8Array.from(f.payload) })))
+        },
+      ),
+      RUNS,
+    )
   })
 
   it('rejects a header announcing more than the limit from its five bytes alone', () => {
-    fc.assert(fc.property(fc.constantFrom(...TYPES), fc.integer({ min: 1, max: 0xffffffff }), (type, length) => {
-      const header = Buffer.alloc(FRAME_HEADER_BYTES)
-      header.writeUInt8(type, 0)
-      header.writeUInt32BE(length, 1)
-      const decoder = new FrameDecoder()
-      decoder.push(header)
-      const limit = 1024
-      if (length > limit) expect(() => decoder.next(limit)).toThrow(FrameError)
-      else expect(decoder.next(limit)).toBeNull()
-    }), RUNS)
+    fc.assert(
+      fc.property(fc.constantFrom(...TYPES), fc.integer({ min: 1, max: 0xffffffff }), (type, length) => {
+        const header = Buffer.alloc(FRAME_HEADER_BYTES)
+        header.writeUInt8(type, 0)
+        header.writeUInt32BE(length, 1)
+        const decoder = new FrameDecoder()
+        decoder.push(header)
+        const limit = 1024
+        if (length > limit) expect(() => decoder.next(limit)).toThrow(FrameError)
+        else expect(decoder.next(limit)).toBeNull()
+      }),
+      RUNS,
+    )
   })
 })
 
@@ -99,38 +121,54 @@ describe('forward message schemas (property-based)', () => {
   // Mostly heads that are nearly right, so the checks on each field are reached.
   const json = fc.oneof(
     fc.jsonValue(),
-    fc.record({
-      requestId: fc.oneof(fc.constant('r-1'), fc.string({ maxLength: 300 }), fc.integer()),
-      method: fc.oneof(fc.constant('POST'), fc.string()),
-      path: fc.oneof(fc.constant('/v1/chat/completions'), fc.string()),
-      headers: fc.oneof(fc.constant({}), fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 100 }), fc.jsonValue()),
-      hops: fc.oneof(fc.constantFrom(0, 1, 2), fc.integer({ min: -3, max: 100 }), fc.double()),
-      bodyLength: fc.oneof(fc.constantFrom(0, 10), fc.integer(), fc.double(), fc.constant(Number.MAX_SAFE_INTEGER + 2)),
-      status: fc.oneof(fc.constantFrom(101, 200, 503), fc.integer()),
-      servedBy: fc.oneof(fc.constant('b'), fc.string()),
-      ok: fc.boolean(),
-      message: fc.string(),
-    }, { requiredKeys: [] }),
+    fc.record(
+      {
+        requestId: fc.oneof(fc.constant('r-1'), fc.string({ maxLength: 300 }), fc.integer()),
+        method: fc.oneof(fc.constant('POST'), fc.string()),
+        path: fc.oneof(fc.constant('/v1/chat/completions'), fc.string()),
+        headers: fc.oneof(fc.constant({}), fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 100 }), fc.jsonValue()),
+        hops: fc.oneof(fc.constantFrom(0, 1, 2), fc.integer({ min: -3, max: 100 }), fc.double()),
+        bodyLength: fc.oneof(fc.constantFrom(0, 10), fc.integer(), fc.double(), fc.constant(Number.MAX_SAFE_INTEGER + 2)),
+        status: fc.oneof(fc.constantFrom(101, 200, 503), fc.integer()),
+        servedBy: fc.oneof(fc.constant('b'), fc.string()),
+        ok: fc.boolean(),
+        message: fc.string(),
+      },
+      { requiredKeys: [] },
+    ),
   )
 
   it('parses any payload into a valid message or a FrameError, never anything else', () => {
-    fc.assert(fc.property(fc.oneof(json.map((v) => Buffer.from(JSON.stringify(v) ?? 'null')), fc.uint8Array({ maxLength: 200 })), (payload) => {
-      for (const [type, schema] of [[FrameType.RequestHead, requestHeadSchema], [FrameType.ResponseHead, responseHeadSchema], [FrameType.End, endSchema]] as const) {
-        let parsed: unknown
-        try {
-          parsed = parseFrame({ type, payload }, schema as never)
-        } catch (err: unknown) {
-          expect(err).toBeInstanceOf(FrameError)
-          continue
-        }
-        if (type === FrameType.ResponseHead) expect((parsed as { status: number }).status).toBeGreaterThanOrEqual(200)
-        if (type === FrameType.RequestHead) {
-          const head = parsed as { hops: number; bodyLength: number; headers: object }
-          expect(head.hops).toBeGreaterThanOrEqual(1)
-          expect(Number.isSafeInteger(head.bodyLength) && head.bodyLength >= 0).toBe(true)
-          expect(Object.keys(head.headers).length).toBeLessThanOrEqual(MAX_HEAD_HEADERS)
-        }
-      }
-    }), RUNS)
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          json.map((v) => Buffer.from(JSON.stringify(v) ?? 'null')),
+          fc.uint8Array({ maxLength: 200 }),
+        ),
+        (payload) => {
+          for (const [type, schema] of [
+            [FrameType.RequestHead, requestHeadSchema],
+            [FrameType.ResponseHead, responseHeadSchema],
+            [FrameType.End, endSchema],
+          ] as const) {
+            let parsed: unknown
+            try {
+              parsed = parseFrame({ type, payload }, schema as never)
+            } catch (err: unknown) {
+              expect(err).toBeInstanceOf(FrameError)
+              continue
+            }
+            if (type === FrameType.ResponseHead) expect((parsed as { status: number }).status).toBeGreaterThanOrEqual(200)
+            if (type === FrameType.RequestHead) {
+              const head = parsed as { hops: number; bodyLength: number; headers: object }
+              expect(head.hops).toBeGreaterThanOrEqual(1)
+              expect(Number.isSafeInteger(head.bodyLength) && head.bodyLength >= 0).toBe(true)
+              expect(Object.keys(head.headers).length).toBeLessThanOrEqual(MAX_HEAD_HEADERS)
+            }
+          }
+        },
+      ),
+      RUNS,
+    )
   })
 })

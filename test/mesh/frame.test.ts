@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest'
-import { FRAME_HEADER_BYTES, FrameDecoder, FrameError, FrameType, MAX_FRAME_PAYLOAD, encodeFrame, encodeJsonFrame, parseJsonPayload } from '../../src/mesh/frame.ts'
+import {
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  FrameError,
+  FrameType,
+  MAX_FRAME_PAYLOAD,
+  encodeFrame,
+  encodeJsonFrame,
+  parseJsonPayload,
+} from '../../src/mesh/frame.ts'
 import { endSchema, parseFrame, requestHeadSchema } from '../../src/mesh/forward-messages.ts'
 
 const bytes = (s: string): Uint8Array => Buffer.from(s, 'utf8')
@@ -22,7 +31,11 @@ describe('frame codec', () => {
   })
 
   it('decodes frames that arrive split byte by byte and glued together', () => {
-    const wire = Buffer.concat([encodeFrame(FrameType.Body, bytes('abc')), encodeFrame(FrameType.Body, bytes('defgh')), encodeFrame(FrameType.End, bytes('{"ok":true}'))])
+    const wire = Buffer.concat([
+      encodeFrame(FrameType.Body, bytes('abc')),
+      encodeFrame(FrameType.Body, bytes('defgh')),
+      encodeFrame(FrameType.End, bytes('{"ok":true}')),
+    ])
     const decoder = new FrameDecoder()
     const out: string[] = []
     for (const byte of wire) {
@@ -76,8 +89,11 @@ describe('frame codec', () => {
 
   it('parses both shapes of the end frame', () => {
     expect(parseFrame({ type: FrameType.End, payload: bytes('{"ok":true}') }, endSchema)).toEqual({ ok: true })
-    expect(parseFrame({ type: FrameType.End, payload: bytes('{"ok":false,"message":"boom","code":"queue_full"}') }, endSchema))
-      .toEqual({ ok: false, message: 'boom', code: 'queue_full' })
+    expect(parseFrame({ type: FrameType.End, payload: bytes('{"ok":false,"message":"boom","code":"queue_full"}') }, endSchema)).toEqual({
+      ok: false,
+      message: 'boom',
+      code: 'queue_full',
+    })
     expect(() => parseFrame({ type: FrameType.End, payload: bytes('{"ok":false}') }, endSchema)).toThrow(FrameError)
   })
 })

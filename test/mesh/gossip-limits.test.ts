@@ -48,7 +48,10 @@ describe('gossip limits against a peer holding the secret', () => {
   it(`accepts up to ${MAX_GOSSIP_PEERS} peers per state and skips the ids that are not peer ids`, async () => {
     const { b, raw } = await target()
     const { lp } = await raw.openState(b.mesh.peerId)
-    const peers = [{ id: 'not-a-peer-id', addrs: ['/ip4/10.0.0.1/tcp/1'] }, { id: FAKE_ID, addrs: ['not a multiaddr', '/ip4/10.0.0.2/tcp/1'] }]
+    const peers = [
+      { id: 'not-a-peer-id', addrs: ['/ip4/10.0.0.1/tcp/1'] },
+      { id: FAKE_ID, addrs: ['not a multiaddr', '/ip4/10.0.0.2/tcp/1'] },
+    ]
     await lp.write(encode(validState(raw.peerId, { name: 'odd-peers', peers })))
     await waitFor('the state', () => sees(b, raw, 'odd-peers'))
     await lp.write(encode(validState(raw.peerId, { name: 'after', seq: 2 })))

@@ -52,16 +52,19 @@ export class Nodes {
     const name = opts.name ?? `node-${this.made.length + 1}`
     const home = await mkdtemp(join(tmpdir(), 'herd-mesh-'))
     const node: TestNode = { name, home, state: fakeLocalState(name), mesh: undefined as unknown as Mesh }
-    node.mesh = createMesh({
-      logger: logger.child({ node: name }),
-      localState: () => node.state,
-      onForward: opts.onForward ?? echoHandler(name),
-    }, {
-      ...this.defaults(),
-      ...opts,
-      home,
-      secret: opts.secret ?? this.secret,
-    })
+    node.mesh = createMesh(
+      {
+        logger: logger.child({ node: name }),
+        localState: () => node.state,
+        onForward: opts.onForward ?? echoHandler(name),
+      },
+      {
+        ...this.defaults(),
+        ...opts,
+        home,
+        secret: opts.secret ?? this.secret,
+      },
+    )
     this.made.push(node)
     await node.mesh.start()
     return node
@@ -70,11 +73,14 @@ export class Nodes {
   /** Stops a node and starts it again on the same home (so the same peer id). */
   async restart(node: TestNode, opts: TestNodeOptions = {}): Promise<void> {
     await node.mesh.stop()
-    node.mesh = createMesh({
-      logger: logger.child({ node: node.name }),
-      localState: () => node.state,
-      onForward: opts.onForward ?? echoHandler(node.name),
-    }, { ...this.defaults(), ...opts, home: node.home, secret: opts.secret ?? this.secret })
+    node.mesh = createMesh(
+      {
+        logger: logger.child({ node: node.name }),
+        localState: () => node.state,
+        onForward: opts.onForward ?? echoHandler(node.name),
+      },
+      { ...this.defaults(), ...opts, home: node.home, secret: opts.secret ?? this.secret },
+    )
     await node.mesh.start()
   }
 
@@ -84,10 +90,12 @@ export class Nodes {
 
   async stopAll(): Promise<void> {
     const nodes = this.made.splice(0)
-    await Promise.all(nodes.map(async (n) => {
-      await n.mesh.stop()
-      await rm(n.home, { recursive: true, force: true })
-    }))
+    await Promise.all(
+      nodes.map(async (n) => {
+        await n.mesh.stop()
+        await rm(n.home, { recursive: true, force: true })
+      }),
+    )
   }
 }
 
@@ -103,7 +111,10 @@ export async function waitFor<T>(what: string, check: () => T | undefined | null
 }
 
 export function peerIds(node: TestNode): string[] {
-  return node.mesh.peers().map((p) => p.id).sort()
+  return node.mesh
+    .peers()
+    .map((p) => p.id)
+    .sort()
 }
 
 /** Asserts `check` stays true for the whole window (for "this never happens" claims), polling. */

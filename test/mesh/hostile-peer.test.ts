@@ -34,7 +34,9 @@ interface Hostile {
 }
 
 async function startHostile(secret: string, target: string): Promise<Hostile> {
-  const child: ChildProcess = spawn(NODE_22, ['--disable-warning=ExperimentalWarning', FIXTURE, '--secret', secret, '--target', target], { stdio: ['pipe', 'pipe', 'pipe'] })
+  const child: ChildProcess = spawn(NODE_22, ['--disable-warning=ExperimentalWarning', FIXTURE, '--secret', secret, '--target', target], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
   const waiting = new Map<number, (msg: { result?: unknown; error?: string }) => void>()
@@ -52,15 +54,16 @@ async function startHostile(secret: string, target: string): Promise<Hostile> {
   let next = 0
   return {
     peerId,
-    call: <T>(cmd: string, args: Record<string, unknown> = {}) => new Promise<T>((resolve, reject) => {
-      const id = ++next
-      waiting.set(id, (msg) => {
-        waiting.delete(id)
-        if (msg.error !== undefined) reject(new Error(`${cmd}: ${msg.error}`))
-        else resolve(msg.result as T)
-      })
-      child.stdin!.write(`${JSON.stringify({ id, cmd, ...args })}\n`)
-    }),
+    call: <T>(cmd: string, args: Record<string, unknown> = {}) =>
+      new Promise<T>((resolve, reject) => {
+        const id = ++next
+        waiting.set(id, (msg) => {
+          waiting.delete(id)
+          if (msg.error !== undefined) reject(new Error(`${cmd}: ${msg.error}`))
+          else resolve(msg.result as T)
+        })
+        child.stdin!.write(`${JSON.stringify({ id, cmd, ...args })}\n`)
+      }),
     stop: async () => {
       if (child.exitCode !== null) return
       const exited = new Promise((resolve) => child.once('exit', resolve))
@@ -93,7 +96,12 @@ async function seesHostile(h: HerdProcess): Promise<void> {
 }
 
 const chat = (h: HerdProcess, model: string, signal = AbortSignal.timeout(10_000)): Promise<Response> =>
-  fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 }), signal })
+  fetch(`${h.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 }),
+    signal,
+  })
 
 /** Warn lines the daemon logged for refused peer behaviour, by kind. */
 function refusalWarnings(output: string): Record<string, number> {
@@ -131,7 +139,14 @@ async function daemon(http: Record<string, unknown> = {}, llama = fakeLlama): Pr
       llama: { server: llama },
       log_level: 'info',
       http,
-      mesh: { enabled: true, mdns: false, listen: ['/ip4/127.0.0.1/tcp/0'], secret_file: secretFile, gossip_interval_ms: 200, peer_timeout_ms: PEER_TIMEOUT_MS },
+      mesh: {
+        enabled: true,
+        mdns: false,
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        secret_file: secretFile,
+        gossip_interval_ms: 200,
+        peer_timeout_ms: PEER_TIMEOUT_MS,
+      },
     },
   })
 }
@@ -195,7 +210,9 @@ describe('a daemon attacked by a peer holding the secret', () => {
       clearInterval(sampler)
     }
     const hwm = rssMb(pid, 'VmHWM')
-    verbose(`daemon RSS: ${baseline.toFixed(0)} MiB before, peak ${peak.toFixed(0)} MiB sampled (VmHWM ${hwm.toFixed(0)} MiB), ${statuses.length} good requests meanwhile`)
+    verbose(
+      `daemon RSS: ${baseline.toFixed(0)} MiB before, peak ${peak.toFixed(0)} MiB sampled (VmHWM ${hwm.toFixed(0)} MiB), ${statuses.length} good requests meanwhile`,
+    )
     expect(h.child.exitCode).toBeNull()
     expect(statuses.length).toBeGreaterThan(5)
     expect(statuses.every((s) => s === 200)).toBe(true)
@@ -224,7 +241,9 @@ describe('a daemon attacked by a peer holding the secret', () => {
     let t0 = Date.now()
     const huge = await chat(h, 'huge', AbortSignal.timeout(10_000))
     const hugeBody = await huge.text()
-    verbose(`64 MiB error body: answered ${huge.status} with ${hugeBody.length} bytes after ${Date.now() - t0} ms; RSS ${before.toFixed(0)} -> ${rssMb(h.child.pid!).toFixed(0)} MiB`)
+    verbose(
+      `64 MiB error body: answered ${huge.status} with ${hugeBody.length} bytes after ${Date.now() - t0} ms; RSS ${before.toFixed(0)} -> ${rssMb(h.child.pid!).toFixed(0)} MiB`,
+    )
     expect(huge.status).toBe(503)
     expect(hugeBody.length).toBeLessThan(4096)
     expect((JSON.parse(hugeBody) as { error: { code: string } }).error.code).toBe('queue_full')
@@ -256,7 +275,11 @@ describe('SIGTERM with peer-served streams open', () => {
       await seesHostile(h)
       expect((await chat(h, 'tiny')).status).toBe(200)
       // Our client's answer, streamed by the peer for ever: app.close() alone would wait on it.
-      const endless = await fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'stream', stream: true, messages: [] }) })
+      const endless = await fetch(`${h.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'stream', stream: true, messages: [] }),
+      })
       expect(endless.status).toBe(200)
       const reader = endless.body!.getReader()
       await reader.read()
@@ -275,9 +298,11 @@ describe('SIGTERM with peer-served streams open', () => {
       // Peer-served requests count in the drain: it finished, end frame and all.
       expect(await forwarded).toMatchObject({ status: 200, end: { ok: true } })
       // Our own client's endless answer was cut when the grace ran out.
-      await expect((async () => {
-        for (;;) if ((await reader.read()).done) return
-      })()).rejects.toThrow()
+      await expect(
+        (async () => {
+          for (;;) if ((await reader.read()).done) return
+        })(),
+      ).rejects.toThrow()
     } finally {
       await hostile?.stop()
       await h.dispose()

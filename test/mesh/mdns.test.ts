@@ -10,7 +10,10 @@ import { netnsSupport, withNetns } from '../helpers/netns.ts'
 const support = netnsSupport()
 const fixture = fileURLToPath(new URL('./fixtures/mesh-node.ts', import.meta.url))
 
-interface PeersLine { event: 'peers'; peers: Array<{ id: string; name: string }> }
+interface PeersLine {
+  event: 'peers'
+  peers: Array<{ id: string; name: string }>
+}
 
 describe('mesh discovery by mDNS, in a private network namespace', () => {
   it('can make network namespaces here (root and iproute2)', () => {
@@ -25,16 +28,32 @@ describe('mesh discovery by mDNS, in a private network namespace', () => {
   it('lets three node processes that know no addresses find each other by mDNS alone', async () => {
     const secret = generateSwarmKey().split('\n')[2]!
     await withNetns(async (ns) => {
-      const nodes = await Promise.all(['n1', 'n2', 'n3'].map(async (name) => {
-        const home = await mkdtemp(join(tmpdir(), 'herd-mdns-'))
-        homes.push(home)
-        const child = ns.spawn(process.execPath, [fixture, '--name', name, '--home', home, '--secret', secret, '--mdns', '--service-tag', `_herd-${ns.name}._udp.local`])
-        const started = JSON.parse(await child.waitForLine((l) => l.includes('"started"'), 15_000)) as { peerId: string }
-        return { name, child, peerId: started.peerId }
-      }))
+      const nodes = await Promise.all(
+        ['n1', 'n2', 'n3'].map(async (name) => {
+          const home = await mkdtemp(join(tmpdir(), 'herd-mdns-'))
+          homes.push(home)
+          const child = ns.spawn(process.execPath, [
+            fixture,
+            '--name',
+            name,
+            '--home',
+            home,
+            '--secret',
+            secret,
+            '--mdns',
+            '--service-tag',
+            `_herd-${ns.name}._udp.local`,
+          ])
+          const started = JSON.parse(await child.waitForLine((l) => l.includes('"started"'), 15_000)) as { peerId: string }
+          return { name, child, peerId: started.peerId }
+        }),
+      )
       const t0 = Date.now()
       for (const node of nodes) {
-        const others = nodes.filter((n) => n !== node).map((n) => n.peerId).sort()
+        const others = nodes
+          .filter((n) => n !== node)
+          .map((n) => n.peerId)
+          .sort()
         await node.child.waitForLine((l) => {
           const msg = JSON.parse(l) as PeersLine | { event: string }
           return msg.event === 'peers' && JSON.stringify((msg as PeersLine).peers.map((p) => p.id).sort()) === JSON.stringify(others)

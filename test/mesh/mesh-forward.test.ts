@@ -22,10 +22,7 @@ function request(overrides: Partial<ForwardRequest> = {}): ForwardRequest {
 async function nextChunk(body: Readable, timeoutMs = 2000): Promise<string> {
   const chunk: unknown = body.read()
   if (chunk !== null) return Buffer.from(chunk as Buffer).toString('utf8')
-  await Promise.race([
-    once(body, 'readable'),
-    new Promise((_, reject) => setTimeout(() => reject(new Error('no chunk in time')), timeoutMs)),
-  ])
+  await Promise.race([once(body, 'readable'), new Promise((_, reject) => setTimeout(() => reject(new Error('no chunk in time')), timeoutMs))])
   return nextChunk(body, timeoutMs)
 }
 
@@ -45,10 +42,17 @@ describe('mesh forward over loopback', () => {
     const { a, b } = await pair({
       onForward: async (req) => {
         seen.push(req)
-        return { status: 201, headers: { 'content-type': 'application/json', 'x-extra': 'yes' }, servedBy: 'b', body: Readable.from([Buffer.from('{"ok":true}')]) }
+        return {
+          status: 201,
+          headers: { 'content-type': 'application/json', 'x-extra': 'yes' },
+          servedBy: 'b',
+          body: Readable.from([Buffer.from('{"ok":true}')]),
+        }
       },
     })
-    const res = await a.mesh.forward(b.mesh.peerId, request({ headers: { 'content-type': 'application/json', traceparent: 't' } }), { signal: AbortSignal.timeout(5000) })
+    const res = await a.mesh.forward(b.mesh.peerId, request({ headers: { 'content-type': 'application/json', traceparent: 't' } }), {
+      signal: AbortSignal.timeout(5000),
+    })
     expect(res).toMatchObject({ status: 201, servedBy: 'b', headers: { 'x-extra': 'yes' } })
     expect(await text(res.body)).toBe('{"ok":true}')
     expect(seen).toHaveLength(1)
@@ -98,11 +102,16 @@ describe('mesh forward over loopback', () => {
     await waitFor('the peer to start producing', () => produced > 0)
     // Nobody reads res.body: production must stall at a few windows' worth, far below the 64 MiB on offer.
     let last = -1
-    await waitFor('production to stall', () => {
-      const stalled = produced === last
-      last = produced
-      return stalled
-    }, 5000, 200)
+    await waitFor(
+      'production to stall',
+      () => {
+        const stalled = produced === last
+        last = produced
+        return stalled
+      },
+      5000,
+      200,
+    )
     if (process.env.HERD_TEST_VERBOSE) process.stderr.write(`stalled after ${produced} bytes\n`)
     // Bounded by: the client's reader mark and Readable buffer, a paused stream window (1 MiB),
     // and the server's socket and Readable buffers.
@@ -175,7 +184,10 @@ describe('mesh forward over loopback', () => {
   it('errors the body of a peer that goes silent, after peerTimeoutMs', async () => {
     // The server's keep-alives come every 10 s; the client gives up after 300 ms of silence.
     const upstream = new PassThrough()
-    const { a, b } = await pair({ peerTimeoutMs: 30_000, onForward: async () => ({ status: 200, headers: {}, servedBy: 'b', body: upstream }) }, { peerTimeoutMs: 300 })
+    const { a, b } = await pair(
+      { peerTimeoutMs: 30_000, onForward: async () => ({ status: 200, headers: {}, servedBy: 'b', body: upstream }) },
+      { peerTimeoutMs: 300 },
+    )
     const res = await a.mesh.forward(b.mesh.peerId, request(), { signal: AbortSignal.timeout(10_000) })
     const t0 = Date.now()
     res.body.resume()
@@ -188,16 +200,28 @@ describe('mesh forward over loopback', () => {
 
   it('keeps a slow peer alive with keep-alives while the response head is pending', async () => {
     let release: (() => void) | undefined
-    const { a, b } = await pair({
-      peerTimeoutMs: 900,
-      onForward: async () => {
-        await new Promise<void>((resolve) => { release = resolve })
-        return { status: 200, headers: {}, servedBy: 'b', body: Readable.from(['late']) }
+    const { a, b } = await pair(
+      {
+        peerTimeoutMs: 900,
+        onForward: async () => {
+          await new Promise<void>((resolve) => {
+            release = resolve
+          })
+          return { status: 200, headers: {}, servedBy: 'b', body: Readable.from(['late']) }
+        },
       },
-    }, { peerTimeoutMs: 900 })
+      { peerTimeoutMs: 900 },
+    )
     const pending = a.mesh.forward(b.mesh.peerId, request(), { signal: AbortSignal.timeout(10_000) })
     let settled = false
-    void pending.then(() => { settled = true }, () => { settled = true })
+    void pending.then(
+      () => {
+        settled = true
+      },
+      () => {
+        settled = true
+      },
+    )
     await waitFor('the handler to be called', () => release)
     // Three silence windows pass without an answer; keep-alives keep the request alive.
     await holdsFor('the request to stay pending', () => !settled, 3000)
@@ -261,10 +285,12 @@ describe('mesh forward over loopback', () => {
 
   it('serves concurrent requests on separate streams and keeps at most eight idle', async () => {
     const { a, b } = await pair()
-    const results = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
-      const res = await a.mesh.forward(b.mesh.peerId, request({ body: Buffer.from(String(i)) }), { signal: AbortSignal.timeout(10_000) })
-      return (JSON.parse(await text(res.body)) as { body: string }).body
-    }))
+    const results = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const res = await a.mesh.forward(b.mesh.peerId, request({ body: Buffer.from(String(i)) }), { signal: AbortSignal.timeout(10_000) })
+        return (JSON.parse(await text(res.body)) as { body: string }).body
+      }),
+    )
     expect(results).toEqual(Array.from({ length: 20 }, (_, i) => String(i)))
     expect(a.mesh.streamStats(b.mesh.peerId).idle).toBeLessThanOrEqual(8)
     expect(a.mesh.streamStats().active).toBe(0)

@@ -34,7 +34,10 @@ describe('mesh gossip over loopback', () => {
     const b = await nodes.start({ name: 'b', peers: seed })
     const c = await nodes.start({ name: 'c', peers: seed })
     for (const n of [a, b, c]) {
-      const others = [a, b, c].filter((o) => o !== n).map((o) => o.mesh.peerId).sort()
+      const others = [a, b, c]
+        .filter((o) => o !== n)
+        .map((o) => o.mesh.peerId)
+        .sort()
       await waitFor(`${n.name} to see both others`, () => JSON.stringify(peerIds(n)) === JSON.stringify(others))
     }
   })
@@ -58,8 +61,11 @@ describe('mesh gossip over loopback', () => {
     const stranger = await nodes.start({ name: 'stranger', secret: generateSwarmKey(), peers: [a.mesh.addresses()[0]!] })
     const b = await nodes.start({ name: 'b', peers: [a.mesh.addresses()[0]!, stranger.mesh.addresses()[0]!] })
     await waitFor('a and b to meet', () => peerIds(a).includes(b.mesh.peerId))
-    await holdsFor('the stranger to stay out', () =>
-      !peerIds(a).includes(stranger.mesh.peerId) && !peerIds(b).includes(stranger.mesh.peerId) && stranger.mesh.peers().length === 0, 1000)
+    await holdsFor(
+      'the stranger to stay out',
+      () => !peerIds(a).includes(stranger.mesh.peerId) && !peerIds(b).includes(stranger.mesh.peerId) && stranger.mesh.peers().length === 0,
+      1000,
+    )
   })
 
   it('refuses peers outside a non-empty allowlist, both ways', async () => {

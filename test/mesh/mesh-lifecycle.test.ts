@@ -24,8 +24,10 @@ describe('mesh lifecycle', () => {
   it('rejects a malformed peer address at start, naming it, and leaves nothing running', async () => {
     const home = await mkdtemp(join(tmpdir(), 'herd-mesh-'))
     homes.push(home)
-    const mesh = createMesh({ logger, localState: () => fakeLocalState('x'), onForward: echoHandler('x') },
-      { home, secret: nodes.secret, mdns: false, listen: ['/ip4/127.0.0.1/tcp/0'], peers: ['10.0.0.1:7946'] })
+    const mesh = createMesh(
+      { logger, localState: () => fakeLocalState('x'), onForward: echoHandler('x') },
+      { home, secret: nodes.secret, mdns: false, listen: ['/ip4/127.0.0.1/tcp/0'], peers: ['10.0.0.1:7946'] },
+    )
     await expect(mesh.start()).rejects.toThrow(/10\.0\.0\.1:7946/)
     expect(mesh.isStarted()).toBe(false)
     expect(mesh.addresses()).toEqual([])
@@ -64,7 +66,11 @@ describe('mesh lifecycle', () => {
     })
     const a = await nodes.start({ name: 'a', peers: [b.mesh.addresses()[0]!] })
     await waitFor('a to see b', () => peerIds(a).includes(b.mesh.peerId))
-    const pending = a.mesh.forward(b.mesh.peerId, { requestId: 'r', method: 'POST', path: '/x', headers: {}, hops: 1, body: Buffer.alloc(0) }, { signal: AbortSignal.timeout(10_000) })
+    const pending = a.mesh.forward(
+      b.mesh.peerId,
+      { requestId: 'r', method: 'POST', path: '/x', headers: {}, hops: 1, body: Buffer.alloc(0) },
+      { signal: AbortSignal.timeout(10_000) },
+    )
     const outcome = pending.catch((err: unknown) => err)
     await waitFor('the handler to run', () => handlerSignal)
     const t0 = Date.now()

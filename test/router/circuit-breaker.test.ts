@@ -24,7 +24,8 @@ describe('circuit breaker', () => {
 
   it('doubles the backoff when a probe fails, up to the cap', () => {
     const { b, advance } = breakers()
-    b.failure('p'); b.failure('p')
+    b.failure('p')
+    b.failure('p')
     for (const expected of [200, 400, 400]) {
       advance(1000)
       b.attempt('p')
@@ -36,7 +37,8 @@ describe('circuit breaker', () => {
 
   it('closes on success and resets the failure count', () => {
     const { b, advance } = breakers()
-    b.failure('p'); b.failure('p')
+    b.failure('p')
+    b.failure('p')
     advance(100)
     b.attempt('p')
     b.success('p')

@@ -49,22 +49,34 @@ async function setup(limitMs: number | undefined, env: FakeLlamaEnv = {}, o: { p
   return current
 }
 
-const chat = (body: Record<string, unknown>) => ({ method: 'POST' as const, url: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], ...body }) })
+const chat = (body: Record<string, unknown>) => ({
+  method: 'POST' as const,
+  url: '/v1/chat/completions',
+  headers: { 'content-type': 'application/json' },
+  payload: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], ...body }),
+})
 
 /** The fake logs this when its client goes away mid-generation; then its slot is free again. */
 async function upstreamCancelled(s: Setup): Promise<void> {
   await waitFor(() => s.h.manager.logs().some((l) => l.lines.some((x) => x.includes('cancel_tasks: cancel task'))), 5_000, 'the fake to see the abort')
   await waitFor(() => s.h.manager.snapshot().every((i) => i.busy === 0), 5_000, 'the lease to be released')
   const port = s.h.manager.snapshot()[0]?.port
-  await waitFor(async () => {
-    const res = await request(`http://127.0.0.1:${port}/slots`, { dispatcher })
-    const slots = (await res.body.json()) as { is_processing: boolean }[]
-    return slots.every((x) => !x.is_processing)
-  }, 5_000, 'the fake slot to be free')
+  await waitFor(
+    async () => {
+      const res = await request(`http://127.0.0.1:${port}/slots`, { dispatcher })
+      const slots = (await res.body.json()) as { is_processing: boolean }[]
+      return slots.every((x) => !x.is_processing)
+    },
+    5_000,
+    'the fake slot to be free',
+  )
 }
 
 function events(body: string): string[] {
-  return body.split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice(6))
+  return body
+    .split('\n\n')
+    .filter((e) => e.startsWith('data: '))
+    .map((e) => e.slice(6))
 }
 
 describe('max_request_duration_ms', () => {
@@ -108,15 +120,28 @@ describe('max_request_duration_ms', () => {
     const setSpy = vi.spyOn(globalThis, 'setTimeout')
     const clearSpy = vi.spyOn(globalThis, 'clearTimeout')
     const client = new AbortController()
-    const res = await serveLocal(s.local, { requestId: 'r1', endpoint: 'chat', path: '/v1/chat/completions', profileId: s.p.id, body: Buffer.from('{"messages":[]}'), stream: false, hops: 0, headers: {}, signal: client.signal, receivedAt: performance.now() })
+    const res = await serveLocal(s.local, {
+      requestId: 'r1',
+      endpoint: 'chat',
+      path: '/v1/chat/completions',
+      profileId: s.p.id,
+      body: Buffer.from('{"messages":[]}'),
+      stream: false,
+      hops: 0,
+      headers: {},
+      signal: client.signal,
+      receivedAt: performance.now(),
+    })
     expect(res.status).toBe(200)
     expect(JSON.parse(await text(res.body))).toMatchObject({ object: 'chat.completion' })
     await waitFor(() => s.h.manager.snapshot().every((i) => i.busy === 0), 5_000, 'the lease to be released')
     // The one deadline timer (45 s, less the few ms already spent) was armed, and cleared.
-    const armed = setSpy.mock.results.filter((_, i) => {
-      const ms = setSpy.mock.calls[i]?.[1]
-      return typeof ms === 'number' && ms > 40_000 && ms <= 45_000
-    }).map((r) => r.value as unknown)
+    const armed = setSpy.mock.results
+      .filter((_, i) => {
+        const ms = setSpy.mock.calls[i]?.[1]
+        return typeof ms === 'number' && ms > 40_000 && ms <= 45_000
+      })
+      .map((r) => r.value as unknown)
     expect(armed).toHaveLength(1)
     expect(clearSpy.mock.calls.map((c) => c[0] as unknown)).toContain(armed[0])
     expect(getEventListeners(client.signal, 'abort')).toHaveLength(0)
@@ -126,7 +151,14 @@ describe('max_request_duration_ms', () => {
     const s = await setup(300, { FAKE_TOKEN_RATE: 20 })
     const catalog = new ModelCatalog({ nodeName: 'node-a', startedAt: 0, cookbook: () => cookbook([s.p]), peers: () => [] })
     const handle = forwardHandler({ nodeName: 'node-a', catalog, route: (req) => s.router.route(req) })
-    const fwd = (body: Record<string, unknown>) => ({ requestId: 'f1', method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, hops: 1, body: Buffer.from(JSON.stringify({ model: 'tiny', messages: [], max_tokens: 200, ...body })) })
+    const fwd = (body: Record<string, unknown>) => ({
+      requestId: 'f1',
+      method: 'POST',
+      path: '/v1/chat/completions',
+      headers: { 'content-type': 'application/json' },
+      hops: 1,
+      body: Buffer.from(JSON.stringify({ model: 'tiny', messages: [], max_tokens: 200, ...body })),
+    })
 
     const plain = await handle(fwd({}), { signal: signal() })
     expect(plain.status).toBe(504)
@@ -143,9 +175,23 @@ describe('max_request_duration_ms', () => {
   it('does not start a request again on another node once its time is used up', async () => {
     const s = await setup(200, { FAKE_TOKEN_RATE: 20 })
     const model: ModelState = {
-      id: s.p.id, model: 'tiny', profile: 'default', names: ['tiny'], capabilities: s.p.capabilities,
-      instances: 1, readyInstances: 1, slotsTotal: 1, slotsBusy: 0, queueLength: 0, maxInstances: 1, maxQueueSize: 8,
-      tokensPerSecond: null, estimatedVramMb: null, estimatedSysmemMb: null, canFitNow: true, canFitAfterEviction: true,
+      id: s.p.id,
+      model: 'tiny',
+      profile: 'default',
+      names: ['tiny'],
+      capabilities: s.p.capabilities,
+      instances: 1,
+      readyInstances: 1,
+      slotsTotal: 1,
+      slotsBusy: 0,
+      queueLength: 0,
+      maxInstances: 1,
+      maxQueueSize: 8,
+      tokensPerSecond: null,
+      estimatedVramMb: null,
+      estimatedSysmemMb: null,
+      canFitNow: true,
+      canFitAfterEviction: true,
     }
     const forwarded: string[] = []
     const router = new Router({
@@ -156,14 +202,48 @@ describe('max_request_duration_ms', () => {
       draining: () => false,
       remote: {
         // A peer that could take it, but only after an eviction: ranked after this node.
-        peers: () => [{ id: 'b', name: 'b', fresh: true, state: { id: 'b', name: 'b', herdVersion: 't', llamaVersion: null, startedAt: 1, seq: 1, status: 'ready', resources, models: [{ ...model, instances: 0, readyInstances: 0, slotsTotal: 0, canFitNow: false }], peers: [] } }],
+        peers: () => [
+          {
+            id: 'b',
+            name: 'b',
+            fresh: true,
+            state: {
+              id: 'b',
+              name: 'b',
+              herdVersion: 't',
+              llamaVersion: null,
+              startedAt: 1,
+              seq: 1,
+              status: 'ready',
+              resources,
+              models: [{ ...model, instances: 0, readyInstances: 0, slotsTotal: 0, canFitNow: false }],
+              peers: [],
+            },
+          },
+        ],
         forward: async (peerId) => {
           forwarded.push(peerId)
           throw new Error('not reached')
         },
       },
     })
-    const err = await router.route({ requestId: 'r2', endpoint: 'chat', path: '/v1/chat/completions', profileId: s.p.id, body: Buffer.from('{"max_tokens":200}'), stream: false, hops: 0, headers: {}, signal: signal(), receivedAt: performance.now() }).then(() => undefined, (e: unknown) => e)
+    const err = await router
+      .route({
+        requestId: 'r2',
+        endpoint: 'chat',
+        path: '/v1/chat/completions',
+        profileId: s.p.id,
+        body: Buffer.from('{"max_tokens":200}'),
+        stream: false,
+        hops: 0,
+        headers: {},
+        signal: signal(),
+        receivedAt: performance.now(),
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )
     expect(err).toMatchObject({ code: 'upstream_timeout' })
     expect(forwarded).toEqual([])
     await upstreamCancelled(s)

@@ -46,7 +46,16 @@ describe('relayableHeaders', () => {
   })
 
   it("never passes framing or herd's own headers from a peer; a trusted upstream keeps a numeric content-length", () => {
-    const raw = { 'content-length': '999999', 'transfer-encoding': 'chunked', connection: 'close', 'keep-alive': 'timeout=5', 'x-herd-node': 'liar', 'x-request-id': 'forged', 'x-herd-error': 'queue_full', 'retry-after': '2' }
+    const raw = {
+      'content-length': '999999',
+      'transfer-encoding': 'chunked',
+      connection: 'close',
+      'keep-alive': 'timeout=5',
+      'x-herd-node': 'liar',
+      'x-request-id': 'forged',
+      'x-herd-error': 'queue_full',
+      'retry-after': '2',
+    }
     expect(relayableHeaders(raw)).toEqual({ 'x-herd-error': 'queue_full', 'retry-after': '2' })
     expect(relayableHeaders({ 'content-length': '12' }, { trustLength: true })).toEqual({ 'content-length': '12' })
     expect(relayableHeaders({ 'content-length': '12', 'transfer-encoding': 'chunked' }, { trustLength: true })).toEqual({})
@@ -92,7 +101,9 @@ describe('rejectRemoteError', () => {
 
   it("cuts a peer's long error message and ignores an absurd Retry-After", async () => {
     const envelope = JSON.stringify({ error: { message: 'm'.repeat(100_000) } })
-    const err = await rejectRemoteError(answer({ 'x-herd-error': 'queue_full', 'retry-after': '1e12' }, Readable.from([envelope]), 503), 'b').catch((e: unknown) => e)
+    const err = await rejectRemoteError(answer({ 'x-herd-error': 'queue_full', 'retry-after': '1e12' }, Readable.from([envelope]), 503), 'b').catch(
+      (e: unknown) => e,
+    )
     expect((err as Error).message.length).toBeLessThan(1200)
     expect((err as HerdError).retryAfterSeconds).toBe(3600)
   })
@@ -104,7 +115,14 @@ describe('a peer answer relayed to the client', () => {
   it('answers 200 with the body when the peer sent CR/LF in a header and a lying content-length', async () => {
     const { app } = testApp({
       cookbook: cb,
-      route: async () => rejectRemoteError(answer({ 'content-type': 'application/json', 'x-evil': 'a\r\nx-injected: 1', 'content-length': '999999' }, Readable.from([Buffer.from('{"ok":true}')])), 'b'),
+      route: async () =>
+        rejectRemoteError(
+          answer(
+            { 'content-type': 'application/json', 'x-evil': 'a\r\nx-injected: 1', 'content-length': '999999' },
+            Readable.from([Buffer.from('{"ok":true}')]),
+          ),
+          'b',
+        ),
     })
     try {
       const res = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { model: 'tiny' } })

@@ -22,9 +22,24 @@ afterAll(() => dispatcher.close())
 
 function model(over: Partial<ModelState> = {}): ModelState {
   return {
-    id: 'm:default', model: 'm', profile: 'default', names: ['m'], capabilities: { completion: true, embeddings: false, rerank: false },
-    instances: 0, readyInstances: 0, slotsTotal: 0, slotsBusy: 0, queueLength: 0, maxInstances: 1, maxQueueSize: 8,
-    tokensPerSecond: null, estimatedVramMb: null, estimatedSysmemMb: null, canFitNow: true, canFitAfterEviction: true, ...over,
+    id: 'm:default',
+    model: 'm',
+    profile: 'default',
+    names: ['m'],
+    capabilities: { completion: true, embeddings: false, rerank: false },
+    instances: 0,
+    readyInstances: 0,
+    slotsTotal: 0,
+    slotsBusy: 0,
+    queueLength: 0,
+    maxInstances: 1,
+    maxQueueSize: 8,
+    tokensPerSecond: null,
+    estimatedVramMb: null,
+    estimatedSysmemMb: null,
+    canFitNow: true,
+    canFitAfterEviction: true,
+    ...over,
   }
 }
 const full = (): ModelState => model({ canFitNow: false, canFitAfterEviction: false })
@@ -32,15 +47,33 @@ const loaded = (): ModelState => model({ instances: 1, readyInstances: 1, slotsT
 
 function peer(id: string, models: ModelState[]): RoutablePeer {
   const state: NodeState = {
-    id, name: `node-${id}`, herdVersion: 't', llamaVersion: null, startedAt: 1, seq: 1, status: 'ready',
+    id,
+    name: `node-${id}`,
+    herdVersion: 't',
+    llamaVersion: null,
+    startedAt: 1,
+    seq: 1,
+    status: 'ready',
     resources: { gpus: [], sysmem: { totalMb: 1000, freeMb: 1000 }, vramBudgetFreeMb: null, sysmemBudgetFreeMb: 1000 },
-    models, peers: [],
+    models,
+    peers: [],
   }
   return { id, name: `node-${id}`, fresh: true, state }
 }
 
 function request(over: Partial<RouteRequest> = {}): RouteRequest {
-  return { requestId: 'r1', endpoint: 'chat', path: '/v1/chat/completions', profileId: 'm:default', body: Buffer.from('{}'), stream: false, hops: 0, headers: {}, signal: new AbortController().signal, ...over }
+  return {
+    requestId: 'r1',
+    endpoint: 'chat',
+    path: '/v1/chat/completions',
+    profileId: 'm:default',
+    body: Buffer.from('{}'),
+    stream: false,
+    hops: 0,
+    headers: {},
+    signal: new AbortController().signal,
+    ...over,
+  }
 }
 
 const envelope = (code: string): UpstreamResponse => ({
@@ -64,26 +97,37 @@ function router(o: Options) {
   const forwarded: { peer: string; headers: Record<string, string> }[] = []
   const logs: { msg: string; nodes?: string[] }[] = []
   const logger = pino({ level: 'info' }, { write: (s: string) => void logs.push(JSON.parse(s) as { msg: string }) })
-  const r = new Router({
-    logger,
-    local: {
-      logger: pino({ level: 'silent' }),
-      nodeName: 'self',
-      dispatcher,
-      profile: (id) => (o.localModel && id === p.id ? p : undefined),
-      instances: { acquire: async (_p, options) => (o.acquire ?? (async () => { throw new HerdError('no_capacity', 'local is full') }))(options) },
-    },
-    localModels: () => (o.localModel ? [o.localModel] : []),
-    localResources: () => ({ gpus: [], sysmem: { totalMb: 1000, freeMb: 1000 }, vramBudgetFreeMb: null, sysmemBudgetFreeMb: 1000 }),
-    draining: () => false,
-    remote: {
-      peers: () => o.peers ?? [],
-      forward: async (peerId, req, opts) => {
-        forwarded.push({ peer: peerId, headers: req.headers })
-        return (o.forward ?? (async () => envelope('upstream_error')))(peerId, req, opts)
+  const r = new Router(
+    {
+      logger,
+      local: {
+        logger: pino({ level: 'silent' }),
+        nodeName: 'self',
+        dispatcher,
+        profile: (id) => (o.localModel && id === p.id ? p : undefined),
+        instances: {
+          acquire: async (_p, options) =>
+            (
+              o.acquire ??
+              (async () => {
+                throw new HerdError('no_capacity', 'local is full')
+              })
+            )(options),
+        },
+      },
+      localModels: () => (o.localModel ? [o.localModel] : []),
+      localResources: () => ({ gpus: [], sysmem: { totalMb: 1000, freeMb: 1000 }, vramBudgetFreeMb: null, sysmemBudgetFreeMb: 1000 }),
+      draining: () => false,
+      remote: {
+        peers: () => o.peers ?? [],
+        forward: async (peerId, req, opts) => {
+          forwarded.push({ peer: peerId, headers: req.headers })
+          return (o.forward ?? (async () => envelope('upstream_error')))(peerId, req, opts)
+        },
       },
     },
-  }, { maxHops: 2, ...(o.circuit ? { circuit: o.circuit } : {}) })
+    { maxHops: 2, ...(o.circuit ? { circuit: o.circuit } : {}) },
+  )
   return { r, forwarded, logs }
 }
 
@@ -126,7 +170,9 @@ describe('router: one wait bound for the whole mesh', () => {
     const { r, forwarded } = router({
       localModel: model(),
       peers: [peer('b', [loaded()]), peer('c', [loaded()])],
-      acquire: async () => { throw new HerdError('queue_full', 'local full too') },
+      acquire: async () => {
+        throw new HerdError('queue_full', 'local full too')
+      },
       forward: async (_id, req) => {
         seen.push({ at: Date.now(), left: Number(req.headers[WAIT_HEADER]) })
         await new Promise((resolve) => setTimeout(resolve, 20))
@@ -147,7 +193,13 @@ describe('router: one wait bound for the whole mesh', () => {
 
   it('honours the deadline a forwarded request carries when it waits locally', async () => {
     const seen: (number | undefined)[] = []
-    const { r } = router({ localModel: model(), acquire: async (o) => { seen.push(o.deadline); throw new HerdError('queue_timeout', 'done') } })
+    const { r } = router({
+      localModel: model(),
+      acquire: async (o) => {
+        seen.push(o.deadline)
+        throw new HerdError('queue_timeout', 'done')
+      },
+    })
     await expect(r.route(request({ hops: 1, deadline: 1_234_567 }))).rejects.toMatchObject({ code: 'queue_timeout' })
     expect(seen).toEqual([1_234_567])
   })
@@ -194,7 +246,11 @@ describe('router: circuit breaker at its default threshold', () => {
   it('lets another probe through when a half-open probe meets a load refusal', async () => {
     let now = 0
     const answers = ['upstream_error', 'upstream_error', 'upstream_error', 'queue_full']
-    const { r, forwarded } = router({ peers: [peer('b', [loaded()])], circuit: { now: () => now }, forward: async () => envelope(answers.shift() ?? 'upstream_error') })
+    const { r, forwarded } = router({
+      peers: [peer('b', [loaded()])],
+      circuit: { now: () => now },
+      forward: async () => envelope(answers.shift() ?? 'upstream_error'),
+    })
     for (let i = 0; i < 3; i++) await r.route(request()).catch(() => undefined)
     expect(r.circuit('b').state).toBe('open')
     now += 1_000

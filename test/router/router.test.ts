@@ -30,23 +30,56 @@ afterAll(async () => {
 
 function model(over: Partial<ModelState> = {}): ModelState {
   return {
-    id: 'm:default', model: 'm', profile: 'default', names: ['m'], capabilities: { completion: true, embeddings: false, rerank: false },
-    instances: 0, readyInstances: 0, slotsTotal: 0, slotsBusy: 0, queueLength: 0, maxInstances: 1, maxQueueSize: 8,
-    tokensPerSecond: null, estimatedVramMb: null, estimatedSysmemMb: null, canFitNow: true, canFitAfterEviction: true, ...over,
+    id: 'm:default',
+    model: 'm',
+    profile: 'default',
+    names: ['m'],
+    capabilities: { completion: true, embeddings: false, rerank: false },
+    instances: 0,
+    readyInstances: 0,
+    slotsTotal: 0,
+    slotsBusy: 0,
+    queueLength: 0,
+    maxInstances: 1,
+    maxQueueSize: 8,
+    tokensPerSecond: null,
+    estimatedVramMb: null,
+    estimatedSysmemMb: null,
+    canFitNow: true,
+    canFitAfterEviction: true,
+    ...over,
   }
 }
 
 function peer(id: string, models: ModelState[], over: Partial<RoutablePeer> = {}): RoutablePeer {
   const state: NodeState = {
-    id, name: id, herdVersion: 't', llamaVersion: null, startedAt: 1, seq: 1, status: 'ready',
+    id,
+    name: id,
+    herdVersion: 't',
+    llamaVersion: null,
+    startedAt: 1,
+    seq: 1,
+    status: 'ready',
     resources: { gpus: [], sysmem: { totalMb: 1000, freeMb: 1000 }, vramBudgetFreeMb: null, sysmemBudgetFreeMb: 1000 },
-    models, peers: [],
+    models,
+    peers: [],
   }
   return { id, name: id, fresh: true, state, ...over }
 }
 
 function request(over: Partial<RouteRequest> = {}): RouteRequest {
-  return { requestId: 'r1', endpoint: 'chat', path: '/v1/chat/completions', profileId: 'm:default', body: Buffer.from('{}'), stream: false, hops: 0, headers: {}, signal: new AbortController().signal, ...over }
+  return {
+    requestId: 'r1',
+    endpoint: 'chat',
+    path: '/v1/chat/completions',
+    profileId: 'm:default',
+    body: Buffer.from('{}'),
+    stream: false,
+    hops: 0,
+    headers: {},
+    signal: new AbortController().signal,
+    ...over,
+  }
 }
 
 function remoteResponse(servedBy: string, headers: Record<string, string> = {}, status = 200, body = '{"served":"remote"}'): UpstreamResponse {
@@ -56,26 +89,29 @@ function remoteResponse(servedBy: string, headers: Record<string, string> = {}, 
 function router(options: { local?: boolean; localModel?: ModelState; peers?: RoutablePeer[]; forward?: RemoteTargets['forward'] }) {
   const p = profile('m:default')
   const forwarded: string[] = []
-  const r = new Router({
-    logger: pino({ level: 'silent' }),
-    local: {
+  const r = new Router(
+    {
       logger: pino({ level: 'silent' }),
-      nodeName: 'self',
-      dispatcher,
-      profile: (id) => (options.local !== false && id === p.id ? p : undefined),
-      instances: { acquire: async () => ({ instanceId: 'i1', baseUrl, exited: new AbortController().signal, release: () => {} }) },
-    },
-    localModels: () => (options.local === false ? [] : [options.localModel ?? model()]),
-    localResources: () => ({ gpus: [], sysmem: { totalMb: 1000, freeMb: 1000 }, vramBudgetFreeMb: null, sysmemBudgetFreeMb: 1000 }),
-    draining: () => false,
-    remote: {
-      peers: () => options.peers ?? [],
-      forward: async (peerId, req, opts) => {
-        forwarded.push(`${peerId}:${req.hops}`)
-        return (options.forward ?? (async () => remoteResponse(peerId)))(peerId, req, opts)
+      local: {
+        logger: pino({ level: 'silent' }),
+        nodeName: 'self',
+        dispatcher,
+        profile: (id) => (options.local !== false && id === p.id ? p : undefined),
+        instances: { acquire: async () => ({ instanceId: 'i1', baseUrl, exited: new AbortController().signal, release: () => {} }) },
+      },
+      localModels: () => (options.local === false ? [] : [options.localModel ?? model()]),
+      localResources: () => ({ gpus: [], sysmem: { totalMb: 1000, freeMb: 1000 }, vramBudgetFreeMb: null, sysmemBudgetFreeMb: 1000 }),
+      draining: () => false,
+      remote: {
+        peers: () => options.peers ?? [],
+        forward: async (peerId, req, opts) => {
+          forwarded.push(`${peerId}:${req.hops}`)
+          return (options.forward ?? (async () => remoteResponse(peerId)))(peerId, req, opts)
+        },
       },
     },
-  }, { maxHops: 2, circuit: { threshold: 1, baseBackoffMs: 60_000 } })
+    { maxHops: 2, circuit: { threshold: 1, baseBackoffMs: 60_000 } },
+  )
   return { r, forwarded }
 }
 
@@ -103,7 +139,9 @@ describe('router', () => {
   it('retries on the next candidate when a peer fails before the first byte, and opens its circuit', async () => {
     const { r, forwarded } = router({
       peers: [peer('b', [model({ instances: 1, readyInstances: 1, slotsTotal: 1 })])],
-      forward: async () => { throw new HerdError('peer_unavailable', 'peer b went away') },
+      forward: async () => {
+        throw new HerdError('peer_unavailable', 'peer b went away')
+      },
     })
     const res = await r.route(request())
     expect(res.servedBy).toBe('self')
@@ -126,7 +164,10 @@ describe('router', () => {
 
   it('skips stale and draining peers', async () => {
     const ready = model({ instances: 1, readyInstances: 1, slotsTotal: 1 })
-    const { r } = router({ local: false, peers: [peer('stale', [ready], { fresh: false }), { ...peer('drain', [ready]), state: { ...peer('drain', [ready]).state, status: 'draining' } }] })
+    const { r } = router({
+      local: false,
+      peers: [peer('stale', [ready], { fresh: false }), { ...peer('drain', [ready]), state: { ...peer('drain', [ready]).state, status: 'draining' } }],
+    })
     await expect(r.route(request())).rejects.toMatchObject({ code: 'no_route' })
   })
 

@@ -4,11 +4,23 @@ import type { ModelState } from '../../src/mesh/types.ts'
 
 function model(over: Partial<ModelState> = {}): ModelState {
   return {
-    id: 'm:default', model: 'm', profile: 'default', names: ['m'],
+    id: 'm:default',
+    model: 'm',
+    profile: 'default',
+    names: ['m'],
     capabilities: { completion: true, embeddings: false, rerank: false },
-    instances: 0, readyInstances: 0, slotsTotal: 0, slotsBusy: 0, queueLength: 0,
-    maxInstances: 1, maxQueueSize: 8, tokensPerSecond: null,
-    estimatedVramMb: null, estimatedSysmemMb: null, canFitNow: true, canFitAfterEviction: true,
+    instances: 0,
+    readyInstances: 0,
+    slotsTotal: 0,
+    slotsBusy: 0,
+    queueLength: 0,
+    maxInstances: 1,
+    maxQueueSize: 8,
+    tokensPerSecond: null,
+    estimatedVramMb: null,
+    estimatedSysmemMb: null,
+    canFitNow: true,
+    canFitAfterEviction: true,
     ...over,
   }
 }

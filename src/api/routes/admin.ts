@@ -20,7 +20,8 @@ function parseBody(raw: unknown): Record<string, unknown> {
 export function adminRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const localProfile = (requested: string): string => {
     const id = deps.catalog.resolve(requested)
-    if (id === undefined || !deps.admin.servesLocally(id)) throw new HerdError('model_not_found', `model '${clip(requested)}' is not in this node's cookbook`, { param: 'model' })
+    if (id === undefined || !deps.admin.servesLocally(id))
+      throw new HerdError('model_not_found', `model '${clip(requested)}' is not in this node's cookbook`, { param: 'model' })
     return id
   }
   app.post('/admin/prewarm', { config: { auth: 'admin' } }, async (request, reply) => {
