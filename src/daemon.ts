@@ -9,6 +9,7 @@ import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, clusterView, exposureWarning, forwardHandler, Metrics } from './api/index.ts'
+import { Backends } from './backends/index.ts'
 import { CookbookWatcher, loadConfig, loadCookbook, type Config, type Cookbook } from './config/index.ts'
 import { HerdError } from './errors/index.ts'
 import { InstanceManager } from './instances/index.ts'
@@ -45,22 +46,33 @@ export class Daemon {
   private readonly metrics: Metrics
   private readonly app: FastifyInstance
   private readonly stateSources: LocalStateSources
+  private readonly backends: Backends
   private mesh: Mesh | undefined
   private address: string | undefined
 
   static async create(options: DaemonOptions = {}): Promise<Daemon> {
     const config = await loadConfig({ ...(options.configFile === undefined ? {} : { file: options.configFile }), ...(options.env ? { env: options.env } : {}) })
     const logger = options.logger ?? createLogger({ level: config.log_level, format: config.log_format, node: config.node.name })
-    const cookbook = await loadCookbook(config.cookbook, { logger })
-    return new Daemon(config, logger, cookbook, await readTls(config))
+    const cookbook = await loadCookbook(config.cookbook, { logger, ...(options.env === undefined ? {} : { env: options.env }) })
+    return new Daemon(config, logger, cookbook, await readTls(config), options.env)
   }
 
-  private constructor(config: Config, logger: Logger, cookbook: Cookbook, tls: { cert: Buffer; key: Buffer } | undefined) {
+  private constructor(config: Config, logger: Logger, cookbook: Cookbook, tls: { cert: Buffer; key: Buffer } | undefined, env: NodeJS.ProcessEnv | undefined) {
     this.config = config
     this.logger = logger
     this.cookbook = cookbook
     const name = config.node.name
-    this.watcher = new CookbookWatcher({ path: config.cookbook, logger: logger.child({ component: 'cookbook' }), initial: cookbook })
+    const envOption = env === undefined ? {} : { env }
+    this.watcher = new CookbookWatcher({ path: config.cookbook, logger: logger.child({ component: 'cookbook' }), initial: cookbook, ...envOption })
+    this.backends = new Backends(
+      {
+        logger: logger.child({ component: 'backends' }),
+        nodeName: name,
+        isModelName: (id) => this.cookbook.profiles.has(id) || this.cookbook.names.has(id) || (this.cookbook.aliases?.has(id) ?? false),
+      },
+      { home: config.home, ...envOption },
+    )
+    this.backends.setConfigured(cookbook.backends ?? [])
     this.resources = new NodeResources(
       { logger: logger.child({ component: 'hardware' }), instances: () => this.instances.snapshot(), fitParamsPath: () => this.fitParamsPath },
       config,
@@ -102,6 +114,7 @@ export class Daemon {
       load: () => this.instances.load(),
       resources: () => this.resources.state(),
       fit: (p) => this.resources.fit(p),
+      backends: () => this.backends.state(),
     }
     const remote: RemoteTargets = {
       peers: () => this.mesh?.peers() ?? [],
@@ -110,7 +123,13 @@ export class Daemon {
         return this.mesh.forward(peerId, req, opts)
       },
     }
-    this.catalog = new ModelCatalog({ nodeName: name, startedAt: this.startedAt, cookbook: () => this.cookbook, peers: remote.peers })
+    this.catalog = new ModelCatalog({
+      nodeName: name,
+      startedAt: this.startedAt,
+      cookbook: () => this.cookbook,
+      peers: remote.peers,
+      backends: () => this.backends.state(),
+    })
     this.metrics = new Metrics({ load: () => this.instances.load() })
     this.router = new Router(
       {
@@ -129,6 +148,7 @@ export class Daemon {
         localResources: () => this.resources.state(),
         draining: () => this.draining,
         remote,
+        backends: this.backends,
       },
       { maxHops: config.mesh.max_hops },
     )
@@ -155,6 +175,7 @@ export class Daemon {
         unload: (id) => this.instances.unload(id),
         instances: () => this.instances.snapshot(),
         logs: (id) => this.instances.logs(id),
+        backends: this.backends,
       },
     })
   }
@@ -174,6 +195,8 @@ export class Daemon {
       await this.resources.refresh([...this.cookbook.profiles.values()])
       this.watcher.on('cookbook:changed', (cb) => this.applyCookbook(cb))
       await this.watcher.start()
+      this.backends.on('backends:changed', () => this.mesh?.notifyChanged())
+      await this.backends.start()
       if (this.config.mesh.enabled) await this.startMesh()
       const [host, port] = splitHostPort(this.config.http.listen)
       this.address = await this.app.listen({ host, port }).catch((err: unknown) => {
@@ -234,6 +257,7 @@ export class Daemon {
       () => this.logger.warn('mesh stop took over 3 s; going on'),
     )
     await this.instances.stop()
+    await bounded(this.backends.stop(), 2_000, () => this.logger.warn('backends took over 2 s to stop; going on'))
     await this.resources.stop()
     await bounded(this.dispatcher.close(), 1_000, () => void this.dispatcher.destroy().catch(() => {}))
     log.info('stopped')
@@ -242,8 +266,9 @@ export class Daemon {
   private applyCookbook(cookbook: Cookbook): void {
     this.cookbook = cookbook
     this.instances.setProfiles([...cookbook.profiles.values()])
+    this.backends.setConfigured(cookbook.backends ?? [])
     this.replan()
-    this.logger.info({ models: [...cookbook.profiles.keys()] }, 'cookbook reloaded')
+    this.logger.info({ models: [...cookbook.profiles.keys()], backends: (cookbook.backends ?? []).map((b) => b.name) }, 'cookbook reloaded')
   }
 
   /** Fit answers follow load, telemetry and the cookbook; peers hear of changes once they are known. */

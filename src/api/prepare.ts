@@ -4,7 +4,9 @@
  * same way.
  */
 import { HerdError } from '../errors/index.ts'
+import { backendEndpoints, backendServes } from '../backends/index.ts'
 import type { ModelCatalog } from '../router/catalog.ts'
+import { NO_EGRESS_HEADER } from '../router/backend-target.ts'
 import type { Endpoint, RouteRequest } from '../router/types.ts'
 import { clip } from './clip.ts'
 import { ENDPOINTS, servedPaths, serves } from './endpoints.ts'
@@ -21,6 +23,8 @@ export interface PrepareInput {
   signal: AbortSignal
   /** The mesh-wide wait bound a forwarding peer set (epoch ms, this node's clock). */
   deadline?: number
+  /** `x-herd-no-egress`: the request must not leave the network. */
+  noEgress?: boolean
 }
 
 export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteRequest {
@@ -36,17 +40,14 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteR
     if (requested === undefined) throw new HerdError('invalid_request', "request has no 'model' and no default_model is set", { param: 'model' })
     throw new HerdError('model_not_found', `model '${clip(requested)}' does not exist on any node`, { param: 'model' })
   }
-  const caps = catalog.capabilities(profileId)
-  if (caps && !serves(caps, input.endpoint)) {
-    throw new HerdError('unsupported_endpoint', `model '${clip(profileId)}' does not serve ${spec.upstream} (it serves ${servedPaths(caps).join(', ')})`, {
-      param: 'model',
-    })
-  }
+  refuseUnserved(catalog, profileId, input.endpoint)
   if (!get && parsed['stream'] !== undefined && typeof parsed['stream'] !== 'boolean') {
     throw new HerdError('invalid_request', "'stream' must be a boolean", { param: 'stream' })
   }
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (input.accept) headers['accept'] = input.accept
+  // Carried to peers with the forward, so the node that serves it honours it too.
+  if (input.noEgress === true) headers[NO_EGRESS_HEADER] = '1'
   return {
     requestId: input.requestId,
     endpoint: input.endpoint,
@@ -61,8 +62,27 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteR
     signal: input.signal,
     errorShape: spec.errorShape,
     receivedAt: performance.now(),
+    ...(input.noEgress === true ? { noEgress: true } : {}),
     ...(input.deadline === undefined ? {} : { deadline: input.deadline }),
   }
+}
+
+/** 400 unsupported_endpoint unless the model serves the endpoint (by its capabilities, or its backend's protocol). */
+function refuseUnserved(catalog: ModelCatalog, profileId: string, endpoint: Endpoint): void {
+  const spec = ENDPOINTS[endpoint]
+  const backend = catalog.backend(profileId)
+  let served: string[] | undefined
+  if (backend !== undefined) {
+    if (!backendServes(endpoint, backend.protocol)) served = backendEndpoints(backend.protocol).map((e) => ENDPOINTS[e].paths[0] ?? ENDPOINTS[e].upstream)
+  } else {
+    const caps = catalog.capabilities(profileId)
+    if (caps && !serves(caps, endpoint)) served = servedPaths(caps)
+  }
+  if (served === undefined) return
+  const what = backend === undefined ? '' : ` (an ${backend.protocol} backend's model)`
+  throw new HerdError('unsupported_endpoint', `model '${clip(profileId)}'${what} does not serve ${spec.upstream} (it serves ${served.join(', ')})`, {
+    param: 'model',
+  })
 }
 
 /** A request body as a JSON object, or the right 400 (invalid_json / invalid_request). */

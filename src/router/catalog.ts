@@ -1,10 +1,11 @@
 /**
- * Which models exist, mesh-wide: this node's cookbook first, then what fresh peers
- * gossip. Resolves what a client typed (`name`, `name:profile`, an alias) to one
- * `model:profile`, and lists the union for /v1/models.
+ * Which models exist, mesh-wide: this node's cookbook first, then its external backends'
+ * models (`backend/model`), then what fresh peers gossip (their models, then their
+ * backends'). Resolves what a client typed (`name`, `name:profile`, an alias) to one
+ * `model:profile` or backend model id, and lists the union for /v1/models.
  */
 import type { Capabilities, Cookbook } from '../config/types.ts'
-import type { ModelState } from '../mesh/types.ts'
+import type { BackendState, ModelState } from '../mesh/types.ts'
 import type { RoutablePeer } from './router.ts'
 
 export interface CatalogEntry {
@@ -18,6 +19,15 @@ export interface CatalogEntry {
   description: string | undefined
   capabilities: Capabilities
   local: boolean
+  /** Set for an external backend's model. */
+  backend?: BackendInfo
+}
+
+/** What the api needs to know of a backend model: whose it is, what it speaks, whether it leaves the network. */
+export interface BackendInfo {
+  name: string
+  protocol: BackendState['protocol']
+  egress: boolean
 }
 
 export interface CatalogComponents {
@@ -25,6 +35,8 @@ export interface CatalogComponents {
   startedAt: number
   cookbook: () => Cookbook
   peers: () => RoutablePeer[]
+  /** This node's backends (absent: none). */
+  backends?: () => BackendState[]
 }
 
 export class ModelCatalog {
@@ -41,17 +53,29 @@ export class ModelCatalog {
     if (cookbook.profiles.has(requested)) return requested
     const local = cookbook.names.get(requested)
     if (local !== undefined) return local
+    for (const { model } of this.backendModels(this.localBackends())) if (model.id === requested || model.names.includes(requested)) return model.id
     for (const { model } of this.remoteModels()) {
       if (model.id === requested || model.names.includes(requested)) return model.id
     }
+    for (const { model } of this.remoteBackendModels()) if (model.id === requested || model.names.includes(requested)) return model.id
     return undefined
+  }
+
+  /** The backend a model id belongs to (here or on a peer), or undefined for a llama-server model. */
+  backend(profileId: string): BackendInfo | undefined {
+    if (this.c.cookbook().profiles.has(profileId)) return undefined
+    const hit = this.backendModels(this.localBackends()).find(({ model }) => model.id === profileId) ?? this.remoteBackendModels().find(({ model }) => model.id === profileId)
+    return hit === undefined ? undefined : info(hit.backend)
   }
 
   /** What the profile can serve, wherever it lives. */
   capabilities(profileId: string): Capabilities | undefined {
     const local = this.c.cookbook().profiles.get(profileId)
     if (local) return local.capabilities
-    return this.remoteModels().find(({ model }) => model.id === profileId)?.model.capabilities
+    const remote = this.remoteModels().find(({ model }) => model.id === profileId)?.model.capabilities
+    if (remote) return remote
+    const backend = this.backend(profileId)
+    return backend === undefined ? undefined : backendCapabilities(backend.protocol)
   }
 
   /** One entry per `model:profile` and per bare name, local entries winning over remote ones. */
@@ -67,6 +91,16 @@ export class ModelCatalog {
       if (p && !out.has(name))
         out.set(name, { id: name, profileId, ownedBy: this.c.nodeName, created, description: p.description, capabilities: p.capabilities, local: true })
     }
+    const addBackendModels = (list: { backend: BackendState; model: { id: string; names: string[] } }[], ownedBy: string, when: number, local: boolean): void => {
+      for (const { backend, model } of list) {
+        for (const id of [model.id, ...model.names]) {
+          if (out.has(id)) continue
+          const capabilities = backendCapabilities(backend.protocol)
+          out.set(id, { id, profileId: model.id, ownedBy, created: when, description: undefined, capabilities, local, backend: info(backend) })
+        }
+      }
+    }
+    addBackendModels(this.backendModels(this.localBackends()), this.c.nodeName, created, true)
     for (const { peer, model } of this.remoteModels()) {
       const peerCreated = Math.floor(peer.state.startedAt / 1000)
       for (const id of [model.id, ...model.names]) {
@@ -82,7 +116,22 @@ export class ModelCatalog {
         })
       }
     }
+    for (const peer of this.c.peers()) {
+      if (peer.fresh) addBackendModels(this.backendModels(peer.state.backends ?? []), peer.name, Math.floor(peer.state.startedAt / 1000), false)
+    }
     return [...out.values()].sort((a, b) => a.id.localeCompare(b.id))
+  }
+
+  private localBackends(): BackendState[] {
+    return this.c.backends?.() ?? []
+  }
+
+  private backendModels(backends: readonly BackendState[]): { backend: BackendState; model: BackendState['models'][number] }[] {
+    return backends.flatMap((backend) => backend.models.map((model) => ({ backend, model })))
+  }
+
+  private remoteBackendModels(): { backend: BackendState; model: BackendState['models'][number] }[] {
+    return this.c.peers().flatMap((peer) => (peer.fresh ? this.backendModels(peer.state.backends ?? []) : []))
   }
 
   private remoteModels(): { peer: RoutablePeer; model: ModelState }[] {
@@ -93,4 +142,13 @@ export class ModelCatalog {
     }
     return out
   }
+}
+
+function info(b: BackendState): BackendInfo {
+  return { name: b.name, protocol: b.protocol, egress: b.egress }
+}
+
+/** What a backend model is taken to do, by its protocol (which endpoints it serves is the backends' table). */
+export function backendCapabilities(protocol: BackendState['protocol']): Capabilities {
+  return { completion: true, embeddings: protocol === 'openai', rerank: false }
 }

@@ -6,3 +6,14 @@ export { ModelCatalog, type CatalogEntry } from './catalog.ts'
 export type { RouteRequest, UpstreamResponse, Endpoint } from './types.ts'
 export { localModels, localState, type LocalState, type LocalStateSources } from './local-state.ts'
 export { WAIT_HEADER, DEFAULT_WAIT_BOUND_MS, parseWaitHeader, waitHeader } from './wait-bound.ts'
+export {
+  backendCandidates,
+  backendFor,
+  noEgressRequested,
+  scoreBackend,
+  MODEL_HEADER,
+  NO_EGRESS_HEADER,
+  type BackendPeer,
+  type BackendTargets,
+} from './backend-target.ts'
+export { MAX_RETRY_AFTER_MS, type CircuitBreakerInit } from './circuit-breaker.ts'

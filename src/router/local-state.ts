@@ -5,7 +5,7 @@
 import type { Cookbook, ProfileSpec } from '../config/types.ts'
 import type { ProfileLoad } from '../instances/types.ts'
 import type { FitAnswer } from '../hardware/index.ts'
-import type { ModelState, NodeState, ResourceState } from '../mesh/types.ts'
+import type { BackendState, ModelState, NodeState, ResourceState } from '../mesh/types.ts'
 
 export interface LocalStateSources {
   name: string
@@ -17,6 +17,8 @@ export interface LocalStateSources {
   load: () => ProfileLoad[]
   resources: () => ResourceState
   fit: (profile: ProfileSpec) => FitAnswer
+  /** This node's external backends (never their URLs, headers or keys). */
+  backends?: () => BackendState[]
 }
 
 export type LocalState = Omit<NodeState, 'id' | 'seq' | 'peers'>
@@ -63,5 +65,6 @@ export function localState(s: LocalStateSources): LocalState {
     status: s.draining() ? 'draining' : 'ready',
     resources: s.resources(),
     models: localModels(s),
+    backends: s.backends?.() ?? [],
   }
 }

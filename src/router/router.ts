@@ -10,6 +10,7 @@ import { CircuitBreakers, type CircuitState } from './circuit-breaker.ts'
 import { pastDeadline } from './deadline.ts'
 import { DEFAULT_WAIT_BOUND_MS, WAIT_HEADER, waitHeader } from './wait-bound.ts'
 import { serveLocal, type LocalTargetComponents } from './local-target.ts'
+import { backendCandidates, backendFor, MODEL_HEADER, type BackendPeer, type BackendTargets } from './backend-target.ts'
 import { PendingCounter } from './pending.ts'
 import { rejectRemoteError } from './remote-error.ts'
 import { memoryRoom, rank, score, type Candidate } from './scoring.ts'
@@ -27,6 +28,8 @@ export type { ForwardRequest }
 
 /** Answers that say a peer is busy or full, not that it is unwell: they never trip its circuit. */
 const LOAD_REFUSALS: ReadonlySet<string> = new Set(['queue_full', 'queue_timeout', 'draining', 'no_capacity'])
+/** A peer's answer about the backend it holds, not about itself: its own gossip reports the backend's health. */
+const BACKEND_FAULTS: ReadonlySet<string> = new Set(['upstream_error', 'upstream_timeout', 'upstream_rate_limited', 'no_route'])
 
 /** The mesh, as far as routing needs it. Absent when the mesh is off. */
 export interface RemoteTargets {
@@ -44,6 +47,8 @@ export interface RouterComponents {
   /** Whether this node is draining (then it serves nothing new). */
   draining: () => boolean
   remote?: RemoteTargets
+  /** This node's external backends (absent: none). */
+  backends?: BackendTargets
 }
 
 export interface RouterInit {
@@ -74,17 +79,23 @@ export class Router {
     }
     if (this.c.draining()) throw new HerdError('draining', 'this node is shutting down', { retryAfterSeconds: 1 })
     // One wait bound for the whole mesh: the first node sets it, every node honours it.
-    const deadline = req.deadline ?? Date.now() + (this.c.local.profile(req.profileId)?.maxWaitInQueueMs ?? DEFAULT_WAIT_BOUND_MS)
+    const bound = this.c.local.profile(req.profileId)?.maxWaitInQueueMs ?? this.c.backends?.maxWaitMs(req.profileId) ?? DEFAULT_WAIT_BOUND_MS
+    const deadline = req.deadline ?? Date.now() + bound
     req = { ...req, deadline }
     // A forwarded request is served where it lands: requests never ping-pong.
-    if (req.hops > 0) return serveLocal(this.c.local, req)
+    if (req.hops > 0) return named(await this.serveHere(req), req.profileId, true)
 
-    const { candidates, cannotFit } = this.ranked(req.profileId)
+    const { candidates, cannotFit, egressSkipped } = this.ranked(req.profileId, req.noEgress === true)
     if (cannotFit.length > 0)
       this.c.logger.info({ request_id: req.requestId, model: req.profileId, nodes: cannotFit }, 'skipping nodes where the model cannot fit')
     if (candidates.length === 0) {
       // Nobody looks able to take it now; if we serve the model, let the supervisor queue or refuse it with its own reason.
-      if (this.c.local.profile(req.profileId)) return serveLocal(this.c.local, req)
+      if (this.c.local.profile(req.profileId) || this.c.backends?.find(req.profileId)) return named(await this.serveHere(req), req.profileId, true)
+      if (egressSkipped) {
+        throw new HerdError('no_route', `only backends outside the network (egress: true) serve '${req.profileId}', and the request says x-herd-no-egress`, {
+          retryAfterSeconds: 5,
+        })
+      }
       if (cannotFit.length > 0) {
         throw new HerdError('no_capacity', `no node has room for '${req.profileId}' (it cannot fit on ${cannotFit.join(', ')})`, { retryAfterSeconds: 5 })
       }
@@ -96,7 +107,7 @@ export class Router {
       // Past the mesh-wide deadline the next candidate would only wait in vain.
       if (lastError !== undefined && Date.now() >= deadline) break
       try {
-        return await this.attempt(candidate, req)
+        return named(await this.attempt(candidate, req), req.profileId, candidate.local)
       } catch (err: unknown) {
         lastError = err
         // A request whose max_request_duration_ms is used up is not started again elsewhere.
@@ -110,8 +121,14 @@ export class Router {
     throw lastError
   }
 
+  /** Served on this node: by one of its backends, or its own llama-server. */
+  private serveHere(req: RouteRequest): Promise<UpstreamResponse> {
+    if (this.c.backends?.find(req.profileId) !== undefined) return this.c.backends.serve(req)
+    return serveLocal(this.c.local, req)
+  }
+
   private async attempt(candidate: Candidate, req: RouteRequest): Promise<UpstreamResponse> {
-    if (candidate.local) return serveLocal(this.c.local, req)
+    if (candidate.local) return this.serveHere(req)
     const remote = this.c.remote
     if (!remote) throw new HerdError('peer_unavailable', 'the mesh is off')
     const peerId = candidate.nodeId
@@ -136,7 +153,9 @@ export class Router {
       res = await rejectRemoteError(answer, peerId)
     } catch (err: unknown) {
       // Load answers (queue full, draining) and our own client leaving say nothing about the peer's health.
-      if (req.signal.aborted || (isHerdError(err) && LOAD_REFUSALS.has(err.code))) this.circuits.neutral(peerId)
+      const code = isHerdError(err) ? err.code : undefined
+      const neutral = code !== undefined && (LOAD_REFUSALS.has(code) || (BACKEND_FAULTS.has(code) && this.isBackendModel(req.profileId)))
+      if (req.signal.aborted || neutral) this.circuits.neutral(peerId)
       else this.circuits.failure(peerId)
       throw err
     }
@@ -145,12 +164,31 @@ export class Router {
   }
 
   /** Every node that can serve the profile, best first. */
-  candidates(profileId: string): Candidate[] {
-    return this.ranked(profileId).candidates
+  candidates(profileId: string, options: { noEgress?: boolean } = {}): Candidate[] {
+    return this.ranked(profileId, options.noEgress === true).candidates
+  }
+
+  /** Whether the id is an external backend's model, here or on a fresh peer. */
+  private isBackendModel(profileId: string): boolean {
+    if (this.c.backends?.find(profileId) !== undefined) return true
+    return (this.c.remote?.peers() ?? []).some((p) => p.fresh && backendFor(p.state.backends, profileId) !== undefined)
+  }
+
+  /** This node's backend and every fresh peer's that serve a backend model, ranked by free concurrency. */
+  private rankedBackends(profileId: string, noEgress: boolean): { candidates: Candidate[]; cannotFit: string[]; egressSkipped: boolean } {
+    const peers: BackendPeer[] = []
+    for (const peer of this.c.remote?.peers() ?? []) {
+      if (!peer.fresh || peer.state.status !== 'ready' || !this.circuits.allow(peer.id)) continue
+      const backend = backendFor(peer.state.backends, profileId)
+      if (backend) peers.push({ id: peer.id, seq: peer.state.seq, backend, pending: this.pending.count(peer.id, peer.state.seq) })
+    }
+    const { candidates, egressSkipped } = backendCandidates({ local: this.c.backends?.find(profileId), peers, noEgress })
+    return { candidates: rank(candidates), cannotFit: [], egressSkipped }
   }
 
   /** The candidates, and the names of nodes left out because a cold start cannot fit there. */
-  private ranked(profileId: string): { candidates: Candidate[]; cannotFit: string[] } {
+  private ranked(profileId: string, noEgress: boolean): { candidates: Candidate[]; cannotFit: string[]; egressSkipped: boolean } {
+    if (this.isBackendModel(profileId)) return this.rankedBackends(profileId, noEgress)
     const out: Candidate[] = []
     const cannotFit: string[] = []
     const noRoom = (m: ModelState): boolean => m.instances === 0 && !m.canFitNow && !m.canFitAfterEviction
@@ -174,8 +212,14 @@ export class Router {
       if (s) out.push({ ...s, seq: peer.state.seq })
       else if (noRoom(model)) cannotFit.push(peer.name)
     }
-    return { candidates: rank(out), cannotFit }
+    return { candidates: rank(out), cannotFit, egressSkipped: false }
   }
+}
+
+/** Every answer says which model really answered; a peer's own word is kept, ours set otherwise. */
+function named(res: UpstreamResponse, profileId: string, here: boolean): UpstreamResponse {
+  if (!here && res.headers[MODEL_HEADER] !== undefined) return res
+  return { ...res, headers: { ...res.headers, [MODEL_HEADER]: profileId } }
 }
 
 function errorMessage(err: unknown): string {
