@@ -129,7 +129,8 @@ export class Backend {
     const status = res.statusCode
     if (status === 429 || status >= 500) {
       slot.release()
-      res.body.destroy()
+      // Always consume or dump a body: the socket goes back to the pool.
+      void res.body.dump({ limit: MAX_ERROR_BODY_BYTES }).catch(() => {})
       throw this.refused(status, res.headers['retry-after'])
     }
     this.c.circuits.success(this.name)

@@ -139,10 +139,20 @@ const upstreamModel = z
 /** Request headers herd sets itself: framing, and what would redirect the request. */
 const RESERVED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect'])
 
-const headerName = z
-  .string()
-  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid header name')
-  .refine((n) => !RESERVED_HEADERS.has(n.toLowerCase()), 'is set by herd itself')
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+/** Printable ASCII and tabs: no CR/LF (header injection) or other control bytes. */
+const HEADER_VALUE = /^[\t\x20-\x7e]*$/
+
+const extraHeaders = z
+  .record(z.string(), z.string().max(MAX_BACKEND_HEADER_VALUE).regex(HEADER_VALUE, 'control characters are not allowed in a header value'))
+  .superRefine((headers, ctx) => {
+    const names = Object.keys(headers)
+    if (names.length > MAX_BACKEND_HEADERS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_BACKEND_HEADERS} headers` })
+    for (const name of names) {
+      if (!HEADER_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'not a valid header name' })
+      else if (RESERVED_HEADERS.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', path: [name], message: 'is set by herd itself' })
+    }
+  })
 
 /** `http(s)://host[:port][/path]`: no user:password@ (credentials go in api_key_env/api_key_file), no query or fragment (paths are appended). */
 const baseUrl = z.string().superRefine((value, ctx) => {
@@ -196,10 +206,7 @@ export const backendSchema = z
     /** GET {base_url}/models this often (and soon after a failure). */
     health_interval_ms: z.number().int().min(100).default(15_000),
     /** Extra request headers sent upstream (values are treated as secrets). */
-    headers: z
-      .record(headerName, z.string().max(MAX_BACKEND_HEADER_VALUE))
-      .refine((h) => Object.keys(h).length <= MAX_BACKEND_HEADERS, `at most ${MAX_BACKEND_HEADERS} headers`)
-      .default({}),
+    headers: extraHeaders.default({}),
     /** Sent as `anthropic-version` to anthropic backends. */
     anthropic_version: z.string().min(1).max(64).default('2023-06-01'),
   })

@@ -81,6 +81,7 @@ export function testApp(options: {
       unload: async () => 0,
       instances: () => [],
       logs: () => [],
+      backends: { views: () => [], register: async (body) => body, remove: async () => {} },
     },
     ...options.over,
   })
