@@ -111,10 +111,13 @@ export class Backend {
     // A client endpoint of another protocol reaches the backend only through a conversion (none yet: see protocol.ts).
     const conversion = BACKEND_PATHS[this.spec.protocol][req.endpoint] === undefined ? this.c.convert?.(req.endpoint, this.spec.protocol) : undefined
     const path = BACKEND_PATHS[this.spec.protocol][conversion?.endpoint ?? req.endpoint]
-    if (path === undefined) throw new HerdError('unsupported_endpoint', `'${model.id}' is a ${this.spec.protocol} backend's model and does not serve ${req.path}`, { param: 'model' })
+    if (path === undefined)
+      throw new HerdError('unsupported_endpoint', `'${model.id}' is a ${this.spec.protocol} backend's model and does not serve ${req.path}`, { param: 'model' })
     if (!this.c.circuits.allow(this.name)) {
       const wait = Math.ceil(this.c.circuits.remainingMs(this.name) / 1000)
-      throw new HerdError('no_route', `backend '${this.name}' is failing; herd tries it again ${wait > 0 ? `in ${wait} s` : 'soon'}`, { retryAfterSeconds: Math.max(1, wait) })
+      throw new HerdError('no_route', `backend '${this.name}' is failing; herd tries it again ${wait > 0 ? `in ${wait} s` : 'soon'}`, {
+        retryAfterSeconds: Math.max(1, wait),
+      })
     }
     const body = upstreamBody(req.body, model.model, conversion?.request)
     const slot = await this.limit.acquire({ signal: req.signal, requestId: req.requestId, ...(req.deadline === undefined ? {} : { deadline: req.deadline }) })
@@ -136,7 +139,9 @@ export class Backend {
     this.c.circuits.success(this.name)
     const headers = this.clean(relayableHeaders(res.headers))
     const answer =
-      status >= 400 ? await this.errorAnswer(res, headers, slot) : { status, headers, body: this.guard(res, req, slot), servedBy: this.c.nodeName, guarded: true }
+      status >= 400
+        ? await this.errorAnswer(res, headers, slot)
+        : { status, headers, body: this.guard(res, req, slot), servedBy: this.c.nodeName, guarded: true }
     return conversion ? conversion.response(answer, { stream: req.stream }) : answer
   }
 
@@ -172,9 +177,13 @@ export class Backend {
     this.probes.soon()
     const code = errorCode(err)
     if (code === 'UND_ERR_HEADERS_TIMEOUT')
-      return new HerdError('upstream_timeout', `backend '${this.name}' sent no answer within ${this.spec.timeouts.firstByteMs} ms (first_byte_ms)`, { cause: err })
+      return new HerdError('upstream_timeout', `backend '${this.name}' sent no answer within ${this.spec.timeouts.firstByteMs} ms (first_byte_ms)`, {
+        cause: err,
+      })
     if (code === 'UND_ERR_CONNECT_TIMEOUT')
-      return new HerdError('upstream_error', `backend '${this.name}' could not be connected to within ${this.spec.timeouts.connectMs} ms (connect_ms)`, { cause: err })
+      return new HerdError('upstream_error', `backend '${this.name}' could not be connected to within ${this.spec.timeouts.connectMs} ms (connect_ms)`, {
+        cause: err,
+      })
     return new HerdError('upstream_error', `backend '${this.name}' could not be reached (${code})`, { cause: err })
   }
 

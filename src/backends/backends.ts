@@ -109,7 +109,8 @@ export class Backends extends EventEmitter<BackendsEvents> {
     for (const b of this.live.values()) {
       const s = b.state()
       if (s.models.length > room) {
-        if (!this.warnedCap) this.c.logger.warn({ backend: b.name, cap: MAX_GOSSIP_BACKEND_MODELS }, 'more backend models than gossip carries; the rest are served here only')
+        if (!this.warnedCap)
+          this.c.logger.warn({ backend: b.name, cap: MAX_GOSSIP_BACKEND_MODELS }, 'more backend models than gossip carries; the rest are served here only')
         this.warnedCap = true
         s.models = s.models.slice(0, room)
       }
@@ -144,7 +145,8 @@ export class Backends extends EventEmitter<BackendsEvents> {
     }
     if (this.configured.length + this.registered.size >= MAX_BACKENDS) throw new HerdError('invalid_request', `a node holds at most ${MAX_BACKENDS} backends`)
     for (const id of backendNames(r.spec)) {
-      if (this.c.isModelName?.(id) === true || this.index.has(id)) throw new HerdError('backend_conflict', `'${id}' is already a model's name on this node`, { param: 'models' })
+      if (this.c.isModelName?.(id) === true || this.index.has(id))
+        throw new HerdError('backend_conflict', `'${id}' is already a model's name on this node`, { param: 'models' })
     }
     await this.registry.add(r.file)
     this.registered.set(name, r)
@@ -157,7 +159,8 @@ export class Backends extends EventEmitter<BackendsEvents> {
   async remove(name: string): Promise<void> {
     const inCookbook = this.configured.find((s) => s.name === name)
     const known = this.registered.has(name) || this.broken.some((b) => b.name === name)
-    if (!known && inCookbook) throw new HerdError('backend_conflict', `backend '${name}' is defined in the cookbook (${inCookbook.source}); remove it there`, { param: 'name' })
+    if (!known && inCookbook)
+      throw new HerdError('backend_conflict', `backend '${name}' is defined in the cookbook (${inCookbook.source}); remove it there`, { param: 'name' })
     if (!known) throw new HerdError('not_found', `no backend '${name}' was registered at run time`)
     await this.registry.remove(name)
     this.registered.delete(name)

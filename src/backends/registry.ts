@@ -92,7 +92,8 @@ export class BackendRegistry {
 
   /** Validates a POST body (credentials by reference only) and builds it; nothing is stored yet. */
   async prepare(body: Record<string, unknown>): Promise<Registered> {
-    for (const key of Object.keys(body)) if (LITERAL_KEY_FIELDS.has(key.toLowerCase())) throw new HerdError('invalid_request', `${key}: ${BY_REFERENCE}`, { param: key })
+    for (const key of Object.keys(body))
+      if (LITERAL_KEY_FIELDS.has(key.toLowerCase())) throw new HerdError('invalid_request', `${key}: ${BY_REFERENCE}`, { param: key })
     const headers = body['headers']
     if (typeof headers === 'object' && headers !== null) {
       for (const name of Object.keys(headers)) {

@@ -55,7 +55,8 @@ export async function buildBackend(b: BackendFile, options: BuildBackendOptions)
   const headers: Record<string, Secret> = {}
   for (const [name, value] of Object.entries(b.headers)) {
     const lower = name.toLowerCase()
-    if (apiKey !== undefined && lower === CREDENTIAL_HEADER[b.protocol]) fail(`headers.${name}: the credential comes from ${b.api_key_env ? 'api_key_env' : 'api_key_file'}; keep one`)
+    if (apiKey !== undefined && lower === CREDENTIAL_HEADER[b.protocol])
+      fail(`headers.${name}: the credential comes from ${b.api_key_env ? 'api_key_env' : 'api_key_file'}; keep one`)
     headers[lower] = new Secret(value)
   }
   const seen = new Set<string>()

@@ -64,7 +64,9 @@ export class ModelCatalog {
   /** The backend a model id belongs to (here or on a peer), or undefined for a llama-server model. */
   backend(profileId: string): BackendInfo | undefined {
     if (this.c.cookbook().profiles.has(profileId)) return undefined
-    const hit = this.backendModels(this.localBackends()).find(({ model }) => model.id === profileId) ?? this.remoteBackendModels().find(({ model }) => model.id === profileId)
+    const hit =
+      this.backendModels(this.localBackends()).find(({ model }) => model.id === profileId) ??
+      this.remoteBackendModels().find(({ model }) => model.id === profileId)
     return hit === undefined ? undefined : info(hit.backend)
   }
 
@@ -91,7 +93,12 @@ export class ModelCatalog {
       if (p && !out.has(name))
         out.set(name, { id: name, profileId, ownedBy: this.c.nodeName, created, description: p.description, capabilities: p.capabilities, local: true })
     }
-    const addBackendModels = (list: { backend: BackendState; model: { id: string; names: string[] } }[], ownedBy: string, when: number, local: boolean): void => {
+    const addBackendModels = (
+      list: { backend: BackendState; model: { id: string; names: string[] } }[],
+      ownedBy: string,
+      when: number,
+      local: boolean,
+    ): void => {
       for (const { backend, model } of list) {
         for (const id of [model.id, ...model.names]) {
           if (out.has(id)) continue

@@ -58,7 +58,9 @@ describe('a backend', () => {
   it("sends the node's key and its extra headers, never the client's, with the model renamed to the backend's", async () => {
     const fake = await openai()
     const { backends } = await serveWith(await spec({ base_url: fake.baseUrl, api_key_env: 'K', headers: { 'OpenAI-Organization': 'org-1' } }, { K: KEY }))
-    const res = await backends.serve(routeRequest({ headers: { 'content-type': 'application/json', authorization: 'Bearer client-key', 'x-api-key': 'client-key' } }))
+    const res = await backends.serve(
+      routeRequest({ headers: { 'content-type': 'application/json', authorization: 'Bearer client-key', 'x-api-key': 'client-key' } }),
+    )
     expect(res.status).toBe(200)
     const body = JSON.parse(await text(res.body)) as { model: string }
     // The body is the backend's, model field included.
@@ -88,7 +90,9 @@ describe('a backend', () => {
   it("speaks Anthropic's protocol to an anthropic backend: x-api-key and anthropic-version", async () => {
     const fake = await fakeAnthropic({ key: KEY })
     fakes.push(fake)
-    const { backends } = await serveWith(await spec({ name: 'claude', protocol: 'anthropic', base_url: fake.baseUrl, api_key_env: 'K', models: ['claude-fake'] }, { K: KEY }))
+    const { backends } = await serveWith(
+      await spec({ name: 'claude', protocol: 'anthropic', base_url: fake.baseUrl, api_key_env: 'K', models: ['claude-fake'] }, { K: KEY }),
+    )
     const body = Buffer.from(JSON.stringify({ model: 'claude/claude-fake', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] }))
     const res = await backends.serve(routeRequest({ endpoint: 'messages', path: '/v1/messages', profileId: 'claude/claude-fake', body }))
     expect(res.status).toBe(200)
@@ -196,11 +200,16 @@ describe('a backend', () => {
     const fake = await fakeAnthropic({ key: KEY })
     fakes.push(fake)
     const { backends } = await serveWith(
-      await spec({ name: 'claude', protocol: 'anthropic', base_url: fake.baseUrl, api_key_env: 'K', models: ['claude-fake'], timeouts: { idle_ms: 300 } }, { K: KEY }),
+      await spec(
+        { name: 'claude', protocol: 'anthropic', base_url: fake.baseUrl, api_key_env: 'K', models: ['claude-fake'], timeouts: { idle_ms: 300 } },
+        { K: KEY },
+      ),
     )
     fake.stall()
     const body = Buffer.from(JSON.stringify({ model: 'claude/claude-fake', max_tokens: 8, stream: true, messages: [{ role: 'user', content: 'hi' }] }))
-    const res = await backends.serve(routeRequest({ endpoint: 'messages', path: '/v1/messages', profileId: 'claude/claude-fake', body, stream: true, errorShape: 'anthropic' }))
+    const res = await backends.serve(
+      routeRequest({ endpoint: 'messages', path: '/v1/messages', profileId: 'claude/claude-fake', body, stream: true, errorShape: 'anthropic' }),
+    )
     const out = await text(res.body)
     expect(out).toContain('event: message_start')
     expect(out).toMatch(/event: error\ndata: \{"type":"error","error":\{"type":"api_error"/)

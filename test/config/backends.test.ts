@@ -120,12 +120,17 @@ describe('backends in the cookbook', () => {
     const models = 'models:\n  - name: small\n    profiles:\n      - id: default\n        model_path: m.gguf\n'
     const clash = await book('- name: o\n  protocol: openai\n  base_url: http://h/v1\n  models: [{name: m, aliases: [small]}]', models)
     expect((await errorOf(() => loadCookbook(clash))).message).toContain('backends[o]: "small" is also a cookbook model\'s name')
-    const twice = await book('- name: o\n  protocol: openai\n  base_url: http://h/v1\n  models: [m]\n- name: o\n  protocol: openai\n  base_url: http://h2/v1\n  models: [m]')
+    const twice = await book(
+      '- name: o\n  protocol: openai\n  base_url: http://h/v1\n  models: [m]\n- name: o\n  protocol: openai\n  base_url: http://h2/v1\n  models: [m]',
+    )
     expect((await errorOf(() => loadCookbook(twice))).message).toContain('backend "o" is defined twice')
   })
 
   it('takes a listed backend model (or its alias) as default_model', async () => {
-    const file = await tmp.write('c.yaml', 'default_model: small\nbackends:\n  - name: o\n    protocol: openai\n    base_url: http://h/v1\n    models: [{name: m, aliases: [small]}]\n')
+    const file = await tmp.write(
+      'c.yaml',
+      'default_model: small\nbackends:\n  - name: o\n    protocol: openai\n    base_url: http://h/v1\n    models: [{name: m, aliases: [small]}]\n',
+    )
     expect((await loadCookbook(file)).defaultModel).toBe('o/m')
   })
 })

@@ -18,7 +18,8 @@ function toOpenAi(e: CatalogEntry): Record<string, unknown> {
       profile: e.profileId,
       local: e.local,
       capabilities: e.capabilities,
-      endpoints: e.backend === undefined ? servedPaths(e.capabilities) : backendEndpoints(e.backend.protocol).map((x) => ENDPOINTS[x].paths[0] ?? ENDPOINTS[x].upstream),
+      endpoints:
+        e.backend === undefined ? servedPaths(e.capabilities) : backendEndpoints(e.backend.protocol).map((x) => ENDPOINTS[x].paths[0] ?? ENDPOINTS[x].upstream),
       description: e.description ?? null,
       // External backends' models: whose, and whether a request to it leaves the network.
       ...(e.backend === undefined ? {} : { backend: e.backend.name, protocol: e.backend.protocol, egress: e.backend.egress }),
