@@ -210,7 +210,15 @@ export class Daemon {
       const exposed = exposureWarning(this.config.http.listen, this.config.http.api_keys)
       if (exposed !== undefined) this.logger.warn({ listen: this.config.http.listen }, exposed)
       this.started = true
-      this.logger.info({ url: this.address, peer_id: this.mesh?.peerId ?? null, models: [...this.cookbook.profiles.keys()] }, 'herd is serving')
+      this.logger.info(
+        {
+          url: this.address,
+          peer_id: this.mesh?.peerId ?? null,
+          models: [...this.cookbook.profiles.keys()],
+          backends: this.backends.views().map((b) => b.name),
+        },
+        'herd is serving',
+      )
     } catch (err: unknown) {
       await this.stop({ graceMs: 0 }).catch(() => {})
       throw err
