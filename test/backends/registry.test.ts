@@ -178,3 +178,43 @@ describe('/admin/backends', () => {
     await app.close()
   })
 })
+
+describe('configured backends', () => {
+  it('keeps a backend whose definition is unchanged on reload, and replaces one that changed', async () => {
+    const b = await node()
+    const keyed = (fields: Record<string, unknown>) => spec({ base_url: fake.baseUrl, api_key_env: 'K', ...fields }, { K: KEY })
+    b.setConfigured([await keyed({ name: 'office' }), await keyed({ name: 'other' })])
+    await waitFor('probes', () => b.state().every((s) => s.health === 'up'))
+    b.setConfigured([await keyed({ name: 'office' }), await keyed({ name: 'other', max_concurrency: 2 })])
+    const [office, other] = b.state()
+    // The unchanged one keeps its probed health; the changed one starts over.
+    expect(office?.health).toBe('up')
+    expect(other).toMatchObject({ health: 'unknown', maxConcurrency: 2 })
+    b.setConfigured([])
+    expect(b.state()).toEqual([])
+    expect(b.find('office/fake-model')).toBeUndefined()
+  })
+
+  it('sees a rotated key as a change', async () => {
+    const b = await node()
+    b.setConfigured([await spec({ name: 'office', base_url: fake.baseUrl, api_key_env: 'K' }, { K: KEY })])
+    await waitFor('probe', () => b.state()[0]?.health === 'up')
+    b.setConfigured([await spec({ name: 'office', base_url: fake.baseUrl, api_key_env: 'K' }, { K: 'another-key' })])
+    expect(b.state()[0]?.health).toBe('unknown')
+  })
+
+  it('gossips at most the models a state may carry, over all backends', async () => {
+    const log = capture()
+    const b = await node(log)
+    const models = (prefix: string) => Array.from({ length: 700 }, (_, i) => `${prefix}${i}`)
+    b.setConfigured([
+      await spec({ name: 'one', base_url: fake.baseUrl, models: models('a') }),
+      await spec({ name: 'two', base_url: fake.baseUrl, models: models('b') }),
+    ])
+    const state = b.state()
+    expect(state.reduce((n, s) => n + s.models.length, 0)).toBe(1024)
+    // Still served here, all of them.
+    expect(b.find('two/b699')?.name).toBe('two')
+    expect(log.text()).toContain('more backend models than gossip carries')
+  })
+})
