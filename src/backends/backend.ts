@@ -50,6 +50,8 @@ export class Backend {
   private readonly limit: ConcurrencyLimit
   private readonly probes: ProbeLoop
   private health: BackendState['health'] = 'unknown'
+  /** Why the last probe said down (a status or error code). */
+  private downReason: string | undefined
   private discovered: readonly string[] = []
   private modelList: BackendModelState[]
   private retired = false
@@ -113,6 +115,11 @@ export class Backend {
     const path = BACKEND_PATHS[this.spec.protocol][conversion?.endpoint ?? req.endpoint]
     if (path === undefined)
       throw new HerdError('unsupported_endpoint', `'${model.id}' is a ${this.spec.protocol} backend's model and does not serve ${req.path}`, { param: 'model' })
+    if (this.health === 'down') {
+      throw new HerdError('no_route', `backend '${this.name}' is down (${this.downReason ?? 'probe failed'}); herd probes it again shortly`, {
+        retryAfterSeconds: 2,
+      })
+    }
     if (!this.c.circuits.allow(this.name)) {
       const wait = Math.ceil(this.c.circuits.remainingMs(this.name) / 1000)
       throw new HerdError('no_route', `backend '${this.name}' is failing; herd tries it again ${wait > 0 ? `in ${wait} s` : 'soon'}`, {
@@ -150,6 +157,7 @@ export class Backend {
     const result = await probeBackend(this.client, this.spec, signal)
     if (signal.aborted) return result.up
     const next = result.up ? 'up' : 'down'
+    this.downReason = result.up ? undefined : result.reason
     if (next !== this.health) {
       if (next === 'down') this.c.logger.warn({ backend: this.name, reason: result.reason }, 'backend is down')
       else this.c.logger.info({ backend: this.name }, this.health === 'unknown' ? 'backend is up' : 'backend is up again')

@@ -158,9 +158,12 @@ describe('a backend', () => {
     await waitFor('a probe after the failures', () => probes() > before)
   })
 
-  it('fails over a refused connection quickly and marks the backend down', async () => {
-    const port = await freePort()
-    const { backends, log } = await serveWith(await spec({ base_url: `http://127.0.0.1:${port}/v1`, api_key_env: 'K' }, { K: KEY }))
+  it('fails a refused connection quickly, marks the backend down and then refuses without trying', async () => {
+    const fake = await openai()
+    const { backends, log } = await serveWith(await spec({ base_url: fake.baseUrl, api_key_env: 'K' }, { K: KEY }))
+    await waitFor('up', () => backends.state()[0]?.health === 'up')
+    await fake.close()
+    fakes.splice(fakes.indexOf(fake), 1)
     const started = Date.now()
     const err = await failureOf(backends.serve(routeRequest()))
     expect(err.code).toBe('upstream_error')
@@ -169,6 +172,16 @@ describe('a backend', () => {
     expect(Date.now() - started).toBeLessThan(2_000)
     await waitFor('the backend to be down', () => backends.state()[0]?.health === 'down')
     expect(log.text()).toContain('backend is down')
+    const down = await failureOf(backends.serve(routeRequest()))
+    expect(down.code).toBe('no_route')
+    expect(down.message).toContain("backend 'be' is down (ECONNREFUSED)")
+  })
+
+  it('is down from the start when nothing listens there', async () => {
+    const port = await freePort()
+    const { backends } = await serveWith(await spec({ base_url: `http://127.0.0.1:${port}/v1`, api_key_env: 'K' }, { K: KEY }))
+    await waitFor('down', () => backends.state()[0]?.health === 'down')
+    expect((await failureOf(backends.serve(routeRequest()))).code).toBe('no_route')
   })
 
   it('gives up on a backend that sends no head within first_byte_ms', async () => {

@@ -247,7 +247,8 @@ describe('x-herd-no-egress', () => {
 
 describe('faults end in a clean error within the timeouts', () => {
   it.each([
-    ['refuses connections', 'dead/m', () => {}, 502, 'upstream_error'],
+    // Its probe found nothing listening: refused at once, without trying.
+    ['refuses connections', 'dead/m', () => {}, 503, 'no_route'],
     ['hangs before the head', 'flaky/m', () => flaky.hang(), 504, 'upstream_timeout'],
     ['sends garbage', 'flaky/m', () => flaky.garbage(), 502, 'upstream_error'],
     ['answers 500', 'flaky/m', () => flaky.fail(500), 502, 'upstream_error'],
@@ -288,11 +289,17 @@ describe('a backend registered at run time', () => {
     })
     expect(post.status).toBe(201)
     answers.push(await post.text())
-    // The proxy wants the guarded key; the lab key is refused there, relayed as the backend's own 401.
-    const refused = await chat('lab/tiny')
-    expect(refused.status).toBe(401)
-    answers.push(await refused.text())
+    // The proxy wants the guarded key: it refuses the lab key, so the probe says the backend is down, and why.
+    const labHealth = async (): Promise<string | undefined> =>
+      (JSON.parse(await get('/admin/backends')) as { backends: { name: string; state: { health: string } | null }[] }).backends.find((x) => x.name === 'lab')
+        ?.state?.health
+    await waitFor('the lab probe', async () => (await labHealth()) === 'down')
     expect(proxy.seen.some((h) => h.authorization === `Bearer ${LAB_KEY}`)).toBe(true)
+    const refused = await chat('lab/tiny')
+    expect(refused.status).toBe(503)
+    const why = await refused.text()
+    answers.push(why)
+    expect(why).toContain("refused herd's credential (401)")
     const literal = await fetch(`${herd.url}/admin/backends`, {
       method: 'POST',
       headers: { ...auth, 'content-type': 'application/json' },
@@ -309,7 +316,8 @@ describe('a backend registered at run time', () => {
     herd = await start(home)
     const names = (JSON.parse(await get('/admin/backends')) as { backends: { name: string; source: string }[] }).backends
     expect(names.find((b) => b.name === 'lab')?.source).toBe('admin')
-    expect((await chat('lab/tiny')).status).toBe(401)
+    await waitFor('the lab probe after the restart', async () => (await labHealth()) === 'down')
+    expect((await chat('lab/tiny')).status).toBe(503)
     const del = await fetch(`${herd.url}/admin/backends/lab`, { method: 'DELETE', headers: auth })
     expect(del.status).toBe(200)
     expect((await chat('lab/tiny')).status).toBe(404)
