@@ -257,9 +257,10 @@ export class Backend {
     return out
   }
 
+  /** A backend's headers minus herd's own (`x-herd-*` are for herd to say: another herd as a backend says them about itself) and any echoing a secret. */
   private clean(headers: Record<string, string>): Record<string, string> {
     const secrets = this.secrets()
-    return Object.fromEntries(Object.entries(headers).filter(([, v]) => !secrets.some((s) => v.includes(s))))
+    return Object.fromEntries(Object.entries(headers).filter(([k, v]) => !k.startsWith('x-herd-') && !secrets.some((s) => v.includes(s))))
   }
 }
 

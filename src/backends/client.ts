@@ -9,6 +9,7 @@
  */
 import { Pool, type Dispatcher } from 'undici'
 import type { BackendSpec } from '../config/types.ts'
+import { HERD_VERSION } from '../version.ts'
 
 export interface BackendCall {
   method: 'GET' | 'POST'
@@ -67,7 +68,7 @@ export class BackendClient {
 
   /** Herd's own header set: the backend's extra headers, then the credential (which wins). */
   private headers(call: BackendCall): Record<string, string> {
-    const out: Record<string, string> = { accept: call.accept ?? 'application/json' }
+    const out: Record<string, string> = { accept: call.accept ?? 'application/json', 'user-agent': `herd/${HERD_VERSION}` }
     if (call.method === 'POST') out['content-type'] = 'application/json'
     for (const [name, value] of Object.entries(this.spec.headers)) out[name] = value.reveal()
     const key = this.spec.apiKey?.reveal()
