@@ -10,7 +10,7 @@ import { Agent } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, clusterView, exposureWarning, forwardHandler, Metrics } from './api/index.ts'
 import { Backends } from './backends/index.ts'
-import { CookbookWatcher, loadConfig, loadCookbook, type Config, type Cookbook } from './config/index.ts'
+import { CookbookWatcher, loadConfig, loadCookbook, ModelFiles, type Config, type Cookbook } from './config/index.ts'
 import { HerdError } from './errors/index.ts'
 import { InstanceManager } from './instances/index.ts'
 import { admission, NodeResources } from './hardware/index.ts'
@@ -40,6 +40,7 @@ export class Daemon {
   private readonly dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 256 })
   private readonly instances: InstanceManager
   private readonly watcher: CookbookWatcher
+  private readonly modelFiles: ModelFiles
   private readonly resources: NodeResources
   private readonly catalog: ModelCatalog
   private readonly router: Router
@@ -64,6 +65,7 @@ export class Daemon {
     const name = config.node.name
     const envOption = env === undefined ? {} : { env }
     this.watcher = new CookbookWatcher({ path: config.cookbook, logger: logger.child({ component: 'cookbook' }), initial: cookbook, ...envOption })
+    this.modelFiles = new ModelFiles({ logger: logger.child({ component: 'cookbook' }), profiles: () => this.cookbook.profiles.values() })
     this.backends = new Backends(
       {
         logger: logger.child({ component: 'backends' }),
@@ -114,6 +116,7 @@ export class Daemon {
       load: () => this.instances.load(),
       resources: () => this.resources.state(),
       fit: (p) => this.resources.fit(p),
+      fileMissing: (id) => this.modelFiles.missing(id),
       backends: () => this.backends.state(),
     }
     const remote: RemoteTargets = {
@@ -128,6 +131,7 @@ export class Daemon {
       startedAt: this.startedAt,
       cookbook: () => this.cookbook,
       peers: remote.peers,
+      fileMissing: (id) => this.modelFiles.missing(id),
       backends: () => this.backends.state(),
     })
     this.metrics = new Metrics({ load: () => this.instances.load() })
@@ -193,6 +197,9 @@ export class Daemon {
       this.resources.hardware.on('resources:changed', () => this.replan())
       await this.resources.start()
       await this.resources.refresh([...this.cookbook.profiles.values()])
+      // Missing model files are reported before serving; a file that appears later is picked up within seconds.
+      this.modelFiles.on('files:changed', () => this.replan())
+      await this.modelFiles.start()
       this.watcher.on('cookbook:changed', (cb) => this.applyCookbook(cb))
       await this.watcher.start()
       this.backends.on('backends:changed', () => this.mesh?.notifyChanged())
@@ -259,6 +266,7 @@ export class Daemon {
     await closing
     clearTimeout(force)
     await this.watcher.stop()
+    this.modelFiles.stop()
     await bounded(
       this.mesh?.stop().catch((err: unknown) => this.logger.warn({ err }, 'mesh stop failed')),
       3_000,
@@ -277,6 +285,7 @@ export class Daemon {
     this.backends.setConfigured(cookbook.backends ?? [])
     this.replan()
     this.logger.info({ models: [...cookbook.profiles.keys()], backends: (cookbook.backends ?? []).map((b) => b.name) }, 'cookbook reloaded')
+    void this.modelFiles.reload().catch((err: unknown) => this.logger.warn({ err }, 'model file check failed'))
   }
 
   /** Fit answers follow load, telemetry and the cookbook; peers hear of changes once they are known. */

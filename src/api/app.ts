@@ -12,6 +12,7 @@ import { authorize, installAuth } from './auth.ts'
 import { installBodyParser } from './body.ts'
 import { installCors } from './cors.ts'
 import { clientErrorHandler, installErrorHandling, sendError } from './errors.ts'
+import type { LoadingInit } from './loading.ts'
 import type { Metrics } from './metrics.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { backendRoutes, type BackendAdmin } from './routes/backends.ts'
@@ -40,6 +41,8 @@ export interface ApiDeps {
   /** `http.tls`, read: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN). */
   tls?: { cert: Buffer; key: Buffer }
   version: { herd: string; llama: () => string | null }
+  /** When a waiting streaming request starts hearing SSE comments, and how often (loading.ts). */
+  loading?: LoadingInit
   router: { route(req: RouteRequest): Promise<UpstreamResponse> }
   catalog: ModelCatalog
   metrics: Metrics

@@ -11,7 +11,7 @@ import { ENDPOINTS, ENDPOINT_BY_PATH } from './endpoints.ts'
 import { prepareRoute } from './prepare.ts'
 import { HerdError } from '../errors/index.ts'
 import { noEgressRequested, NO_EGRESS_HEADER, parseWaitHeader, WAIT_HEADER, type ForwardRequest, type ModelCatalog } from '../router/index.ts'
-import type { RouteRequest, UpstreamResponse } from '../router/types.ts'
+import type { RouteRequest, UpstreamResponse, WaitState } from '../router/types.ts'
 
 export interface ForwardHandlerDeps {
   nodeName: string
@@ -20,7 +20,7 @@ export interface ForwardHandlerDeps {
 }
 
 export function forwardHandler(deps: ForwardHandlerDeps) {
-  return async (fwd: ForwardRequest, options: { signal: AbortSignal }): Promise<UpstreamResponse> => {
+  return async (fwd: ForwardRequest, options: { signal: AbortSignal; onWaiting?: (state: () => WaitState) => void }): Promise<UpstreamResponse> => {
     try {
       const [path = '', search = ''] = fwd.path.split('?', 2)
       const endpoint = Object.hasOwn(ENDPOINT_BY_PATH, path) ? ENDPOINT_BY_PATH[path] : undefined
@@ -38,7 +38,8 @@ export function forwardHandler(deps: ForwardHandlerDeps) {
         ...(deadline === undefined ? {} : { deadline }),
         noEgress: noEgressRequested(fwd.headers[NO_EGRESS_HEADER]),
       })
-      return await deps.route(route)
+      // What a stream waits on here travels back to the asking node in keep-alives (its client hears it as SSE comments).
+      return await deps.route(route.stream && options.onWaiting !== undefined ? { ...route, onWaiting: options.onWaiting } : route)
     } catch (err: unknown) {
       if (options.signal.aborted) throw err
       return errorResponse(deps.nodeName, toHerdError(err))

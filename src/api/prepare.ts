@@ -35,12 +35,28 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteR
   if (requested !== undefined && (typeof requested !== 'string' || requested.trim() === '')) {
     throw new HerdError('invalid_request', "'model' must be a non-empty string", { param: 'model' })
   }
-  const profileId = catalog.resolve(requested)
-  if (profileId === undefined) {
+  const plan = catalog.plan(requested)
+  if (plan === undefined) {
     if (requested === undefined) throw new HerdError('invalid_request', "request has no 'model' and no default_model is set", { param: 'model' })
     throw new HerdError('model_not_found', `model '${clip(requested)}' does not exist on any node`, { param: 'model' })
   }
-  refuseUnserved(catalog, profileId, input.endpoint)
+  // Alternatives that cannot serve this endpoint are no alternatives; the first one must.
+  const servesIt = (id: string): boolean => unservedBy(catalog, id, input.endpoint) === undefined
+  const usable = plan.route === undefined ? [plan.profileIds[0] as string, ...plan.profileIds.slice(1).filter(servesIt)] : plan.profileIds.filter(servesIt)
+  const profileId = usable[0] ?? (plan.profileIds[0] as string)
+  const served = unservedBy(catalog, profileId, input.endpoint)
+  if (served !== undefined) {
+    const backend = catalog.backend(profileId)
+    const what = backend === undefined ? '' : ` (an ${backend.protocol} backend's model)`
+    const message =
+      plan.route === undefined
+        ? `model '${clip(profileId)}'${what} does not serve ${spec.upstream} (it serves ${served.join(', ')})`
+        : `no candidate of route '${clip(plan.route)}' serves ${spec.upstream} (${clip(profileId)}${what} serves ${served.join(', ')})`
+    throw new HerdError('unsupported_endpoint', message, { param: 'model' })
+  }
+  // Only the node the client asked chooses among models; a forwarded request is for one.
+  // GET endpoints (props) describe one model: no alternatives.
+  const alternatives = input.hops === 0 && !get ? usable.slice(1) : []
   if (!get && parsed['stream'] !== undefined && typeof parsed['stream'] !== 'boolean') {
     throw new HerdError('invalid_request', "'stream' must be a boolean", { param: 'stream' })
   }
@@ -64,25 +80,21 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteR
     receivedAt: performance.now(),
     ...(input.noEgress === true ? { noEgress: true } : {}),
     ...(input.deadline === undefined ? {} : { deadline: input.deadline }),
+    ...(alternatives.length === 0 ? {} : { alternatives, strategy: plan.strategy }),
   }
 }
 
-/** 400 unsupported_endpoint unless the model serves the endpoint (by its capabilities, or its backend's protocol). */
-function refuseUnserved(catalog: ModelCatalog, profileId: string, endpoint: Endpoint): void {
-  const spec = ENDPOINTS[endpoint]
+/**
+ * The paths a model serves when it does not serve `endpoint` (by its capabilities, or its
+ * backend's protocol), else undefined (it serves it, or nothing is known of it).
+ */
+function unservedBy(catalog: ModelCatalog, profileId: string, endpoint: Endpoint): string[] | undefined {
   const backend = catalog.backend(profileId)
-  let served: string[] | undefined
   if (backend !== undefined) {
-    if (!backendServes(endpoint, backend.protocol)) served = backendEndpoints(backend.protocol).map((e) => ENDPOINTS[e].paths[0] ?? ENDPOINTS[e].upstream)
-  } else {
-    const caps = catalog.capabilities(profileId)
-    if (caps && !serves(caps, endpoint)) served = servedPaths(caps)
+    return backendServes(endpoint, backend.protocol) ? undefined : backendEndpoints(backend.protocol).map((e) => ENDPOINTS[e].paths[0] ?? ENDPOINTS[e].upstream)
   }
-  if (served === undefined) return
-  const what = backend === undefined ? '' : ` (an ${backend.protocol} backend's model)`
-  throw new HerdError('unsupported_endpoint', `model '${clip(profileId)}'${what} does not serve ${spec.upstream} (it serves ${served.join(', ')})`, {
-    param: 'model',
-  })
+  const caps = catalog.capabilities(profileId)
+  return caps === undefined || serves(caps, endpoint) ? undefined : servedPaths(caps)
 }
 
 /** A request body as a JSON object, or the right 400 (invalid_json / invalid_request). */

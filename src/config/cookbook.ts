@@ -2,6 +2,7 @@
  * Loading the cookbook: one YAML file, or a folder whose *.yaml / *.yml files are merged.
  * Validation is strict and every message names the file and the key path.
  */
+import { collectFallbacks, collectRoutes } from './routes.ts'
 import { readdir, stat } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import type { Logger } from 'pino'
@@ -119,6 +120,7 @@ export async function loadCookbook(path: string, options: LoadCookbookOptions = 
   }
 
   const backends = await loadBackends(parsed, { profiles, names, aliases }, options.env)
+  const backendIds = new Set(backends.flatMap(backendNames))
 
   const partial: Cookbook = { profiles, names, aliases, defaultModel: undefined, sources }
   let defaultModel: string | undefined
@@ -133,8 +135,12 @@ export async function loadCookbook(path: string, options: LoadCookbookOptions = 
       throw configError([`${defaultSpec.file}: default_model: ${why}`])
     }
   }
-  logger?.debug({ sources, profiles: profiles.size, backends: backends.length }, 'cookbook loaded')
-  return deepFreeze({ profiles, names, aliases, defaultModel, sources, backends })
+  const routes = collectRoutes(parsed, (name) =>
+    modelFile.has(name) ? 'a model name' : aliasFile.has(name) ? 'an alias' : backendIds.has(name) ? "a backend model's name" : undefined,
+  )
+  const fallbacks = collectFallbacks(parsed, (model) => [...profiles.values()].filter((p) => p.model === model).map((p) => p.id))
+  logger?.debug({ sources, profiles: profiles.size, routes: routes.size, backends: backends.length }, 'cookbook loaded')
+  return deepFreeze({ profiles, names, aliases, defaultModel, sources, routes, fallbacks, backends })
 }
 
 /** Every file's `backends:`, built, with names unique and no model id or alias that a cookbook model already uses. */

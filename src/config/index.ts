@@ -7,9 +7,21 @@ export { Secret, REDACTED } from './secret.ts'
 export type { LoadCookbookOptions } from './cookbook.ts'
 export { resolveModel, profilesOfModel } from './resolve.ts'
 export { CookbookWatcher } from './watcher.ts'
+export { ModelFiles, type ModelFilesComponents, type ModelFilesEvents, type ModelFilesInit, type ModelFileStatus } from './model-files.ts'
 export type { CookbookWatcherEvents, CookbookWatcherInit } from './watcher.ts'
 export { tokenizeArgs, capabilitiesOf } from './args.ts'
 export { launchHash } from './profile.ts'
-export type { Capabilities, Config, Cookbook, ProfileSpec, BackendSpec, BackendModelSpec, BackendProtocol, CredentialRef } from './types.ts'
+export type {
+  Capabilities,
+  Config,
+  Cookbook,
+  ProfileSpec,
+  RouteSpec,
+  RouteStrategy,
+  BackendSpec,
+  BackendModelSpec,
+  BackendProtocol,
+  CredentialRef,
+} from './types.ts'
 export type { ConfigFile, CookbookFile, ProfileFile, BackendFile } from './schema.ts'
 export { backendSchema, backendNameSchema, MAX_BACKENDS, MAX_BACKEND_MODELS } from './schema.ts'

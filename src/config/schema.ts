@@ -115,6 +115,8 @@ export const modelSchema = z.strictObject({
   enabled: z.boolean().default(true),
   /** Other names clients may use for this model. */
   aliases: z.array(modelName).default([]),
+  /** Models (any id a client could send) tried in order when none can serve this one before the first byte. */
+  fallbacks: z.array(z.string().min(1).max(256)).max(16).default([]),
   profiles: z.array(profileSchema).min(1),
 })
 
@@ -216,9 +218,19 @@ export const backendSchema = z
   })
   .refine((b) => b.models.length > 0 || b.discover, { message: 'needs models: [...] or discover: true', path: ['models'] })
 
+/** A role or task name ("coder", "planner") standing for several models, tried by a strategy. */
+export const routeSchema = z.strictObject({
+  candidates: z.array(z.string().min(1).max(256)).min(1).max(32),
+  /** first-available: in order; least-busy: by the mesh router's scoring; cheapest: by price (in order while none is known). */
+  strategy: z.enum(['first-available', 'least-busy', 'cheapest']).default('first-available'),
+  description: z.string().optional(),
+})
+
 export const cookbookSchema = z.strictObject({
   default_model: z.string().optional(),
   models: z.array(modelSchema).default([]),
+  /** Route name → candidates and strategy. */
+  routes: z.record(modelName, routeSchema).default({}),
   /** External OpenAI- or Anthropic-protocol endpoints whose models herd serves as `name/model`. */
   backends: z.array(backendSchema).max(MAX_BACKENDS).default([]),
 })

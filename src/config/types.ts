@@ -54,6 +54,10 @@ export interface Cookbook {
   readonly aliases?: ReadonlyMap<string, string>
   /** `model:profile` used when a request has no `model`. */
   readonly defaultModel: string | undefined
+  /** Named routes (roles, tasks): what clients may send as `model` to get one of several models. Optional so test fakes can omit it. */
+  readonly routes?: ReadonlyMap<string, RouteSpec>
+  /** `model:profile` → the models its model names as `fallbacks`. Optional so test fakes can omit it. */
+  readonly fallbacks?: ReadonlyMap<string, readonly string[]>
   /** Files it was read from (for messages and the watcher). */
   readonly sources: readonly string[]
   /** External endpoints (`backends:`), credentials resolved. Optional so test fakes can omit it. */
@@ -95,6 +99,17 @@ export interface BackendSpec {
   readonly anthropicVersion: string
   /** The cookbook file it came from, or `admin` for a runtime registration. */
   readonly source: string
+}
+
+export type RouteStrategy = 'first-available' | 'least-busy' | 'cheapest'
+
+/** A cookbook route: a name standing for candidate models tried by a strategy. */
+export interface RouteSpec {
+  readonly name: string
+  /** As written: any id a client could send (`model`, `model:profile`, an alias, `backend/model`). */
+  readonly candidates: readonly string[]
+  readonly strategy: RouteStrategy
+  readonly description: string | undefined
 }
 
 /** The node config after validation, with paths resolved against the config file. */

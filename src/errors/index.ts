@@ -23,14 +23,15 @@ export const ERROR_CODES = {
   queue_timeout: { status: 503, type: 'server_error' },
   draining: { status: 503, type: 'server_error' },
   spawn_failed: { status: 503, type: 'server_error' },
-  model_file_missing: { status: 503, type: 'server_error' },
+  // Not transient: no Retry-After, so SDKs do not retry it for ever.
+  model_file_missing: { status: 503, type: 'server_error', transient: false },
   no_capacity: { status: 503, type: 'server_error' },
   no_route: { status: 503, type: 'server_error' },
   peer_unavailable: { status: 503, type: 'server_error' },
   upstream_timeout: { status: 504, type: 'server_error' },
   config_invalid: { status: 500, type: 'server_error' },
   internal: { status: 500, type: 'server_error' },
-} as const satisfies Record<string, { status: number; type: string }>
+} as const satisfies Record<string, { status: number; type: string; transient?: false }>
 
 export type ErrorCode = keyof typeof ERROR_CODES
 
@@ -61,6 +62,16 @@ export class HerdError extends Error {
 
   get type(): string {
     return ERROR_CODES[this.code].type
+  }
+
+  /**
+   * The `Retry-After` seconds to send: the ones given, else 1 for a 503 that may pass
+   * (queue full, draining…), else none (a 503 that waiting will not fix, a 4xx).
+   */
+  get retryAfter(): number | undefined {
+    if (this.retryAfterSeconds !== undefined) return this.retryAfterSeconds
+    const spec: { status: number; transient?: false } = ERROR_CODES[this.code]
+    return spec.status === 503 && spec.transient !== false ? 1 : undefined
   }
 
   /** The OpenAI error envelope for this error. */
@@ -131,6 +142,7 @@ export function isRetryable(err: unknown): boolean {
     'queue_timeout',
     'draining',
     'spawn_failed',
+    'model_file_missing',
     'no_capacity',
     'peer_unavailable',
     'upstream_timeout',

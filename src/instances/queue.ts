@@ -5,7 +5,7 @@
  * hands out its own slots through the same queue.
  */
 import type { HerdError } from '../errors/index.ts'
-import type { Lease } from './types.ts'
+import type { Lease, QueueWait } from './types.ts'
 
 /** What the owning pool decides for its line. */
 export interface QueuePolicy {
@@ -45,7 +45,7 @@ export class WaitQueue<T = Lease> {
   }
 
   /** Queue a request; the promise settles when it is served, aborted, or timed out. */
-  add(o: { signal: AbortSignal; requestId: string | undefined; timeoutMs: number }): Promise<T> {
+  add(o: { signal: AbortSignal; requestId: string | undefined; timeoutMs: number; onWaiting?: ((state: () => QueueWait) => void) | undefined }): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const onAbort = (): void => {
         if (!w.queue.remove(w)) return
@@ -68,7 +68,15 @@ export class WaitQueue<T = Lease> {
       }
       o.signal.addEventListener('abort', onAbort, { once: true })
       this.items.push(w)
+      o.onWaiting?.(() => w.queue.stateOf(w))
     })
+  }
+
+  /** What a waiter waits on now: the head of the line that starting instances will serve waits for a load. */
+  stateOf(w: Waiter<T>): QueueWait {
+    const at = this.items.indexOf(w)
+    if (at < 0) return { kind: 'waiting' }
+    return at < this.policy.owed() ? { kind: 'loading' } : { kind: 'queued', ahead: at }
   }
 
   /** Index of a waiter (its place in line), or -1. */

@@ -54,6 +54,7 @@ const model = z.looseObject({
   estimatedSysmemMb: num.nullable(),
   canFitNow: z.boolean(),
   canFitAfterEviction: z.boolean(),
+  fileMissing: z.boolean().optional(),
 })
 
 const backendModel = z.looseObject({ id: short, model: short, names: z.array(short).max(MAX_MODEL_NAMES) })

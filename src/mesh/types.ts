@@ -45,6 +45,8 @@ export interface ModelState {
   canFitNow: boolean
   /** A cold start could fit here once herd's own instances make room (idle ones evicted, busy ones finished). False: not while the memory is as it is (other processes hold it, or the node is too small). */
   canFitAfterEviction: boolean
+  /** The profile's `model_path` does not exist on that node (then both fit flags are false). Absent: it exists, or the node does not say. */
+  fileMissing?: boolean
 }
 
 /** One model of an external backend: `backend/model` to clients, `model` upstream. */

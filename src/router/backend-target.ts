@@ -47,6 +47,8 @@ export function scoreBackend(b: BackendState, pending: number): Pick<Candidate, 
 
 export interface BackendPeer {
   id: string
+  /** For messages (and the client's waiting comments). */
+  name?: string
   seq: number
   backend: BackendState
   /** Requests sent there since its last state. */
@@ -76,7 +78,7 @@ export function backendCandidates(input: { local: BackendState | undefined; peer
   }
   for (const p of input.peers) {
     const s = consider(p.backend, p.pending)
-    if (s) candidates.push({ nodeId: p.id, local: false, seq: p.seq, ...s })
+    if (s) candidates.push({ nodeId: p.id, local: false, seq: p.seq, ...(p.name === undefined ? {} : { name: p.name }), ...s })
   }
   return { candidates, egressSkipped }
 }

@@ -4,7 +4,7 @@
  * backends'). Resolves what a client typed (`name`, `name:profile`, an alias) to one
  * `model:profile` or backend model id, and lists the union for /v1/models.
  */
-import type { Capabilities, Cookbook } from '../config/types.ts'
+import type { Capabilities, Cookbook, RouteStrategy } from '../config/types.ts'
 import type { BackendState, ModelState } from '../mesh/types.ts'
 import type { RoutablePeer } from './router.ts'
 
@@ -19,6 +19,10 @@ export interface CatalogEntry {
   description: string | undefined
   capabilities: Capabilities
   local: boolean
+  /** `missing_file` when the owning node's `model_path` for it does not exist. */
+  status: 'ok' | 'missing_file'
+  /** For a route name: the models it stands for (those that exist now) and how one is chosen. */
+  route?: { candidates: string[]; strategy: RouteStrategy }
   /** Set for an external backend's model. */
   backend?: BackendInfo
 }
@@ -30,11 +34,22 @@ export interface BackendInfo {
   egress: boolean
 }
 
+/** The models one request may be served by, best first by the cookbook's say. */
+export interface ModelPlan {
+  /** `model:profile` ids: the one asked for (or a route's first candidate), then the alternatives. */
+  profileIds: string[]
+  strategy: RouteStrategy
+  /** The route name, when the request named one. */
+  route: string | undefined
+}
+
 export interface CatalogComponents {
   nodeName: string
   startedAt: number
   cookbook: () => Cookbook
   peers: () => RoutablePeer[]
+  /** Whether this node's file for a profile is missing. Default: never. */
+  fileMissing?: (profileId: string) => boolean
   /** This node's backends (absent: none). */
   backends?: () => BackendState[]
 }
@@ -70,6 +85,33 @@ export class ModelCatalog {
     return hit === undefined ? undefined : info(hit.backend)
   }
 
+  /**
+   * What a request's `model` means: one model (and the `fallbacks` its cookbook entry
+   * names), or a route's candidates. Names that resolve nowhere right now are left out (a
+   * peer serving them may come back); undefined when nothing is left.
+   */
+  plan(requested: string | undefined): ModelPlan | undefined {
+    const cookbook = this.c.cookbook()
+    const route = requested === undefined ? undefined : cookbook.routes?.get(requested)
+    if (route !== undefined) {
+      const ids = this.resolveAll(route.candidates)
+      return ids.length === 0 ? undefined : { profileIds: ids, strategy: route.strategy, route: route.name }
+    }
+    const profileId = this.resolve(requested)
+    if (profileId === undefined) return undefined
+    const fallbacks = this.resolveAll(cookbook.fallbacks?.get(profileId) ?? []).filter((id) => id !== profileId)
+    return { profileIds: [profileId, ...fallbacks], strategy: 'first-available', route: undefined }
+  }
+
+  private resolveAll(names: readonly string[]): string[] {
+    const out: string[] = []
+    for (const n of names) {
+      const id = this.resolve(n)
+      if (id !== undefined && !out.includes(id)) out.push(id)
+    }
+    return out
+  }
+
   /** What the profile can serve, wherever it lives. */
   capabilities(profileId: string): Capabilities | undefined {
     const local = this.c.cookbook().profiles.get(profileId)
@@ -80,18 +122,40 @@ export class ModelCatalog {
     return backend === undefined ? undefined : backendCapabilities(backend.protocol)
   }
 
-  /** One entry per `model:profile` and per bare name, local entries winning over remote ones. */
+  /**
+   * One entry per `model:profile` and per bare name, local entries winning over remote
+   * ones, except a local entry whose file is missing where a peer has it (that peer serves it).
+   */
   list(): CatalogEntry[] {
     const out = new Map<string, CatalogEntry>()
     const cookbook = this.c.cookbook()
     const created = Math.floor(this.c.startedAt / 1000)
+    const status = (id: string): CatalogEntry['status'] => (this.c.fileMissing?.(id) === true ? 'missing_file' : 'ok')
     for (const p of cookbook.profiles.values()) {
-      out.set(p.id, { id: p.id, profileId: p.id, ownedBy: this.c.nodeName, created, description: p.description, capabilities: p.capabilities, local: true })
+      out.set(p.id, {
+        id: p.id,
+        profileId: p.id,
+        ownedBy: this.c.nodeName,
+        created,
+        description: p.description,
+        capabilities: p.capabilities,
+        local: true,
+        status: status(p.id),
+      })
     }
     for (const [name, profileId] of cookbook.names) {
       const p = cookbook.profiles.get(profileId)
       if (p && !out.has(name))
-        out.set(name, { id: name, profileId, ownedBy: this.c.nodeName, created, description: p.description, capabilities: p.capabilities, local: true })
+        out.set(name, {
+          id: name,
+          profileId,
+          ownedBy: this.c.nodeName,
+          created,
+          description: p.description,
+          capabilities: p.capabilities,
+          local: true,
+          status: status(profileId),
+        })
     }
     const addBackendModels = (
       list: { backend: BackendState; model: { id: string; names: string[] } }[],
@@ -103,15 +167,17 @@ export class ModelCatalog {
         for (const id of [model.id, ...model.names]) {
           if (out.has(id)) continue
           const capabilities = backendCapabilities(backend.protocol)
-          out.set(id, { id, profileId: model.id, ownedBy, created: when, description: undefined, capabilities, local, backend: info(backend) })
+          out.set(id, { id, profileId: model.id, ownedBy, created: when, description: undefined, capabilities, local, status: 'ok', backend: info(backend) })
         }
       }
     }
     addBackendModels(this.backendModels(this.localBackends()), this.c.nodeName, created, true)
     for (const { peer, model } of this.remoteModels()) {
       const peerCreated = Math.floor(peer.state.startedAt / 1000)
+      const remoteStatus = model.fileMissing === true ? 'missing_file' : 'ok'
       for (const id of [model.id, ...model.names]) {
-        if (out.has(id)) continue
+        const known = out.get(id)
+        if (known !== undefined && !(known.status === 'missing_file' && remoteStatus === 'ok')) continue
         out.set(id, {
           id,
           profileId: model.id,
@@ -120,11 +186,31 @@ export class ModelCatalog {
           description: model.description,
           capabilities: model.capabilities,
           local: false,
+          status: remoteStatus,
         })
       }
     }
     for (const peer of this.c.peers()) {
       if (peer.fresh) addBackendModels(this.backendModels(peer.state.backends ?? []), peer.name, Math.floor(peer.state.startedAt / 1000), false)
+    }
+    for (const r of cookbook.routes?.values() ?? []) {
+      const ids = this.resolveAll(r.candidates)
+      const first = ids[0]
+      const caps = first === undefined ? undefined : this.capabilities(first)
+      if (first === undefined || caps === undefined || out.has(r.name)) continue
+      out.set(r.name, {
+        id: r.name,
+        profileId: first,
+        ownedBy: this.c.nodeName,
+        created,
+        description: r.description,
+        capabilities: caps,
+        local: true,
+        // A route answers as long as one candidate does: its own status is the first one's.
+        status: out.get(first)?.status ?? 'ok',
+        route: { candidates: ids, strategy: r.strategy },
+        ...(out.get(first)?.backend === undefined ? {} : { backend: out.get(first)?.backend as BackendInfo }),
+      })
     }
     return [...out.values()].sort((a, b) => a.id.localeCompare(b.id))
   }

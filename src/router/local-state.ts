@@ -17,6 +17,8 @@ export interface LocalStateSources {
   load: () => ProfileLoad[]
   resources: () => ResourceState
   fit: (profile: ProfileSpec) => FitAnswer
+  /** The profile's model file is missing here (config/model-files.ts): no cold start can work, so peers should not send it. */
+  fileMissing?: (profileId: string) => boolean
   /** This node's external backends (never their URLs, headers or keys). */
   backends?: () => BackendState[]
 }
@@ -32,6 +34,7 @@ export function localModels(s: LocalStateSources): ModelState[] {
   for (const p of cookbook.profiles.values()) {
     const load = loads.get(p.id)
     const fit = s.fit(p)
+    const fileMissing = s.fileMissing?.(p.id) === true
     out.push({
       id: p.id,
       model: p.model,
@@ -49,8 +52,10 @@ export function localModels(s: LocalStateSources): ModelState[] {
       tokensPerSecond: load?.tokensPerSecond ?? null,
       estimatedVramMb: fit.vramMb,
       estimatedSysmemMb: fit.sysmemMb,
-      canFitNow: fit.now,
-      canFitAfterEviction: fit.afterEviction,
+      // A missing file fits nowhere: peers skip this node for it (an instance already running still serves).
+      canFitNow: fit.now && !fileMissing,
+      canFitAfterEviction: fit.afterEviction && !fileMissing,
+      ...(fileMissing ? { fileMissing: true } : {}),
     })
   }
   return out

@@ -37,10 +37,13 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
   const deadline = startDeadline({ limitMs: profile.maxRequestDurationMs, receivedAt: req.receivedAt, signal: req.signal, profileId: profile.id })
   let lease: Lease
   try {
+    const onWaiting = req.onWaiting
     lease = await c.instances.acquire(profile, {
       signal: deadline.signal,
       requestId: req.requestId,
       ...(req.deadline === undefined ? {} : { deadline: req.deadline }),
+      // A cold start or a queue: what the request waits on, named for the client.
+      ...(onWaiting === undefined ? {} : { onWaiting: (state) => onWaiting(() => ({ ...state(), model: profile.id, node: c.nodeName })) }),
     })
   } catch (err: unknown) {
     deadline.clear()

@@ -2,6 +2,7 @@
  * The seam between the HTTP surface, the local supervisor and the mesh: a request as the
  * router sees it, and a response head plus a streaming body as every target returns it.
  */
+import type { RouteStrategy } from '../config/types.ts'
 import type { Readable } from 'node:stream'
 import type { ErrorShape } from '../errors/index.ts'
 
@@ -23,6 +24,13 @@ export type Endpoint =
   | 'props'
 
 export interface RouteRequest {
+  /**
+   * Other models that may serve it, tried after `profileId` fails before the first byte: a
+   * route's other candidates, or the model's `fallbacks` (only on the node the client asked).
+   */
+  alternatives?: readonly string[] | undefined
+  /** How `profileId` and `alternatives` are ordered (a route's strategy). Default first-available. */
+  strategy?: RouteStrategy | undefined
   requestId: string
   endpoint: Endpoint
   /** Method sent upstream and to a peer; default POST (GET carries no body). */
@@ -50,7 +58,26 @@ export interface RouteRequest {
    * by the node the client asked and carried to peers as the time left (`x-herd-wait-ms`). Absent: the router sets it.
    */
   deadline?: number
+  /**
+   * Told, while the request waits for its response head, what it waits on; the thunk is
+   * read when the status is shown (about once a second), so a target hands over a live
+   * view once instead of pushing every change. The api turns it into SSE comments for a
+   * streaming client; a peer carries it back in its keep-alive frames.
+   */
+  onWaiting?: OnWaiting
 }
+
+/**
+ * What a request waits on before its response head: a node (not known to be loading or
+ * queueing), a cold start (`loading`), or its turn in a queue (`queued`, with how many
+ * are ahead). This much travels between nodes.
+ */
+export type WaitState = { kind: 'waiting' } | { kind: 'loading' } | { kind: 'queued'; ahead: number }
+
+/** A WaitState with the `model:profile` and the name of the node it waits on. */
+export type WaitStatus = WaitState & { model: string; node: string }
+
+export type OnWaiting = (status: () => WaitStatus) => void
 
 /** A response whose head has arrived; the body streams. */
 export interface UpstreamResponse {

@@ -17,10 +17,13 @@ function toOpenAi(e: CatalogEntry): Record<string, unknown> {
     herd: {
       profile: e.profileId,
       local: e.local,
+      // `missing_file`: its model_path does not exist on the node listed (requests get 503 model_file_missing).
+      status: e.status,
       capabilities: e.capabilities,
       endpoints:
         e.backend === undefined ? servedPaths(e.capabilities) : backendEndpoints(e.backend.protocol).map((x) => ENDPOINTS[x].paths[0] ?? ENDPOINTS[x].upstream),
       description: e.description ?? null,
+      ...(e.route === undefined ? {} : { route: e.route }),
       // External backends' models: whose, and whether a request to it leaves the network.
       ...(e.backend === undefined ? {} : { backend: e.backend.name, protocol: e.backend.protocol, egress: e.backend.egress }),
     },
