@@ -54,6 +54,8 @@ function cookbook(): unknown {
   })
   return {
     models: [],
+    // A role whose first choice is down: the answer comes from the next one, and says so.
+    routes: { coder: { candidates: ['dead/m', 'direct/tiny-upstream'], strategy: 'first-available' } },
     backends: [
       { name: 'direct', protocol: 'openai', base_url: `${direct.url}/v1`, models: ['tiny-upstream'] },
       { name: 'guarded', protocol: 'openai', base_url: `${proxy.url}/v1`, api_key_env: 'GUARDED_KEY', models: [{ name: 'tiny', aliases: ['guarded-tiny'] }] },
@@ -168,6 +170,15 @@ describe('an openai backend: a real llama-server herd did not start', () => {
     expect(JSON.stringify(proxy.seen)).not.toContain(CLIENT_KEY)
     // The probes carry the node's key too.
     expect(proxy.seen.some((h) => h['content-type'] === undefined && h.authorization === `Bearer ${NODE_KEY}`)).toBe(true)
+  })
+})
+
+describe('routes over backends', () => {
+  it('answers a route from its next backend model when the first is down, naming it in x-herd-model', async () => {
+    const res = await chat('coder')
+    expect(res.status).toBe(200)
+    expect(res.headers.get('x-herd-model')).toBe('direct/tiny-upstream')
+    answers.push(await res.text())
   })
 })
 

@@ -192,6 +192,26 @@ describe('routing to backends', () => {
     expect(served).toEqual([MODEL])
   })
 
+  it('lets a route fall back from a model nobody can serve now to a backend model', async () => {
+    const { r, served } = router({ local: backend() })
+    const res = await r.route(request({ profileId: 'gone:default', alternatives: [MODEL], strategy: 'first-available' }))
+    expect(served).toEqual([MODEL])
+    expect(res.headers['x-herd-model']).toBe(MODEL)
+  })
+
+  it('falls back from a backend that is rate limiting to the next model of the route', async () => {
+    const { r, forwarded } = router({
+      local: backend(),
+      peers: [peer('b', [backend({ name: 'other', models: [{ id: 'other/m', model: 'm', names: [] }] })])],
+      serve: async () => {
+        throw new HerdError('upstream_rate_limited', "backend 'office' is rate limiting herd (429)")
+      },
+    })
+    const res = await r.route(request({ alternatives: ['other/m'], strategy: 'first-available' }))
+    expect(res.servedBy).toBe('b')
+    expect(forwarded).toHaveLength(1)
+  })
+
   describe('x-herd-no-egress', () => {
     it('goes to a backend inside the network over an egress one, and tells the peer too', async () => {
       const { r, served, forwarded } = router({ local: backend({ egress: true }), peers: [peer('b', [backend({ inUse: 3 })])] })
