@@ -70,7 +70,11 @@ export class Daemon {
       {
         logger: logger.child({ component: 'backends' }),
         nodeName: name,
-        isModelName: (id) => this.cookbook.profiles.has(id) || this.cookbook.names.has(id) || (this.cookbook.aliases?.has(id) ?? false),
+        isModelName: (id) =>
+          this.cookbook.profiles.has(id) ||
+          this.cookbook.names.has(id) ||
+          (this.cookbook.aliases?.has(id) ?? false) ||
+          (this.cookbook.routes?.has(id) ?? false),
       },
       { home: config.home, ...envOption },
     )
