@@ -15,6 +15,7 @@ import { clientErrorHandler, installErrorHandling, sendError } from './errors.ts
 import type { LoadingInit } from './loading.ts'
 import type { Metrics } from './metrics.ts'
 import { adminRoutes } from './routes/admin.ts'
+import { backendRoutes, type BackendAdmin } from './routes/backends.ts'
 import { clusterRoutes } from './routes/cluster.ts'
 import { modelRoutes } from './routes/models.ts'
 import { openaiRoutes } from './routes/openai.ts'
@@ -53,6 +54,8 @@ export interface ApiDeps {
     unload(profileId: string | undefined): Promise<number>
     instances(): InstanceSnapshot[]
     logs(instanceId: string | undefined): { instanceId: string; lines: string[] }[]
+    /** `/admin/backends` (absent: the node runs none, and says so). */
+    backends?: BackendAdmin
   }
 }
 
@@ -102,6 +105,7 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
   modelRoutes(app, deps)
   opsRoutes(app, deps)
   adminRoutes(app, deps)
+  backendRoutes(app, deps)
   clusterRoutes(app, deps)
   return app
 }

@@ -10,7 +10,7 @@ import { toHerdError } from './errors.ts'
 import { ENDPOINTS, ENDPOINT_BY_PATH } from './endpoints.ts'
 import { prepareRoute } from './prepare.ts'
 import { HerdError } from '../errors/index.ts'
-import { parseWaitHeader, WAIT_HEADER, type ForwardRequest, type ModelCatalog } from '../router/index.ts'
+import { noEgressRequested, NO_EGRESS_HEADER, parseWaitHeader, WAIT_HEADER, type ForwardRequest, type ModelCatalog } from '../router/index.ts'
 import type { RouteRequest, UpstreamResponse, WaitState } from '../router/types.ts'
 
 export interface ForwardHandlerDeps {
@@ -36,6 +36,7 @@ export function forwardHandler(deps: ForwardHandlerDeps) {
         accept: fwd.headers['accept'],
         signal: options.signal,
         ...(deadline === undefined ? {} : { deadline }),
+        noEgress: noEgressRequested(fwd.headers[NO_EGRESS_HEADER]),
       })
       // What a stream waits on here travels back to the asking node in keep-alives (its client hears it as SSE comments).
       return await deps.route(route.stream && options.onWaiting !== undefined ? { ...route, onWaiting: options.onWaiting } : route)

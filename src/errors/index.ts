@@ -14,8 +14,10 @@ export const ERROR_CODES = {
   origin_not_allowed: { status: 403, type: 'permission_error' },
   model_not_found: { status: 404, type: 'invalid_request_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
+  backend_conflict: { status: 409, type: 'invalid_request_error' },
   body_too_large: { status: 413, type: 'invalid_request_error' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
+  upstream_rate_limited: { status: 429, type: 'rate_limit_error' },
   upstream_error: { status: 502, type: 'server_error' },
   queue_full: { status: 503, type: 'server_error' },
   queue_timeout: { status: 503, type: 'server_error' },
@@ -135,6 +137,7 @@ export function isRetryable(err: unknown): boolean {
   if (!isHerdError(err)) return true
   return [
     'upstream_error',
+    'upstream_rate_limited',
     'queue_full',
     'queue_timeout',
     'draining',

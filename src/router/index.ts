@@ -7,3 +7,14 @@ export type { RouteRequest, UpstreamResponse, Endpoint, WaitState, WaitStatus, O
 export { localModels, localState, type LocalState, type LocalStateSources } from './local-state.ts'
 export { readCapped } from './remote-error.ts'
 export { WAIT_HEADER, DEFAULT_WAIT_BOUND_MS, parseWaitHeader, waitHeader } from './wait-bound.ts'
+export {
+  backendCandidates,
+  backendFor,
+  noEgressRequested,
+  scoreBackend,
+  MODEL_HEADER,
+  NO_EGRESS_HEADER,
+  type BackendPeer,
+  type BackendTargets,
+} from './backend-target.ts'
+export { MAX_RETRY_AFTER_MS, type CircuitBreakerInit } from './circuit-breaker.ts'

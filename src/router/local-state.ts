@@ -5,7 +5,7 @@
 import type { Cookbook, ProfileSpec } from '../config/types.ts'
 import type { ProfileLoad } from '../instances/types.ts'
 import type { FitAnswer } from '../hardware/index.ts'
-import type { ModelState, NodeState, ResourceState } from '../mesh/types.ts'
+import type { BackendState, ModelState, NodeState, ResourceState } from '../mesh/types.ts'
 
 export interface LocalStateSources {
   name: string
@@ -19,6 +19,8 @@ export interface LocalStateSources {
   fit: (profile: ProfileSpec) => FitAnswer
   /** The profile's model file is missing here (config/model-files.ts): no cold start can work, so peers should not send it. */
   fileMissing?: (profileId: string) => boolean
+  /** This node's external backends (never their URLs, headers or keys). */
+  backends?: () => BackendState[]
 }
 
 export type LocalState = Omit<NodeState, 'id' | 'seq' | 'peers'>
@@ -68,5 +70,6 @@ export function localState(s: LocalStateSources): LocalState {
     status: s.draining() ? 'draining' : 'ready',
     resources: s.resources(),
     models: localModels(s),
+    backends: s.backends?.() ?? [],
   }
 }

@@ -10,6 +10,7 @@ import { CircuitBreakers, type CircuitState } from './circuit-breaker.ts'
 import { pastDeadline } from './deadline.ts'
 import { DEFAULT_WAIT_BOUND_MS, WAIT_HEADER, waitHeader } from './wait-bound.ts'
 import { serveLocal, type LocalTargetComponents } from './local-target.ts'
+import { backendCandidates, backendFor, MODEL_HEADER, type BackendPeer, type BackendTargets } from './backend-target.ts'
 import { PendingCounter } from './pending.ts'
 import { rejectRemoteError } from './remote-error.ts'
 import { memoryRoom, rank, score, type Candidate } from './scoring.ts'
@@ -28,6 +29,8 @@ export type { ForwardRequest }
 
 /** Answers that say a peer is busy or full (or lacks the model's file), not that it is unwell: they never trip its circuit. */
 const LOAD_REFUSALS: ReadonlySet<string> = new Set(['queue_full', 'queue_timeout', 'draining', 'no_capacity', 'model_file_missing'])
+/** A peer's answer about the backend it holds, not about itself: its own gossip reports the backend's health. */
+const BACKEND_FAULTS: ReadonlySet<string> = new Set(['upstream_error', 'upstream_timeout', 'upstream_rate_limited', 'no_route'])
 
 /** The mesh, as far as routing needs it. Absent when the mesh is off. */
 export interface RemoteTargets {
@@ -46,6 +49,8 @@ export interface RouterComponents {
   /** Whether this node is draining (then it serves nothing new). */
   draining: () => boolean
   remote?: RemoteTargets
+  /** This node's external backends (absent: none). */
+  backends?: BackendTargets
 }
 
 export interface RouterInit {
@@ -78,7 +83,7 @@ export class Router {
   async route(req: RouteRequest): Promise<UpstreamResponse> {
     const alternatives = req.hops === 0 ? (req.alternatives ?? []) : []
     if (alternatives.length === 0) return this.named(await this.routeModel(req), req.profileId)
-    const order = this.order([req.profileId, ...alternatives], req.strategy ?? 'first-available')
+    const order = this.order([req.profileId, ...alternatives], req.strategy ?? 'first-available', req.noEgress === true)
     // One wait bound for all of them, as for all the nodes of one model.
     const shared = { ...req, alternatives: undefined, deadline: req.deadline ?? Date.now() + this.waitBoundMs(order[0] ?? req.profileId) }
     let lastError: unknown
@@ -99,10 +104,10 @@ export class Router {
   }
 
   /** Alternatives in the order a strategy tries them (stable: ties keep the cookbook's order). */
-  private order(profileIds: readonly string[], strategy: RouteStrategy): string[] {
+  private order(profileIds: readonly string[], strategy: RouteStrategy, noEgress: boolean): string[] {
     // `cheapest` needs prices, which the cookbook does not carry yet: the cookbook's order stands.
     if (strategy !== 'least-busy') return [...new Set(profileIds)]
-    const best = (id: string): { tier: number; wait: number } => this.ranked(id).candidates[0] ?? { tier: Infinity, wait: Infinity }
+    const best = (id: string): { tier: number; wait: number } => this.ranked(id, noEgress).candidates[0] ?? { tier: Infinity, wait: Infinity }
     return [...new Set(profileIds)]
       .map((id, i) => ({ id, i, b: best(id) }))
       .sort((a, b) => a.b.tier - b.b.tier || a.b.wait - b.b.wait || a.i - b.i)
@@ -110,13 +115,13 @@ export class Router {
   }
 
   private waitBoundMs(profileId: string): number {
-    return this.c.local.profile(profileId)?.maxWaitInQueueMs ?? DEFAULT_WAIT_BOUND_MS
+    return this.c.local.profile(profileId)?.maxWaitInQueueMs ?? this.c.backends?.maxWaitMs(profileId) ?? DEFAULT_WAIT_BOUND_MS
   }
 
   /** The answer, saying which model gave it (a peer's or backend's own say wins: it knows best). */
   private named(res: UpstreamResponse, profileId: string): UpstreamResponse {
-    if (res.headers['x-herd-model'] !== undefined) return res
-    return { ...res, headers: { ...res.headers, 'x-herd-model': profileId } }
+    if (res.headers[MODEL_HEADER] !== undefined) return res
+    return { ...res, headers: { ...res.headers, [MODEL_HEADER]: profileId } }
   }
 
   private async routeModel(req: RouteRequest): Promise<UpstreamResponse> {
@@ -125,19 +130,24 @@ export class Router {
     }
     if (this.c.draining()) throw new HerdError('draining', 'this node is shutting down', { retryAfterSeconds: 1 })
     // One wait bound for the whole mesh: the first node sets it, every node honours it.
-    const deadline = req.deadline ?? Date.now() + (this.c.local.profile(req.profileId)?.maxWaitInQueueMs ?? DEFAULT_WAIT_BOUND_MS)
+    const deadline = req.deadline ?? Date.now() + this.waitBoundMs(req.profileId)
     req = { ...req, deadline }
     // A forwarded request is served where it lands: requests never ping-pong.
-    if (req.hops > 0) return serveLocal(this.c.local, req)
+    if (req.hops > 0) return this.serveHere(req)
 
-    const { candidates, cannotFit, fileMissing } = this.ranked(req.profileId)
+    const { candidates, cannotFit, fileMissing, egressSkipped } = this.ranked(req.profileId, req.noEgress === true)
     if (cannotFit.length > 0)
       this.c.logger.info({ request_id: req.requestId, model: req.profileId, nodes: cannotFit }, 'skipping nodes where the model cannot fit')
     if (fileMissing.length > 0)
       this.c.logger.info({ request_id: req.requestId, model: req.profileId, nodes: fileMissing }, 'skipping nodes where the model file is missing')
     if (candidates.length === 0) {
       // Nobody looks able to take it now; if we serve the model, let the supervisor queue or refuse it with its own reason.
-      if (this.c.local.profile(req.profileId)) return serveLocal(this.c.local, req)
+      if (this.c.local.profile(req.profileId) || this.c.backends?.find(req.profileId)) return this.serveHere(req)
+      if (egressSkipped) {
+        throw new HerdError('no_route', `only backends outside the network (egress: true) serve '${req.profileId}', and the request says x-herd-no-egress`, {
+          retryAfterSeconds: 5,
+        })
+      }
       if (cannotFit.length > 0) {
         throw new HerdError('no_capacity', `no node has room for '${req.profileId}' (it cannot fit on ${cannotFit.join(', ')})`, { retryAfterSeconds: 5 })
       }
@@ -166,13 +176,19 @@ export class Router {
     throw lastError
   }
 
+  /** Served on this node: by one of its backends, or its own llama-server. */
+  private serveHere(req: RouteRequest): Promise<UpstreamResponse> {
+    if (this.c.backends?.find(req.profileId) !== undefined) return this.c.backends.serve(req)
+    return serveLocal(this.c.local, req)
+  }
+
   private async attempt(candidate: Candidate, req: RouteRequest): Promise<UpstreamResponse> {
     const model = req.profileId
     const node = candidate.local ? this.c.local.nodeName : (candidate.name ?? candidate.nodeId)
     const onWaiting = req.onWaiting
     // Until the target says more (a load, a queue), the client hears whom it waits on; a retry names the next node.
     onWaiting?.(() => ({ kind: 'waiting', model, node }))
-    if (candidate.local) return serveLocal(this.c.local, req)
+    if (candidate.local) return this.serveHere(req)
     const remote = this.c.remote
     if (!remote) throw new HerdError('peer_unavailable', 'the mesh is off')
     const peerId = candidate.nodeId
@@ -197,7 +213,9 @@ export class Router {
       res = await rejectRemoteError(answer, peerId)
     } catch (err: unknown) {
       // Load answers (queue full, draining) and our own client leaving say nothing about the peer's health.
-      if (req.signal.aborted || (isHerdError(err) && LOAD_REFUSALS.has(err.code))) this.circuits.neutral(peerId)
+      const code = isHerdError(err) ? err.code : undefined
+      const neutral = code !== undefined && (LOAD_REFUSALS.has(code) || (BACKEND_FAULTS.has(code) && this.isBackendModel(req.profileId)))
+      if (req.signal.aborted || neutral) this.circuits.neutral(peerId)
       else this.circuits.failure(peerId)
       throw err
     }
@@ -206,12 +224,31 @@ export class Router {
   }
 
   /** Every node that can serve the profile, best first. */
-  candidates(profileId: string): Candidate[] {
-    return this.ranked(profileId).candidates
+  candidates(profileId: string, options: { noEgress?: boolean } = {}): Candidate[] {
+    return this.ranked(profileId, options.noEgress === true).candidates
+  }
+
+  /** Whether the id is an external backend's model, here or on a fresh peer. */
+  private isBackendModel(profileId: string): boolean {
+    if (this.c.backends?.find(profileId) !== undefined) return true
+    return (this.c.remote?.peers() ?? []).some((p) => p.fresh && backendFor(p.state.backends, profileId) !== undefined)
+  }
+
+  /** This node's backend and every fresh peer's that serve a backend model, ranked by free concurrency. */
+  private rankedBackends(profileId: string, noEgress: boolean): Ranked {
+    const peers: BackendPeer[] = []
+    for (const peer of this.c.remote?.peers() ?? []) {
+      if (!peer.fresh || peer.state.status !== 'ready' || !this.circuits.allow(peer.id)) continue
+      const backend = backendFor(peer.state.backends, profileId)
+      if (backend) peers.push({ id: peer.id, name: peer.name, seq: peer.state.seq, backend, pending: this.pending.count(peer.id, peer.state.seq) })
+    }
+    const { candidates, egressSkipped } = backendCandidates({ local: this.c.backends?.find(profileId), peers, noEgress })
+    return { candidates: rank(candidates), cannotFit: [], fileMissing: [], egressSkipped }
   }
 
   /** The candidates, and the names of nodes left out because a cold start cannot fit there, or their model file is missing. */
-  private ranked(profileId: string): { candidates: Candidate[]; cannotFit: string[]; fileMissing: string[] } {
+  private ranked(profileId: string, noEgress: boolean): Ranked {
+    if (this.isBackendModel(profileId)) return this.rankedBackends(profileId, noEgress)
     const out: Candidate[] = []
     const cannotFit: string[] = []
     const fileMissing: string[] = []
@@ -239,8 +276,16 @@ export class Router {
       if (s) out.push({ ...s, seq: peer.state.seq, name: peer.name })
       else leftOut(model, peer.name)
     }
-    return { candidates: rank(out), cannotFit, fileMissing }
+    return { candidates: rank(out), cannotFit, fileMissing, egressSkipped: false }
   }
+}
+
+interface Ranked {
+  candidates: Candidate[]
+  cannotFit: string[]
+  fileMissing: string[]
+  /** Some candidates were left out only because the request forbids egress. */
+  egressSkipped: boolean
 }
 
 /** Whether the next model may serve instead: this one failed or had no room, not the request. */

@@ -49,6 +49,8 @@ export interface RouteRequest {
   signal: AbortSignal
   /** The error body its clients parse, also for an SSE error event after the head; default openai. */
   errorShape?: ErrorShape
+  /** `x-herd-no-egress`: never send it to a backend outside the network (`egress: true`). */
+  noEgress?: boolean
   /** `performance.now()` when this node received it; a profile's `max_request_duration_ms` counts from here. Undefined: from when it is served. */
   receivedAt?: number
   /**

@@ -14,6 +14,7 @@ import { relay, watchEnd } from '../relay.ts'
 import type { ApiDeps } from '../app.ts'
 import { completeMessages, completeResponses } from '../../protocols/index.ts'
 import type { Endpoint, UpstreamResponse } from '../../router/types.ts'
+import { noEgressRequested, NO_EGRESS_HEADER } from '../../router/backend-target.ts'
 
 export function openaiRoutes(app: FastifyInstance, deps: ApiDeps): void {
   for (const [endpoint, spec] of Object.entries(ENDPOINTS) as [Endpoint, (typeof ENDPOINTS)[Endpoint]][]) {
@@ -43,6 +44,7 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
     hops: 0,
     accept: request.headers.accept,
     signal: controller.signal,
+    noEgress: noEgressRequested(request.headers[NO_EGRESS_HEADER]),
   })
   request.herdProfile = route.profileId
   // A streaming client that waits (cold start, queue) hears about it in SSE comments.
