@@ -13,6 +13,9 @@ import { HerdError } from '../errors/index.ts'
 import { parseWaitHeader, WAIT_HEADER, type ForwardRequest, type ModelCatalog } from '../router/index.ts'
 import type { RouteRequest, UpstreamResponse } from '../router/types.ts'
 
+/** Set on requests forwarded for a tenant key with `no_egress`. */
+const NO_EGRESS_HEADER = 'x-herd-no-egress'
+
 export interface ForwardHandlerDeps {
   nodeName: string
   catalog: ModelCatalog
@@ -37,7 +40,8 @@ export function forwardHandler(deps: ForwardHandlerDeps) {
         signal: options.signal,
         ...(deadline === undefined ? {} : { deadline }),
       })
-      return await deps.route(route)
+      // The asking node's tenant key said no egress: it holds here too.
+      return await deps.route(fwd.headers[NO_EGRESS_HEADER] === '1' ? { ...route, noEgress: true, headers: { ...route.headers, [NO_EGRESS_HEADER]: '1' } } : route)
     } catch (err: unknown) {
       if (options.signal.aborted) throw err
       return errorResponse(deps.nodeName, toHerdError(err))

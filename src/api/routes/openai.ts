@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ENDPOINTS } from '../endpoints.ts'
 import { prepareRoute } from '../prepare.ts'
 import { relay } from '../relay.ts'
+import { admitTenant } from '../tenant-gate.ts'
 import type { ApiDeps } from '../app.ts'
 import { completeMessages, completeResponses } from '../../protocols/index.ts'
 import type { Endpoint, UpstreamResponse } from '../../router/types.ts'
@@ -42,19 +43,23 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
     signal: controller.signal,
   })
   request.herdProfile = route.profileId
+  // A tenant key's models and limits, checked before routing (and its answer metered).
+  const tenancy = admitTenant(deps.tenants, request, reply, route)
   deps.metrics.inFlight.inc()
   let res: UpstreamResponse
   try {
-    res = await deps.router.route(route)
+    res = await deps.router.route(tenancy.route)
   } catch (err: unknown) {
     // Counted in herd_requests_total by the error handler, like every refusal.
     deps.metrics.inFlight.dec()
+    tenancy.failed()
     throw err
   }
   // llama-server's Responses events lack fields strict clients require; filled in once, on the client's node.
   if (endpoint === 'responses') res = completeResponses(res, { model: route.profileId })
   // …and its Messages stream may open without message_start (see protocols/messages-stream.ts).
   if (endpoint === 'messages') res = completeMessages(res, { model: route.profileId })
+  res = tenancy.meter(res)
   deps.metrics.ttfb.observe({ endpoint, served_by: res.servedBy }, (performance.now() - started) / 1000)
   request.log.info({ model: route.profileId, served_by: res.servedBy, status: res.status, stream: route.stream }, 'routed')
   return relay(reply, res, (err) => {
