@@ -41,7 +41,9 @@ export function forwardHandler(deps: ForwardHandlerDeps) {
         ...(deadline === undefined ? {} : { deadline }),
       })
       // The asking node's tenant key said no egress: it holds here too.
-      return await deps.route(fwd.headers[NO_EGRESS_HEADER] === '1' ? { ...route, noEgress: true, headers: { ...route.headers, [NO_EGRESS_HEADER]: '1' } } : route)
+      return await deps.route(
+        fwd.headers[NO_EGRESS_HEADER] === '1' ? { ...route, noEgress: true, headers: { ...route.headers, [NO_EGRESS_HEADER]: '1' } } : route,
+      )
     } catch (err: unknown) {
       if (options.signal.aborted) throw err
       return errorResponse(deps.nodeName, toHerdError(err))

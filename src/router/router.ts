@@ -88,7 +88,10 @@ export class Router {
       } catch (err: unknown) {
         lastError = err
         if (req.signal.aborted || !canFallBack(err)) throw err
-        this.c.logger.warn({ request_id: req.requestId, model: profileId, err: errorMessage(err) }, 'model could not answer before the first byte; trying the next one')
+        this.c.logger.warn(
+          { request_id: req.requestId, model: profileId, err: errorMessage(err) },
+          'model could not answer before the first byte; trying the next one',
+        )
       }
     }
     throw lastError

@@ -7,7 +7,10 @@ const MAX_CACHED = 4096
 export function globMatch(glob: string, name: string): boolean {
   let re = cache.get(glob)
   if (re === undefined) {
-    const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')
+    const body = glob
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')
     re = new RegExp(`^${body}$`, 's')
     if (cache.size >= MAX_CACHED) cache.clear()
     cache.set(glob, re)

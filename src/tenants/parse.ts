@@ -34,15 +34,19 @@ export function parseModels(text: string): string[] {
 }
 
 const limit = z.number().int().positive().max(MAX_LIMIT).nullable()
-const models = z.union([z.string().transform(parseModels), z.array(z.string().trim().min(1))]).pipe(z.array(z.string().max(MAX_GLOB_LENGTH)).max(MAX_MODEL_GLOBS))
+const models = z
+  .union([z.string().transform(parseModels), z.array(z.string().trim().min(1))])
+  .pipe(z.array(z.string().max(MAX_GLOB_LENGTH)).max(MAX_MODEL_GLOBS))
 const budget = z.union([z.string().transform((s, ctx) => orIssue(ctx, () => parseBudget(s))), budgetSchema.partial({ action: true })]).nullable()
 const when = z.union([
   z.number().int().nonnegative(),
-  z.string().transform((s, ctx) => orIssue(ctx, () => {
-    const t = Date.parse(s)
-    if (Number.isNaN(t)) throw new Error(`'${s}' is not an ISO 8601 time`)
-    return t
-  })),
+  z.string().transform((s, ctx) =>
+    orIssue(ctx, () => {
+      const t = Date.parse(s)
+      if (Number.isNaN(t)) throw new Error(`'${s}' is not an ISO 8601 time`)
+      return t
+    }),
+  ),
 ])
 const within = z.string().transform((s, ctx) => orIssue(ctx, () => parseDuration(s)))
 
@@ -62,7 +66,10 @@ const fields = {
 }
 
 /** `POST /admin/keys` */
-export const createKeyBody = z.strictObject({ ...fields, name: fields.name }).partial().required({ name: true })
+export const createKeyBody = z
+  .strictObject({ ...fields, name: fields.name })
+  .partial()
+  .required({ name: true })
 /** `PATCH /admin/keys/:id`: only what is given changes; null clears a limit. */
 export const updateKeyBody = z.strictObject(fields).partial()
 

@@ -246,7 +246,8 @@ export class Replication implements MeshService {
           const result = this.c.keyring().apply(r)
           // What changed here may not have reached the others yet: pass it on (each version once per node).
           if (result === 'applied') this.keyChanged(r, from)
-          else if (result === 'refused') ctx.refuse(from, 'bad_tenant_message', 'refused a key record that reuses another key’s secret or exceeds the key cap', { id: r.id })
+          else if (result === 'refused')
+            ctx.refuse(from, 'bad_tenant_message', 'refused a key record that reuses another key’s secret or exceeds the key cap', { id: r.id })
         }
         return
       }
@@ -254,7 +255,10 @@ export class Replication implements MeshService {
         return this.answerDigest(from, message)
       case 'counters':
         if (message.w !== this.init.bucketMs) {
-          ctx.refuse(from, 'bad_tenant_message', 'ignored counters from a peer with another tenants.rate_window_ms', { theirs: message.w, ours: this.init.bucketMs })
+          ctx.refuse(from, 'bad_tenant_message', 'ignored counters from a peer with another tenants.rate_window_ms', {
+            theirs: message.w,
+            ours: this.init.bucketMs,
+          })
           return
         }
         this.c.counters.applyRemote(from, message.c)

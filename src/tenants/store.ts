@@ -54,9 +54,7 @@ export class KeyStore {
     this.db.exec('PRAGMA synchronous = FULL')
     this.migrate()
     this.upsert = this.db.prepare(`INSERT OR REPLACE INTO keys (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`)
-    this.upsertUsage = this.db.prepare(
-      'INSERT OR REPLACE INTO usage (key_id, period, start, requests, tokens, cost_micros) VALUES (?, ?, ?, ?, ?, ?)',
-    )
+    this.upsertUsage = this.db.prepare('INSERT OR REPLACE INTO usage (key_id, period, start, requests, tokens, cost_micros) VALUES (?, ?, ?, ?, ?, ?)')
   }
 
   private migrate(): void {
@@ -163,7 +161,15 @@ function toRow(r: KeyRecord): SQLInputValue[] {
 }
 
 function fromRow(row: Record<string, SQLInputValue>): unknown {
-  const json = (v: SQLInputValue): unknown => (typeof v === 'string' ? JSON.parse(v) : null)
+  // A column that is not JSON becomes a value the schema refuses, so the row is skipped, not fatal.
+  const json = (v: SQLInputValue): unknown => {
+    if (typeof v !== 'string') return null
+    try {
+      return JSON.parse(v)
+    } catch {
+      return undefined
+    }
+  }
   return {
     id: row['id'],
     name: row['name'],

@@ -14,7 +14,7 @@ import { admit, type Admission, type SettledUsage, type Tenant } from './gate.ts
 import { Keyring } from './keyring.ts'
 import { rateHeaders } from './limits.ts'
 import type { KeyChanges } from './parse.ts'
-import { unusable, type KeyRecord } from './record.ts'
+import { keyView, unusable, type KeyRecord } from './record.ts'
 import { Replication } from './replication.ts'
 import { hashSecret, type KeySecret } from './secret.ts'
 import { KeyStore } from './store.ts'
@@ -102,7 +102,9 @@ export class Tenants extends EventEmitter<TenantsEvents> {
         this.emit('key:changed', record, origin)
       })
       this.counters.restore(
-        store.usage().map((u) => ({ keyId: u.key_id, period: u.period, start: u.start, tally: { requests: u.requests, tokens: u.tokens, cost: u.cost_micros } })),
+        store
+          .usage()
+          .map((u) => ({ keyId: u.key_id, period: u.period, start: u.start, tally: { requests: u.requests, tokens: u.tokens, cost: u.cost_micros } })),
         this.now(),
       )
       this.store = store
@@ -184,6 +186,11 @@ export class Tenants extends EventEmitter<TenantsEvents> {
       tenant,
       route,
     )
+  }
+
+  /** A record as the admin API shows it (no hash; its status at this node's time). */
+  view(record: KeyRecord): Record<string, unknown> {
+    return keyView(record, this.now())
   }
 
   /** A key's use summed over the mesh (admin `show`). */

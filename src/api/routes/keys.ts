@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { HerdError } from '../../errors/index.ts'
-import { COST_UNIT, createKeyBody, keyView, parseBody, updateKeyBody, type Tenants } from '../../tenants/index.ts'
+import { COST_UNIT, createKeyBody, parseBody, updateKeyBody, type Tenants } from '../../tenants/index.ts'
 import { parseJsonObject } from '../prepare.ts'
 
 export interface KeyRoutesOptions {
@@ -28,7 +28,7 @@ export function keyRoutes(app: FastifyInstance, tenants: Tenants, options: KeyRo
     }
     const { record, secret } = tenants.createKey(parseBody(createKeyBody, body(request.body)))
     request.log.info({ key: record.id, name: record.name }, 'key created')
-    return reply.code(201).send({ key: keyView(record), secret: secret.reveal() })
+    return reply.code(201).send({ key: tenants.view(record), secret: secret.reveal() })
   })
   app.get<{ Querystring: { all?: string } }>('/admin/keys', admin, async (request) => {
     const all = request.query.all === 'true' || request.query.all === '1'
@@ -36,14 +36,14 @@ export function keyRoutes(app: FastifyInstance, tenants: Tenants, options: KeyRo
       .list()
       .filter((k) => all || !k.revoked)
       .sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : 1))
-    return { keys: keys.map((k) => keyView(k)) }
+    return { keys: keys.map((k) => tenants.view(k)) }
   })
   app.get<{ Params: { id: string } }>('/admin/keys/:id', admin, async (request) => {
     const record = tenants.keyring.get(request.params.id)
     if (record === undefined) throw new HerdError('key_not_found', `no key ${request.params.id}`, { param: 'id' })
     const t = tenants.usage(record.id)
     return {
-      key: keyView(record),
+      key: tenants.view(record),
       usage: {
         window_ms: tenants.bucketMs * 12,
         requests: t.rate.requests,
@@ -58,11 +58,11 @@ export function keyRoutes(app: FastifyInstance, tenants: Tenants, options: KeyRo
   app.patch<{ Params: { id: string } }>('/admin/keys/:id', admin, async (request) => {
     const record = tenants.updateKey(request.params.id, parseBody(updateKeyBody, body(request.body)))
     request.log.info({ key: record.id, version: record.version }, 'key updated')
-    return { key: keyView(record) }
+    return { key: tenants.view(record) }
   })
   app.delete<{ Params: { id: string } }>('/admin/keys/:id', admin, async (request) => {
     const record = tenants.revokeKey(request.params.id)
     request.log.info({ key: record.id }, 'key revoked')
-    return { key: keyView(record) }
+    return { key: tenants.view(record) }
   })
 }
