@@ -14,6 +14,7 @@ Usage:
   herd nodes [--config FILE] [--url URL] [--json]   the mesh as this node sees it
   herd models [--config FILE] [--url URL] [--json]  models served anywhere in the mesh
   herd ps [--config FILE] [--url URL] [--logs] [--json]  this node's llama-server instances
+  herd keys create|list|show|update|revoke [...]   tenant keys with models, rates, quotas, budgets
   herd llama build [--git URL --ref REF] [--force] [-- CMAKE_ARGS...]
   herd gguf FILE [--ctx N] [--parallel N] [--json]
 
@@ -33,6 +34,8 @@ async function main(args: string[]): Promise<number> {
     case 'models':
     case 'ps':
       return (await import('./inspect.ts')).inspectCommand(command, rest, stdout)
+    case 'keys':
+      return (await import('./keys.ts')).keysCommand(rest, stdout)
     case 'llama': {
       if (rest[0] !== 'build') break
       const { llamaBuildCommand } = await import('../llama/index.ts')
