@@ -5,6 +5,15 @@
 import { stdout, stderr, argv, exit } from 'node:process'
 import { COMMAND_USAGE, HelpRequested, UsageError } from './usage.ts'
 
+// node:sqlite (the tenant key store) says it is experimental on every start. bin/herd passes
+// --disable-warning=ExperimentalWarning; this covers `node src/cli/main.ts` too, and only that warning.
+const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void
+process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
+  const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: unknown } | undefined)?.type
+  if (type === 'ExperimentalWarning' && String(warning).includes('SQLite')) return
+  emitWarning(warning, ...rest)
+}) as typeof process.emitWarning
+
 const USAGE = `herd — one OpenAI-compatible endpoint for all your llama.cpp machines
 
 Usage:
