@@ -142,7 +142,8 @@ export function admit(deps: GateDeps, tenant: Tenant, requested: RouteRequest): 
     headers: decision.headers,
     meter: (res) => {
       const model = res.headers['x-herd-model'] ?? route.profileId
-      const tapped = tapUsage(res, (seen) => settle(seen, model, res.servedBy))
+      // An error answer generated nothing: its estimate is given back.
+      const tapped = tapUsage(res, (seen) => settle(res.status >= 400 ? { promptTokens: 0, completionTokens: 0 } : seen, model, res.servedBy))
       return { ...tapped, headers: { ...tapped.headers, ...decision.headers } }
     },
     failed: () => {

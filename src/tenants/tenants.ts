@@ -132,6 +132,8 @@ export class Tenants extends EventEmitter<TenantsEvents> {
     const store = this.store
     if (store === undefined) return
     const now = this.now()
+    // Also when the mesh is off (whose heartbeat prunes otherwise): old buckets must not pile up.
+    this.counters.prune(now)
     const rows = this.counters.persisted().map((u) => ({
       key_id: u.keyId,
       period: u.period,
