@@ -97,11 +97,6 @@ export function newKeyId(): string {
   return `key_${randomBytes(12).toString('hex')}`
 }
 
-/** Whether the key limits anything per window (then every answer carries x-ratelimit-* headers). */
-export function isRateLimited(record: KeyRecord): boolean {
-  return record.rpm !== null || record.tpm !== null
-}
-
 /** Why a key cannot be used now, if it cannot. */
 export function unusable(record: KeyRecord, now: number): 'revoked' | 'expired' | undefined {
   if (record.revoked) return 'revoked'

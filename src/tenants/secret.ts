@@ -57,8 +57,3 @@ export class KeySecret {
 export function hashSecret(presented: string): string {
   return createHash('sha256').update(presented).digest('hex')
 }
-
-/** Whether a presented key looks like a tenant key (others are compared with the config's keys only). */
-export function isTenantSecret(presented: string): boolean {
-  return presented.startsWith(KEY_SECRET_PREFIX)
-}

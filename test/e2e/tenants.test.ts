@@ -91,6 +91,20 @@ describe('tenant keys through the CLI and the openai client', () => {
     expect(limited.headers?.get('x-ratelimit-limit-tokens')).toBe('100000')
   })
 
+  it('changes a key with herd keys update, and says what is wrong with a bad flag', async () => {
+    const updated = await herdCli(['keys', 'update', 'alice', '--tpm', 'none', '--no-egress', '--budget', '5usd/day', '--budget-action', 'downgrade'])
+    expect(updated.code, updated.stderr).toBe(0)
+    expect(updated.stdout).toMatch(/^updated key_[0-9a-f]{24} \(alice\) to version 2/)
+    const shown = JSON.parse((await herdCli(['keys', 'show', 'alice', '--json'])).stdout) as { key: Record<string, unknown> }
+    expect(shown.key).toMatchObject({ tpm: null, rpm: 3, no_egress: true, budget: { amount: 5, currency: 'usd', period: 'day', action: 'downgrade' } })
+    const bad = await herdCli(['keys', 'update', 'alice', '--rpm', 'lots'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain("--rpm takes a positive whole number (or none), not 'lots'")
+    const missing = await herdCli(['keys', 'show', 'nobody'])
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toContain("no key named 'nobody'")
+  })
+
   it('answers 403 for a model outside the key’s list and 401 for an unknown key', async () => {
     const made = await herdCli(['keys', 'create', '--name', 'bob', '--models', 'tiny', '--json'])
     const { secret } = JSON.parse(made.stdout) as { secret: string }
