@@ -9,7 +9,8 @@ import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, clusterView, exposureWarning, forwardHandler, Metrics } from './api/index.ts'
-import { CookbookWatcher, loadConfig, loadCookbook, type Config, type Cookbook } from './config/index.ts'
+import { Backends } from './backends/index.ts'
+import { CookbookWatcher, loadConfig, loadCookbook, ModelFiles, type Config, type Cookbook } from './config/index.ts'
 import { HerdError } from './errors/index.ts'
 import { InstanceManager } from './instances/index.ts'
 import { admission, NodeResources } from './hardware/index.ts'
@@ -40,6 +41,7 @@ export class Daemon {
   private readonly dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 256 })
   private readonly instances: InstanceManager
   private readonly watcher: CookbookWatcher
+  private readonly modelFiles: ModelFiles
   private readonly resources: NodeResources
   private readonly catalog: ModelCatalog
   private readonly router: Router
@@ -47,22 +49,38 @@ export class Daemon {
   private readonly tenants: Tenants
   private readonly app: FastifyInstance
   private readonly stateSources: LocalStateSources
+  private readonly backends: Backends
   private mesh: Mesh | undefined
   private address: string | undefined
 
   static async create(options: DaemonOptions = {}): Promise<Daemon> {
     const config = await loadConfig({ ...(options.configFile === undefined ? {} : { file: options.configFile }), ...(options.env ? { env: options.env } : {}) })
     const logger = options.logger ?? createLogger({ level: config.log_level, format: config.log_format, node: config.node.name })
-    const cookbook = await loadCookbook(config.cookbook, { logger })
-    return new Daemon(config, logger, cookbook, await readTls(config))
+    const cookbook = await loadCookbook(config.cookbook, { logger, ...(options.env === undefined ? {} : { env: options.env }) })
+    return new Daemon(config, logger, cookbook, await readTls(config), options.env)
   }
 
-  private constructor(config: Config, logger: Logger, cookbook: Cookbook, tls: { cert: Buffer; key: Buffer } | undefined) {
+  private constructor(config: Config, logger: Logger, cookbook: Cookbook, tls: { cert: Buffer; key: Buffer } | undefined, env: NodeJS.ProcessEnv | undefined) {
     this.config = config
     this.logger = logger
     this.cookbook = cookbook
     const name = config.node.name
-    this.watcher = new CookbookWatcher({ path: config.cookbook, logger: logger.child({ component: 'cookbook' }), initial: cookbook })
+    const envOption = env === undefined ? {} : { env }
+    this.watcher = new CookbookWatcher({ path: config.cookbook, logger: logger.child({ component: 'cookbook' }), initial: cookbook, ...envOption })
+    this.modelFiles = new ModelFiles({ logger: logger.child({ component: 'cookbook' }), profiles: () => this.cookbook.profiles.values() })
+    this.backends = new Backends(
+      {
+        logger: logger.child({ component: 'backends' }),
+        nodeName: name,
+        isModelName: (id) =>
+          this.cookbook.profiles.has(id) ||
+          this.cookbook.names.has(id) ||
+          (this.cookbook.aliases?.has(id) ?? false) ||
+          (this.cookbook.routes?.has(id) ?? false),
+      },
+      { home: config.home, ...envOption },
+    )
+    this.backends.setConfigured(cookbook.backends ?? [])
     this.resources = new NodeResources(
       { logger: logger.child({ component: 'hardware' }), instances: () => this.instances.snapshot(), fitParamsPath: () => this.fitParamsPath },
       config,
@@ -104,6 +122,8 @@ export class Daemon {
       load: () => this.instances.load(),
       resources: () => this.resources.state(),
       fit: (p) => this.resources.fit(p),
+      fileMissing: (id) => this.modelFiles.missing(id),
+      backends: () => this.backends.state(),
     }
     const remote: RemoteTargets = {
       peers: () => this.mesh?.peers() ?? [],
@@ -112,7 +132,14 @@ export class Daemon {
         return this.mesh.forward(peerId, req, opts)
       },
     }
-    this.catalog = new ModelCatalog({ nodeName: name, startedAt: this.startedAt, cookbook: () => this.cookbook, peers: remote.peers })
+    this.catalog = new ModelCatalog({
+      nodeName: name,
+      startedAt: this.startedAt,
+      cookbook: () => this.cookbook,
+      peers: remote.peers,
+      fileMissing: (id) => this.modelFiles.missing(id),
+      backends: () => this.backends.state(),
+    })
     this.metrics = new Metrics({ load: () => this.instances.load() })
     this.router = new Router(
       {
@@ -131,6 +158,7 @@ export class Daemon {
         localResources: () => this.resources.state(),
         draining: () => this.draining,
         remote,
+        backends: this.backends,
       },
       { maxHops: config.mesh.max_hops },
     )
@@ -168,6 +196,7 @@ export class Daemon {
         unload: (id) => this.instances.unload(id),
         instances: () => this.instances.snapshot(),
         logs: (id) => this.instances.logs(id),
+        backends: this.backends,
       },
     })
   }
@@ -186,8 +215,13 @@ export class Daemon {
       this.resources.hardware.on('resources:changed', () => this.replan())
       await this.resources.start()
       await this.resources.refresh([...this.cookbook.profiles.values()])
+      // Missing model files are reported before serving; a file that appears later is picked up within seconds.
+      this.modelFiles.on('files:changed', () => this.replan())
+      await this.modelFiles.start()
       this.watcher.on('cookbook:changed', (cb) => this.applyCookbook(cb))
       await this.watcher.start()
+      this.backends.on('backends:changed', () => this.mesh?.notifyChanged())
+      await this.backends.start()
       if (this.config.mesh.enabled) await this.startMesh()
       const [host, port] = splitHostPort(this.config.http.listen)
       this.address = await this.app.listen({ host, port }).catch((err: unknown) => {
@@ -201,7 +235,15 @@ export class Daemon {
       const exposed = exposureWarning(this.config.http.listen, [...this.config.http.api_keys, ...this.config.http.admin_keys])
       if (exposed !== undefined) this.logger.warn({ listen: this.config.http.listen }, exposed)
       this.started = true
-      this.logger.info({ url: this.address, peer_id: this.mesh?.peerId ?? null, models: [...this.cookbook.profiles.keys()] }, 'herd is serving')
+      this.logger.info(
+        {
+          url: this.address,
+          peer_id: this.mesh?.peerId ?? null,
+          models: [...this.cookbook.profiles.keys()],
+          backends: this.backends.views().map((b) => b.name),
+        },
+        'herd is serving',
+      )
     } catch (err: unknown) {
       await this.stop({ graceMs: 0 }).catch(() => {})
       throw err
@@ -242,6 +284,7 @@ export class Daemon {
     await closing
     clearTimeout(force)
     await this.watcher.stop()
+    this.modelFiles.stop()
     await bounded(
       this.mesh?.stop().catch((err: unknown) => this.logger.warn({ err }, 'mesh stop failed')),
       3_000,
@@ -249,6 +292,7 @@ export class Daemon {
     )
     await this.instances.stop()
     await this.tenants.stop()
+    await bounded(this.backends.stop(), 2_000, () => this.logger.warn('backends took over 2 s to stop; going on'))
     await this.resources.stop()
     await bounded(this.dispatcher.close(), 1_000, () => void this.dispatcher.destroy().catch(() => {}))
     log.info('stopped')
@@ -257,8 +301,10 @@ export class Daemon {
   private applyCookbook(cookbook: Cookbook): void {
     this.cookbook = cookbook
     this.instances.setProfiles([...cookbook.profiles.values()])
+    this.backends.setConfigured(cookbook.backends ?? [])
     this.replan()
-    this.logger.info({ models: [...cookbook.profiles.keys()] }, 'cookbook reloaded')
+    this.logger.info({ models: [...cookbook.profiles.keys()], backends: (cookbook.backends ?? []).map((b) => b.name) }, 'cookbook reloaded')
+    void this.modelFiles.reload().catch((err: unknown) => this.logger.warn({ err }, 'model file check failed'))
   }
 
   /** Fit answers follow load, telemetry and the cookbook; peers hear of changes once they are known. */

@@ -13,8 +13,10 @@ import { authorize, installAuth, type AuthKeys } from './auth.ts'
 import { installBodyParser } from './body.ts'
 import { installCors } from './cors.ts'
 import { clientErrorHandler, installErrorHandling, sendError } from './errors.ts'
+import type { LoadingInit } from './loading.ts'
 import type { Metrics } from './metrics.ts'
 import { adminRoutes } from './routes/admin.ts'
+import { backendRoutes, type BackendAdmin } from './routes/backends.ts'
 import { clusterRoutes } from './routes/cluster.ts'
 import { keyRoutes } from './routes/keys.ts'
 import { modelRoutes } from './routes/models.ts'
@@ -45,6 +47,8 @@ export interface ApiDeps {
   /** `http.tls`, read: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN). */
   tls?: { cert: Buffer; key: Buffer }
   version: { herd: string; llama: () => string | null }
+  /** When a waiting streaming request starts hearing SSE comments, and how often (loading.ts). */
+  loading?: LoadingInit
   router: { route(req: RouteRequest): Promise<UpstreamResponse> }
   catalog: ModelCatalog
   metrics: Metrics
@@ -56,6 +60,8 @@ export interface ApiDeps {
     unload(profileId: string | undefined): Promise<number>
     instances(): InstanceSnapshot[]
     logs(instanceId: string | undefined): { instanceId: string; lines: string[] }[]
+    /** `/admin/backends` (absent: the node runs none, and says so). */
+    backends?: BackendAdmin
   }
 }
 
@@ -106,6 +112,7 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
   modelRoutes(app, deps)
   opsRoutes(app, deps)
   adminRoutes(app, deps)
+  backendRoutes(app, deps)
   if (deps.tenants !== undefined) keyRoutes(app, deps.tenants, { adminConfigured: deps.apiKeys.length > 0 || (deps.adminKeys ?? []).length > 0 })
   clusterRoutes(app, deps)
   return app

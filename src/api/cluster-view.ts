@@ -28,6 +28,8 @@ export interface ClusterNodeView {
   circuit: CircuitState['state'] | null
   resources: NodeState['resources']
   models: NodeState['models']
+  /** External backends the node serves: health, circuit, in use / max concurrency (never a URL or key: gossip carries none). */
+  backends: NonNullable<NodeState['backends']>
 }
 
 export function clusterView(self: NodeState, selfAddrs: string[], peers: PeerLike[], circuit: (id: string) => CircuitState): ClusterNodeView[] {
@@ -50,6 +52,7 @@ export function clusterView(self: NodeState, selfAddrs: string[], peers: PeerLik
     circuit: extra.circuit,
     resources: s.resources,
     models: s.models,
+    backends: s.backends ?? [],
   })
   return [
     row(self, { self: true, fresh: true, connected: true, ageMs: 0, addrs: selfAddrs, circuit: null }),

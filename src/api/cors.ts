@@ -43,8 +43,9 @@ export function installCors(app: FastifyInstance, origins: readonly string[]): v
       'x-request-id',
       'openai-organization',
       'openai-project',
+      'x-herd-no-egress',
     ],
-    exposedHeaders: ['x-request-id', 'x-herd-node', 'x-herd-error', 'retry-after'],
+    exposedHeaders: ['x-request-id', 'x-herd-node', 'x-herd-model', 'x-herd-error', 'retry-after'],
     maxAge: 600,
   })
 }

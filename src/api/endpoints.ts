@@ -56,6 +56,9 @@ export const ENDPOINTS: Readonly<Record<Endpoint, EndpointSpec>> = {
   props: { paths: ['/props'], upstream: '/props', method: 'GET', servedBy: 'any', errorShape: 'openai' },
 }
 
+/** Endpoints whose `stream: true` answer is an event stream: a wait for them shows as SSE comments (loading.ts). */
+export const STREAMING: ReadonlySet<Endpoint> = new Set<Endpoint>(['chat', 'completions', 'responses', 'messages', 'infill'])
+
 /** Upstream path per endpoint. */
 export const ENDPOINT_PATHS: Readonly<Record<Endpoint, string>> = Object.fromEntries(
   Object.entries(ENDPOINTS).map(([endpoint, spec]) => [endpoint, spec.upstream]),

@@ -55,19 +55,28 @@ export function toHerdError(err: unknown): HerdError {
   return asHerdError(err)
 }
 
-/** Log, count and answer one error. Every non-2xx herd sends is written here. */
-export function sendError(request: FastifyRequest, reply: FastifyReply, err: unknown, deps: ErrorReplyDeps): void {
+/**
+ * Log and count one error a client gets: as an answer (sendError), or as the last event of
+ * a stream whose head already went (the loading comments of routes/openai.ts).
+ */
+export function recordError(request: FastifyRequest, err: unknown, deps: ErrorReplyDeps): HerdError {
   const herdError = toHerdError(err)
   logError(request, herdError, err)
   deps.metrics.errors.inc({ code: herdError.code })
   // Successes are counted when their body ends (routes/openai.ts); every refusal is counted here, once.
   deps.metrics.requests.inc({ endpoint: request.routeOptions.config?.endpoint ?? 'other', model: request.herdProfile ?? '', status: 'error' })
+  return herdError
+}
+
+/** Log, count and answer one error. Every non-2xx herd sends is written here. */
+export function sendError(request: FastifyRequest, reply: FastifyReply, err: unknown, deps: ErrorReplyDeps): void {
+  const herdError = recordError(request, err, deps)
   // Set again here: framework errors happen before the onRequest hook that sets them.
   reply.header('x-request-id', request.id)
   reply.header('x-herd-node', deps.nodeName)
   reply.header('x-herd-error', herdError.code)
-  if (herdError.retryAfterSeconds !== undefined) reply.header('retry-after', String(herdError.retryAfterSeconds))
-  else if (herdError.status === 503) reply.header('retry-after', '1')
+  const retryAfter = herdError.retryAfter
+  if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
   if (herdError.code === 'unauthorized') reply.header('www-authenticate', 'Bearer')
   void reply
     .code(herdError.status)

@@ -10,11 +10,8 @@ import { toHerdError } from './errors.ts'
 import { ENDPOINTS, ENDPOINT_BY_PATH } from './endpoints.ts'
 import { prepareRoute } from './prepare.ts'
 import { HerdError } from '../errors/index.ts'
-import { parseWaitHeader, WAIT_HEADER, type ForwardRequest, type ModelCatalog } from '../router/index.ts'
-import type { RouteRequest, UpstreamResponse } from '../router/types.ts'
-
-/** Set on requests forwarded for a tenant key with `no_egress`. */
-const NO_EGRESS_HEADER = 'x-herd-no-egress'
+import { noEgressRequested, NO_EGRESS_HEADER, parseWaitHeader, WAIT_HEADER, type ForwardRequest, type ModelCatalog } from '../router/index.ts'
+import type { RouteRequest, UpstreamResponse, WaitState } from '../router/types.ts'
 
 export interface ForwardHandlerDeps {
   nodeName: string
@@ -23,7 +20,7 @@ export interface ForwardHandlerDeps {
 }
 
 export function forwardHandler(deps: ForwardHandlerDeps) {
-  return async (fwd: ForwardRequest, options: { signal: AbortSignal }): Promise<UpstreamResponse> => {
+  return async (fwd: ForwardRequest, options: { signal: AbortSignal; onWaiting?: (state: () => WaitState) => void }): Promise<UpstreamResponse> => {
     try {
       const [path = '', search = ''] = fwd.path.split('?', 2)
       const endpoint = Object.hasOwn(ENDPOINT_BY_PATH, path) ? ENDPOINT_BY_PATH[path] : undefined
@@ -39,11 +36,10 @@ export function forwardHandler(deps: ForwardHandlerDeps) {
         accept: fwd.headers['accept'],
         signal: options.signal,
         ...(deadline === undefined ? {} : { deadline }),
+        noEgress: noEgressRequested(fwd.headers[NO_EGRESS_HEADER]),
       })
-      // The asking node's tenant key said no egress: it holds here too.
-      return await deps.route(
-        fwd.headers[NO_EGRESS_HEADER] === '1' ? { ...route, noEgress: true, headers: { ...route.headers, [NO_EGRESS_HEADER]: '1' } } : route,
-      )
+      // What a stream waits on here travels back to the asking node in keep-alives (its client hears it as SSE comments).
+      return await deps.route(route.stream && options.onWaiting !== undefined ? { ...route, onWaiting: options.onWaiting } : route)
     } catch (err: unknown) {
       if (options.signal.aborted) throw err
       return errorResponse(deps.nodeName, toHerdError(err))

@@ -4,7 +4,9 @@
  * same way.
  */
 import { HerdError } from '../errors/index.ts'
+import { backendEndpoints, backendServes } from '../backends/index.ts'
 import type { ModelCatalog } from '../router/catalog.ts'
+import { NO_EGRESS_HEADER } from '../router/backend-target.ts'
 import type { Endpoint, RouteRequest } from '../router/types.ts'
 import { clip } from './clip.ts'
 import { ENDPOINTS, servedPaths, serves } from './endpoints.ts'
@@ -21,6 +23,8 @@ export interface PrepareInput {
   signal: AbortSignal
   /** The mesh-wide wait bound a forwarding peer set (epoch ms, this node's clock). */
   deadline?: number
+  /** `x-herd-no-egress`: the request must not leave the network. */
+  noEgress?: boolean
 }
 
 export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteRequest {
@@ -37,19 +41,17 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteR
     throw new HerdError('model_not_found', `model '${clip(requested)}' does not exist on any node`, { param: 'model' })
   }
   // Alternatives that cannot serve this endpoint are no alternatives; the first one must.
-  const servesIt = (id: string): boolean => {
-    const caps = catalog.capabilities(id)
-    return caps === undefined || serves(caps, input.endpoint)
-  }
+  const servesIt = (id: string): boolean => unservedBy(catalog, id, input.endpoint) === undefined
   const usable = plan.route === undefined ? [plan.profileIds[0] as string, ...plan.profileIds.slice(1).filter(servesIt)] : plan.profileIds.filter(servesIt)
   const profileId = usable[0] ?? (plan.profileIds[0] as string)
-  const caps = catalog.capabilities(profileId)
-  if (caps && !serves(caps, input.endpoint)) {
-    const served = servedPaths(caps).join(', ')
+  const served = unservedBy(catalog, profileId, input.endpoint)
+  if (served !== undefined) {
+    const backend = catalog.backend(profileId)
+    const what = backend === undefined ? '' : ` (an ${backend.protocol} backend's model)`
     const message =
       plan.route === undefined
-        ? `model '${clip(profileId)}' does not serve ${spec.upstream} (it serves ${served})`
-        : `no candidate of route '${clip(plan.route)}' serves ${spec.upstream} (${clip(profileId)} serves ${served})`
+        ? `model '${clip(profileId)}'${what} does not serve ${spec.upstream} (it serves ${served.join(', ')})`
+        : `no candidate of route '${clip(plan.route)}' serves ${spec.upstream} (${clip(profileId)}${what} serves ${served.join(', ')})`
     throw new HerdError('unsupported_endpoint', message, { param: 'model' })
   }
   // Only the node the client asked chooses among models; a forwarded request is for one.
@@ -60,6 +62,8 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteR
   }
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (input.accept) headers['accept'] = input.accept
+  // Carried to peers with the forward, so the node that serves it honours it too.
+  if (input.noEgress === true) headers[NO_EGRESS_HEADER] = '1'
   return {
     requestId: input.requestId,
     endpoint: input.endpoint,
@@ -74,6 +78,7 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteR
     signal: input.signal,
     errorShape: spec.errorShape,
     receivedAt: performance.now(),
+    ...(input.noEgress === true ? { noEgress: true } : {}),
     ...(input.deadline === undefined ? {} : { deadline: input.deadline }),
     ...(alternatives.length === 0 ? {} : { alternatives, strategy: plan.strategy }),
     ...(requested === undefined ? {} : { model: requested }),
@@ -89,6 +94,19 @@ function outputCap(parsed: Record<string, unknown>): { maxTokens?: number } {
     if (typeof v === 'number' && Number.isFinite(v) && v > 0) return { maxTokens: Math.floor(v) }
   }
   return {}
+}
+
+/**
+ * The paths a model serves when it does not serve `endpoint` (by its capabilities, or its
+ * backend's protocol), else undefined (it serves it, or nothing is known of it).
+ */
+function unservedBy(catalog: ModelCatalog, profileId: string, endpoint: Endpoint): string[] | undefined {
+  const backend = catalog.backend(profileId)
+  if (backend !== undefined) {
+    return backendServes(endpoint, backend.protocol) ? undefined : backendEndpoints(backend.protocol).map((e) => ENDPOINTS[e].paths[0] ?? ENDPOINTS[e].upstream)
+  }
+  const caps = catalog.capabilities(profileId)
+  return caps === undefined || serves(caps, endpoint) ? undefined : servedPaths(caps)
 }
 
 /** A request body as a JSON object, or the right 400 (invalid_json / invalid_request). */

@@ -15,7 +15,7 @@ import { errorShapeOf } from './errors.ts'
 export function relay(reply: FastifyReply, res: UpstreamResponse, onDone?: (err: Error | undefined) => void): FastifyReply {
   reply.code(res.status)
   for (const [k, v] of Object.entries(res.headers)) reply.header(k, v)
-  reply.header('x-herd-node', res.servedBy)
+  reply.header('x-herd-node', headerSafe(res.servedBy))
   const sse = (res.headers['content-type'] ?? '').includes('text/event-stream')
   if (sse) reply.header('cache-control', 'no-cache')
   const body = res.guarded ? res.body : guard(res.body, sse, errorShapeOf(reply.request))
@@ -26,6 +26,20 @@ export function relay(reply: FastifyReply, res: UpstreamResponse, onDone?: (err:
 /** Wrap an unguarded body (from a peer) so a mid-stream failure ends the response the right way. */
 function guard(body: Readable, sse: boolean, shape: ErrorShape): Readable {
   const out = new PassThrough()
+  pipeGuarded(body, out, sse, shape)
+  return out
+}
+
+/**
+ * Pipe `body` into `out` (backpressure kept): a failure of `body` ends an event stream with
+ * an error event and cuts any other body off; `out` going away (the client left) destroys
+ * `body`, which aborts its upstream.
+ */
+export function pipeGuarded(body: Readable, out: PassThrough, sse: boolean, shape: ErrorShape): void {
+  if (out.destroyed) {
+    body.destroy()
+    return
+  }
   body.on('error', (err: Error) => {
     if (out.destroyed) return
     if (sse) out.end(sseErrorEvent(err, shape))
@@ -36,11 +50,14 @@ function guard(body: Readable, sse: boolean, shape: ErrorShape): Readable {
     if (!body.destroyed) body.destroy()
   })
   body.pipe(out)
-  return out
 }
 
 /** Calls `onDone` once: no error when the body ended, else why it stopped early. */
-function watchEnd(body: Readable, onDone: (err: Error | undefined) => void): void {
+export function watchEnd(body: Readable, onDone: (err: Error | undefined) => void): void {
+  if (body.destroyed) {
+    onDone(new Error('client disconnected'))
+    return
+  }
   let done = false
   const finish = (err: Error | undefined): void => {
     if (done) return
@@ -50,4 +67,9 @@ function watchEnd(body: Readable, onDone: (err: Error | undefined) => void): voi
   body.once('end', () => finish(undefined))
   body.once('error', (err: Error) => finish(err))
   body.once('close', () => finish(new Error('client disconnected')))
+}
+
+/** A node name (a peer's, from the mesh) as a header value: Node refuses control bytes in one, which would fail the whole answer. */
+export function headerSafe(name: string): string {
+  return name.replace(/[^\x20-\x7e]/g, '?')
 }

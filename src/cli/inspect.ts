@@ -74,12 +74,12 @@ async function show(
     return 0
   }
   if (command === 'models') {
-    const { data } = (await get('/v1/models')) as { data: { id: string; owned_by: string; herd: { profile: string; local: boolean } }[] }
+    const { data } = (await get('/v1/models')) as { data: { id: string; owned_by: string; herd: { profile: string; local: boolean; backend?: string } }[] }
     if (values.json) return write(out, data)
     out.write(
       table(
         ['MODEL', 'PROFILE', 'NODE', 'WHERE'],
-        data.map((m) => [m.id, m.herd.profile, m.owned_by, m.herd.local ? 'local' : 'peer']),
+        data.map((m) => [m.id, m.herd.profile, m.owned_by, `${m.herd.local ? 'local' : 'peer'}${m.herd.backend === undefined ? '' : ' backend'}`]),
       ),
     )
     return 0

@@ -4,11 +4,12 @@
  */
 import { collectFallbacks, collectRoutes } from './routes.ts'
 import { readdir, stat } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { cookbookSchema } from './schema.ts'
 import type { CookbookFile } from './schema.ts'
-import type { Cookbook, ProfileSpec } from './types.ts'
+import type { BackendSpec, Cookbook, ProfileSpec } from './types.ts'
+import { buildBackend } from './backend.ts'
 import { configError, formatPath, toProblems } from './issues.ts'
 import { buildProfile } from './profile.ts'
 import { profilesOfModel, resolveModel } from './resolve.ts'
@@ -17,6 +18,8 @@ import { deepFreeze } from './util.ts'
 
 export interface LoadCookbookOptions {
   logger?: Logger
+  /** Where backends' `api_key_env` are read. Default: process.env. */
+  env?: NodeJS.ProcessEnv
 }
 
 const YAML_FILE = /\.ya?ml$/i
@@ -116,21 +119,67 @@ export async function loadCookbook(path: string, options: LoadCookbookOptions = 
     }
   }
 
+  const backends = await loadBackends(parsed, { profiles, names, aliases }, options.env)
+  const backendIds = new Set(backends.flatMap(backendNames))
+
   const partial: Cookbook = { profiles, names, aliases, defaultModel: undefined, sources }
   let defaultModel: string | undefined
   if (defaultSpec !== undefined) {
-    defaultModel = resolveModel(partial, defaultSpec.value)
+    defaultModel = resolveModel(partial, defaultSpec.value) ?? backendModelId(backends, defaultSpec.value)
     if (defaultModel === undefined) {
       const several = profilesOfModel(partial, defaultSpec.value)
       const why =
         several.length > 1
           ? `model "${defaultSpec.value}" has several profiles and none is called default; name one of ${several.join(', ')}`
-          : `"${defaultSpec.value}" is not an enabled model, model:profile or alias`
+          : `"${defaultSpec.value}" is not an enabled model, model:profile, alias or listed backend model`
       throw configError([`${defaultSpec.file}: default_model: ${why}`])
     }
   }
-  const routes = collectRoutes(parsed, (name) => (modelFile.has(name) ? 'a model name' : aliasFile.has(name) ? 'an alias' : undefined))
+  const routes = collectRoutes(parsed, (name) =>
+    modelFile.has(name) ? 'a model name' : aliasFile.has(name) ? 'an alias' : backendIds.has(name) ? "a backend model's name" : undefined,
+  )
   const fallbacks = collectFallbacks(parsed, (model) => [...profiles.values()].filter((p) => p.model === model).map((p) => p.id))
-  logger?.debug({ sources, profiles: profiles.size, routes: routes.size }, 'cookbook loaded')
-  return deepFreeze({ profiles, names, aliases, defaultModel, sources, routes, fallbacks })
+  logger?.debug({ sources, profiles: profiles.size, routes: routes.size, backends: backends.length }, 'cookbook loaded')
+  return deepFreeze({ profiles, names, aliases, defaultModel, sources, routes, fallbacks, backends })
+}
+
+/** Every file's `backends:`, built, with names unique and no model id or alias that a cookbook model already uses. */
+async function loadBackends(
+  parsed: readonly Parsed[],
+  taken: { profiles: ReadonlyMap<string, unknown>; names: ReadonlyMap<string, unknown>; aliases: ReadonlyMap<string, unknown> },
+  env: NodeJS.ProcessEnv | undefined,
+): Promise<BackendSpec[]> {
+  const out: BackendSpec[] = []
+  const backendFile = new Map<string, string>()
+  const ids = new Map<string, string>()
+  for (const { file, data } of parsed) {
+    for (const b of data.backends) {
+      const where = `${file}: backends[${b.name}]`
+      const first = backendFile.get(b.name)
+      if (first !== undefined) throw configError([`backend "${b.name}" is defined ${first === file ? `twice in ${file}` : `in both ${first} and ${file}`}`])
+      backendFile.set(b.name, file)
+      const spec = await buildBackend(b, { dir: dirname(file), ...(env === undefined ? {} : { env }), source: file, where })
+      for (const id of backendNames(spec)) {
+        if (taken.profiles.has(id) || taken.names.has(id) || taken.aliases.has(id)) throw configError([`${where}: "${id}" is also a cookbook model's name`])
+        const clash = ids.get(id)
+        if (clash !== undefined) throw configError([`${where}: "${id}" is also a name in backends[${clash}]`])
+        ids.set(id, b.name)
+      }
+      out.push(spec)
+    }
+  }
+  return out
+}
+
+/** The id of the listed backend model a name (id or alias) means. */
+function backendModelId(backends: readonly BackendSpec[], name: string): string | undefined {
+  for (const b of backends) {
+    for (const m of b.models) if (`${b.name}/${m.name}` === name || m.aliases.includes(name)) return `${b.name}/${m.name}`
+  }
+  return undefined
+}
+
+/** The ids (`backend/model`) and aliases clients may use for a backend's listed models. */
+export function backendNames(spec: Pick<BackendSpec, 'name' | 'models'>): string[] {
+  return spec.models.flatMap((m) => [`${spec.name}/${m.name}`, ...m.aliases])
 }

@@ -130,6 +130,104 @@ export const modelSchema = z.strictObject({
   profiles: z.array(profileSchema).min(1),
 })
 
+/** Models one backend may list (or discover); more discovered ones are left out. */
+export const MAX_BACKEND_MODELS = 1024
+/** Backends one node may have (cookbook and runtime registrations together). */
+export const MAX_BACKENDS = 64
+/** Extra headers one backend may send upstream. */
+export const MAX_BACKEND_HEADERS = 32
+export const MAX_BACKEND_HEADER_VALUE = 8 * 1024
+
+/** The first part of a backend model's id (`name/model`). */
+export const backendNameSchema = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" and "-" only, at most 64')
+
+/** A model's name on the backend: vLLM, OpenRouter and Ollama names hold '/', ':' and '@'. */
+const upstreamModel = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[A-Za-z0-9._:/@+-]+$/, 'letters, digits and "._:/@+-" only')
+
+/** Request headers herd sets itself: framing, and what would redirect the request. */
+const RESERVED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect'])
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+/** Printable ASCII and tabs: no CR/LF (header injection) or other control bytes. */
+const HEADER_VALUE = /^[\t\x20-\x7e]*$/
+
+const extraHeaders = z
+  .record(z.string(), z.string().max(MAX_BACKEND_HEADER_VALUE).regex(HEADER_VALUE, 'control characters are not allowed in a header value'))
+  .superRefine((headers, ctx) => {
+    const names = Object.keys(headers)
+    if (names.length > MAX_BACKEND_HEADERS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_BACKEND_HEADERS} headers` })
+    for (const name of names) {
+      if (!HEADER_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'not a valid header name' })
+      else if (RESERVED_HEADERS.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', path: [name], message: 'is set by herd itself' })
+    }
+  })
+
+/** `http(s)://host[:port][/path]`: no user:password@ (credentials go in api_key_env/api_key_file), no query or fragment (paths are appended). */
+const baseUrl = z.string().superRefine((value, ctx) => {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'expected an http:// or https:// URL' })
+    return
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: 'expected an http:// or https:// URL' })
+  else if (url.username !== '' || url.password !== '')
+    ctx.addIssue({ code: 'custom', message: 'must not hold user:password@ (give the credential with api_key_env or api_key_file)' })
+  else if (url.search !== '' || url.hash !== '') ctx.addIssue({ code: 'custom', message: 'must not have a query or fragment' })
+})
+
+export const backendSchema = z
+  .strictObject({
+    name: backendNameSchema,
+    /** openai: vLLM, Ollama's /v1, LM Studio, OpenRouter, OpenAI, another herd. anthropic: Anthropic's Messages API. */
+    protocol: z.enum(['openai', 'anthropic']),
+    /** Paths are appended to it: `{base_url}/chat/completions`, `{base_url}/models`. */
+    base_url: baseUrl,
+    /** The node's credential, by reference: an environment variable of the daemon… */
+    api_key_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')
+      .optional(),
+    /** …or a file (mode 600) holding it. */
+    api_key_file: z.string().min(1).optional(),
+    models: z
+      .array(z.union([upstreamModel, z.strictObject({ name: upstreamModel, aliases: z.array(modelName).default([]) })]))
+      .max(MAX_BACKEND_MODELS)
+      .default([]),
+    /** List the models from GET {base_url}/models, refreshed with every health probe. */
+    discover: z.boolean().default(false),
+    /** The backend is outside your network (a cloud API): requests with `x-herd-no-egress: 1` never go there. */
+    egress: z.boolean().default(false),
+    max_concurrency: z.number().int().positive().default(32),
+    max_queue_size: z.number().int().nonnegative().default(64),
+    max_wait_in_queue_ms: z.number().int().positive().default(60_000),
+    timeouts: z
+      .strictObject({
+        connect_ms: z.number().int().positive().default(3_000),
+        /** Until the response head: a cold model behind the backend may load first. */
+        first_byte_ms: z.number().int().positive().default(120_000),
+        /** The longest gap between two body chunks (tokens). */
+        idle_ms: z.number().int().positive().default(30_000),
+      })
+      .prefault({}),
+    /** GET {base_url}/models this often (and soon after a failure). */
+    health_interval_ms: z.number().int().min(100).default(15_000),
+    /** Extra request headers sent upstream (values are treated as secrets). */
+    headers: extraHeaders.default({}),
+    /** Sent as `anthropic-version` to anthropic backends. */
+    anthropic_version: z.string().min(1).max(64).default('2023-06-01'),
+  })
+  .refine((b) => b.api_key_env === undefined || b.api_key_file === undefined, {
+    message: 'api_key_env and api_key_file are both set; keep one',
+    path: ['api_key_file'],
+  })
+  .refine((b) => b.models.length > 0 || b.discover, { message: 'needs models: [...] or discover: true', path: ['models'] })
+
 /** A role or task name ("coder", "planner") standing for several models, tried by a strategy. */
 export const routeSchema = z.strictObject({
   candidates: z.array(z.string().min(1).max(256)).min(1).max(32),
@@ -143,7 +241,11 @@ export const cookbookSchema = z.strictObject({
   models: z.array(modelSchema).default([]),
   /** Route name → candidates and strategy. */
   routes: z.record(modelName, routeSchema).default({}),
+  /** External OpenAI- or Anthropic-protocol endpoints whose models herd serves as `name/model`. */
+  backends: z.array(backendSchema).max(MAX_BACKENDS).default([]),
 })
+
+export type BackendFile = z.infer<typeof backendSchema>
 
 export type CookbookFile = z.infer<typeof cookbookSchema>
 export type ProfileFile = z.infer<typeof profileSchema>

@@ -3,6 +3,7 @@
  * tokenized, seconds became milliseconds; components never see raw YAML.
  */
 import type { ConfigFile } from './schema.ts'
+import type { Secret } from './secret.ts'
 
 /** Which OpenAI endpoints a profile can serve, derived from its llama-server args. */
 export interface Capabilities {
@@ -59,6 +60,45 @@ export interface Cookbook {
   readonly fallbacks?: ReadonlyMap<string, readonly string[]>
   /** Files it was read from (for messages and the watcher). */
   readonly sources: readonly string[]
+  /** External endpoints (`backends:`), credentials resolved. Optional so test fakes can omit it. */
+  readonly backends?: readonly BackendSpec[]
+}
+
+/** The wire protocol a backend speaks. */
+export type BackendProtocol = 'openai' | 'anthropic'
+
+/** Where a backend's credential is read from: shown by GET /admin/backends instead of the key. */
+export type CredentialRef = { readonly env: string } | { readonly file: string } | null
+
+/** One model a backend serves: its name there, and other names clients may use for it. */
+export interface BackendModelSpec {
+  readonly name: string
+  readonly aliases: readonly string[]
+}
+
+/** One external backend, validated, with the node's credential read. */
+export interface BackendSpec {
+  readonly name: string
+  readonly protocol: BackendProtocol
+  /** Without a trailing slash; request paths are appended (`/chat/completions`, `/models`). */
+  readonly baseUrl: string
+  readonly credential: CredentialRef
+  /** The credential itself (never printed: see Secret); undefined when the backend needs none. */
+  readonly apiKey: Secret | undefined
+  /** Listed models (discovered ones come on top at run time). */
+  readonly models: readonly BackendModelSpec[]
+  readonly discover: boolean
+  readonly egress: boolean
+  readonly maxConcurrency: number
+  readonly maxQueueSize: number
+  readonly maxWaitInQueueMs: number
+  readonly timeouts: { readonly connectMs: number; readonly firstByteMs: number; readonly idleMs: number }
+  readonly healthIntervalMs: number
+  /** Extra request headers; values may be credentials too. */
+  readonly headers: Readonly<Record<string, Secret>>
+  readonly anthropicVersion: string
+  /** The cookbook file it came from, or `admin` for a runtime registration. */
+  readonly source: string
 }
 
 export type RouteStrategy = 'first-available' | 'least-busy' | 'cheapest'

@@ -28,17 +28,21 @@ export interface CookbookWatcherInit {
   initial?: Cookbook
   /** Quiet time after the last file event before reloading. Default 100 ms. */
   debounceMs?: number
+  /** Where backends' `api_key_env` are read. Default: process.env. */
+  env?: NodeJS.ProcessEnv
 }
 
 /** Compares cookbooks by content, so a save that changes nothing emits nothing. */
 function fingerprint(cb: Cookbook): string {
-  return JSON.stringify([[...cb.profiles.values()], [...cb.names], [...(cb.aliases ?? [])], cb.defaultModel, cb.sources])
+  // Secrets print as [redacted]: a rotated key alone is not a change (a restart reads it).
+  return JSON.stringify([[...cb.profiles.values()], [...cb.names], [...(cb.aliases ?? [])], cb.defaultModel, cb.sources, cb.backends ?? []])
 }
 
 export class CookbookWatcher extends EventEmitter<CookbookWatcherEvents> {
   private readonly path: string
   private readonly logger: Logger
   private readonly debounceMs: number
+  private readonly env: NodeJS.ProcessEnv | undefined
   private cookbook: Cookbook | undefined
   private controller: AbortController | undefined
   private watcher: FSWatcher | undefined
@@ -51,6 +55,7 @@ export class CookbookWatcher extends EventEmitter<CookbookWatcherEvents> {
     this.path = resolve(init.path)
     this.logger = init.logger
     this.debounceMs = init.debounceMs ?? 100
+    this.env = init.env
     this.cookbook = init.initial
   }
 
@@ -76,7 +81,7 @@ export class CookbookWatcher extends EventEmitter<CookbookWatcherEvents> {
       })
       this.watcher.on('error', (err: unknown) => this.logger.error({ err, dir }, 'cookbook watch failed'))
       controller.signal.addEventListener('abort', () => clearTimeout(this.timer), { once: true })
-      this.cookbook ??= await loadCookbook(this.path, { logger: this.logger })
+      this.cookbook ??= await loadCookbook(this.path, this.loadOptions())
     } catch (err: unknown) {
       await this.stop()
       if (err instanceof HerdError) throw err
@@ -106,6 +111,10 @@ export class CookbookWatcher extends EventEmitter<CookbookWatcherEvents> {
     return this.reloading
   }
 
+  private loadOptions(): { logger: Logger; env?: NodeJS.ProcessEnv } {
+    return this.env === undefined ? { logger: this.logger } : { logger: this.logger, env: this.env }
+  }
+
   private schedule(): void {
     if (this.controller === undefined) return
     clearTimeout(this.timer)
@@ -121,7 +130,7 @@ export class CookbookWatcher extends EventEmitter<CookbookWatcherEvents> {
 
   private async reloadOnce(): Promise<void> {
     try {
-      const next = await loadCookbook(this.path, { logger: this.logger })
+      const next = await loadCookbook(this.path, this.loadOptions())
       if (this.controller === undefined) return
       if (this.cookbook !== undefined && fingerprint(next) === fingerprint(this.cookbook)) {
         this.logger.debug({ cookbook: this.path }, 'cookbook unchanged')

@@ -17,23 +17,26 @@ export const ERROR_CODES = {
   model_not_found: { status: 404, type: 'invalid_request_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
   key_not_found: { status: 404, type: 'invalid_request_error' },
+  backend_conflict: { status: 409, type: 'invalid_request_error' },
   body_too_large: { status: 413, type: 'invalid_request_error' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
   rate_limited: { status: 429, type: 'rate_limit_error' },
   quota_exceeded: { status: 429, type: 'insufficient_quota' },
+  upstream_rate_limited: { status: 429, type: 'rate_limit_error' },
   upstream_error: { status: 502, type: 'server_error' },
   queue_full: { status: 503, type: 'server_error' },
   queue_timeout: { status: 503, type: 'server_error' },
   draining: { status: 503, type: 'server_error' },
   spawn_failed: { status: 503, type: 'server_error' },
-  model_file_missing: { status: 503, type: 'server_error' },
+  // Not transient: no Retry-After, so SDKs do not retry it for ever.
+  model_file_missing: { status: 503, type: 'server_error', transient: false },
   no_capacity: { status: 503, type: 'server_error' },
   no_route: { status: 503, type: 'server_error' },
   peer_unavailable: { status: 503, type: 'server_error' },
   upstream_timeout: { status: 504, type: 'server_error' },
   config_invalid: { status: 500, type: 'server_error' },
   internal: { status: 500, type: 'server_error' },
-} as const satisfies Record<string, { status: number; type: string }>
+} as const satisfies Record<string, { status: number; type: string; transient?: false }>
 
 export type ErrorCode = keyof typeof ERROR_CODES
 
@@ -64,6 +67,16 @@ export class HerdError extends Error {
 
   get type(): string {
     return ERROR_CODES[this.code].type
+  }
+
+  /**
+   * The `Retry-After` seconds to send: the ones given, else 1 for a 503 that may pass
+   * (queue full, draining…), else none (a 503 that waiting will not fix, a 4xx).
+   */
+  get retryAfter(): number | undefined {
+    if (this.retryAfterSeconds !== undefined) return this.retryAfterSeconds
+    const spec: { status: number; transient?: false } = ERROR_CODES[this.code]
+    return spec.status === 503 && spec.transient !== false ? 1 : undefined
   }
 
   /** The OpenAI error envelope for this error. */
@@ -128,7 +141,18 @@ export function isHerdError(err: unknown): err is HerdError {
 /** Whether a retry on another candidate may help (the failure was about that candidate, not the request). */
 export function isRetryable(err: unknown): boolean {
   if (!isHerdError(err)) return true
-  return ['upstream_error', 'queue_full', 'queue_timeout', 'draining', 'spawn_failed', 'no_capacity', 'peer_unavailable', 'upstream_timeout'].includes(err.code)
+  return [
+    'upstream_error',
+    'upstream_rate_limited',
+    'queue_full',
+    'queue_timeout',
+    'draining',
+    'spawn_failed',
+    'model_file_missing',
+    'no_capacity',
+    'peer_unavailable',
+    'upstream_timeout',
+  ].includes(err.code)
 }
 
 /** Anything thrown, as a HerdError a client can read (an unknown failure is `internal`). */

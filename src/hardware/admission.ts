@@ -40,7 +40,7 @@ const RETRY_AFTER_SECONDS = 5
 /** Evict-then-replan rounds in one decision before it counts as "wait". */
 const EVICTION_ROUNDS = 3
 
-type Decision = { kind: 'go'; placement: Placement } | { kind: 'wait'; reason: string } | { kind: 'refuse'; error: HerdError }
+type Decision = { kind: 'go'; placement: Placement; requirement: Requirement } | { kind: 'wait'; reason: string } | { kind: 'refuse'; error: HerdError }
 
 export function admission(deps: AdmissionDeps): Fit {
   const serial = new Serial()
@@ -70,7 +70,7 @@ export function admission(deps: AdmissionDeps): Fit {
       const gpus = plan.placement.kind === 'gpu' ? plan.placement.gpus : []
       deps.reserve({ instanceId, profileId: profile.id, gpus, vramMb: gpus.length > 0 ? requirement.vramMb : 0, sysmemMb: requirement.sysmemMb })
       admittedSinceSample = true
-      return { kind: 'go', placement: plan.placement }
+      return { kind: 'go', placement: plan.placement, requirement }
     }
     if (plan.fit === 'none' && !plan.wouldFitWithoutHerd) {
       // Other processes' memory, or a node too small: no wait would help.
@@ -87,7 +87,7 @@ export function admission(deps: AdmissionDeps): Fit {
     let logged = false
     for (;;) {
       const d = await serial.run(signal, () => decide(profile, instanceId, signal))
-      if (d.kind === 'go') return toSpawnPlacement(d.placement)
+      if (d.kind === 'go') return toSpawnPlacement(d.placement, d.requirement)
       if (d.kind === 'refuse') throw d.error
       const left = deadline - Date.now()
       if (left <= 0) {
@@ -104,8 +104,10 @@ export function admission(deps: AdmissionDeps): Fit {
   }
 }
 
-function toSpawnPlacement(p: Placement): SpawnPlacement {
-  return { env: p.env, args: p.args, gpus: p.kind === 'gpu' ? p.gpus : [] }
+function toSpawnPlacement(p: Placement, r: Requirement): SpawnPlacement {
+  const gpus = p.kind === 'gpu' ? p.gpus : []
+  // What the launch is admitted for: the figure reserved against it (no VRAM on a CPU launch).
+  return { env: p.env, args: p.args, gpus, estimate: { vramMb: gpus.length > 0 ? r.vramMb : 0, sysmemMb: r.sysmemMb } }
 }
 
 /** Runs tasks one at a time, in the order they were asked for. */

@@ -1,11 +1,13 @@
 /**
  * The estimate for a cookbook profile: its GGUF file read for facts, its llama-server args
- * read for context, slots, cache types and offload.
+ * read for context, slots, cache types and offload, and the node for what its build does
+ * with host weights.
  */
 import { stat } from 'node:fs/promises'
 import type { ProfileSpec } from '../config/types.ts'
 import { HerdError } from '../errors/index.ts'
-import { estimateMemory, type MemoryEstimate } from './estimate.ts'
+import type { CpuFeatures } from './cpu-features.ts'
+import { estimateMemory, type EstimateOptions, type MemoryEstimate } from './estimate.ts'
 import { readGgufInfo, type GgufInfo } from './gguf-info.ts'
 import { estimateOptionsOf, parseLaunchArgs, type LaunchArgs } from './launch-args.ts'
 
@@ -33,15 +35,24 @@ export class GgufInfoCache {
   }
 }
 
+export interface EstimateProfileOptions {
+  signal?: AbortSignal
+  cache?: GgufInfoCache
+  /**
+   * Whether the node has GPUs (so its llama-server is a GPU build). @default true
+   * Without: every layer stays on the host, whatever `-ngl` says.
+   */
+  gpu?: boolean
+  /** The node's CPU: its extra buffers (AMX, CPU_REPACK) count on a CPU-only node or with `--no-host`. */
+  cpu?: CpuFeatures
+}
+
 /**
  * Estimates what launching this profile will allocate. Undefined when the profile names no
  * local file (a `-hf` download): there is nothing to read until llama-server fetched it.
  * Throws HerdError `model_file_missing` when the named file is not there.
  */
-export async function estimateProfile(
-  profile: ProfileSpec,
-  options: { signal?: AbortSignal; cache?: GgufInfoCache } = {},
-): Promise<ProfileEstimate | undefined> {
+export async function estimateProfile(profile: ProfileSpec, options: EstimateProfileOptions = {}): Promise<ProfileEstimate | undefined> {
   const launch = parseLaunchArgs(profile.args)
   const path = profile.modelPath ?? launch.model
   if (path === undefined) return undefined
@@ -52,7 +63,15 @@ export async function estimateProfile(
     if (isEnoent(err)) throw new HerdError('model_file_missing', `model file for ${profile.id} not found: ${path}`, { cause: err })
     throw err
   }
-  return { info, launch, estimate: estimateMemory(info, estimateOptionsOf(launch)) }
+  return { info, launch, estimate: estimateMemory(info, nodeEstimateOptions(launch, options)) }
+}
+
+/** The estimate options for this launch on a node with (or without) GPUs and this CPU. */
+export function nodeEstimateOptions(launch: LaunchArgs, node: { gpu?: boolean; cpu?: CpuFeatures }): EstimateOptions {
+  const o = estimateOptionsOf(launch)
+  if (node.gpu === false) return { ...o, nGpuLayers: 0, cpu: node.cpu }
+  // A GPU build keeps host weights in its pinned host buffer (mmap: the plain CPU one) unless told not to.
+  return launch.noHost ? { ...o, cpu: node.cpu } : o
 }
 
 function isEnoent(err: unknown): boolean {

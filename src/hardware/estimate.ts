@@ -2,7 +2,9 @@
  * What a llama-server launch will allocate, from GGUF facts alone, mirroring the llama.cpp
  * source herd builds (src/llama-context.cpp, src/llama-kv-cache.cpp, tools/server):
  *
- * - weights: the sum of tensor bytes (the `model buffer size` lines).
+ * - weights: the sum of tensor bytes, plus the repacked copies the CPU backend makes of some
+ *   host weights on CPUs with AMX or AVX2/ARM repacking (weight-buffers.ts, which also gives
+ *   the `model buffer size` lines as llama-server will print them).
  * - KV cache: n_ctx is padded to 256. With `--kv-unified` (llama-server's default when
  *   `-np` is not given: 4 slots, unified) one stream holds n_ctx cells shared by all slots;
  *   without it each of the n_parallel streams holds pad256(n_ctx / n_parallel) cells. Either
@@ -25,8 +27,11 @@
  *
  * `-fa auto` is taken as on: CPU and CUDA both run flash attention for common head sizes.
  */
+import type { CpuFeatures } from './cpu-features.ts'
 import { ggmlBytes, ggmlType, ggmlTypeId } from './ggml-types.ts'
 import { perLayer, tensorDataBytes, type GgufInfo } from './gguf-info.ts'
+import type { GgufTensorInfo } from './gguf-reader.ts'
+import { hostWeightBuffers, type WeightBuffer } from './weight-buffers.ts'
 
 export interface EstimateOptions {
   /** `-c`; 0 or undefined: the trained context length. */
@@ -46,6 +51,17 @@ export interface EstimateOptions {
   embedding?: boolean
   /** false with `-nkvo`: the KV cache stays in system memory. */
   kvOffload?: boolean
+  /**
+   * The CPU whose extra buffer types (AMX, CPU_REPACK) take host weights: give it for a
+   * CPU-only node, where llama-server has no GPU device and keeps every layer on the host
+   * whatever `-ngl` says (so pass `nGpuLayers: 0` too), or for a GPU build run with
+   * `--no-host`. Absent: host weights stay in the plain CPU buffer, as a GPU build keeps them.
+   */
+  cpu?: CpuFeatures
+  /** false with `-nr` / `--no-repack`: no extra buffer types at all (AMX included). */
+  repack?: boolean
+  /** false with `-lm none|mlock|dio`: weights are read into an allocated buffer, not mapped. */
+  mmap?: boolean
 }
 
 export interface MemoryEstimate {
@@ -62,6 +78,13 @@ export interface MemoryEstimate {
   hostBytes: number
   /** The weights part of `hostBytes`. */
   hostWeightsBytes: number
+  /**
+   * The host weight buffers as llama-server's `model buffer size` lines will name and size
+   * them. Their `residentBytes` add up to `hostWeightsBytes`: a mapped `CPU_Mapped` span also
+   * holds the file pages of tensors repacked elsewhere, read once at load and then left to
+   * the page cache, which are in its printed size but not in what the weights need.
+   */
+  hostWeightBuffers: readonly WeightBuffer[]
   nCtx: number
   nCtxSeq: number
   nParallel: number
@@ -98,25 +121,28 @@ export function estimateMemory(info: GgufInfo, o: EstimateOptions = {}): MemoryE
   const firstGpu = Math.max(nLayer + 1 - ngl, 0)
   const onGpu = (il: number): boolean => il >= firstGpu
 
-  let weightsBytes = 0
   let deviceWeights = 0
   let tokenEmbdBytes = 0
   let hasOutput = false
+  const hostTensors: GgufTensorInfo[] = []
   for (const t of info.tensors) {
     const bytes = tensorDataBytes(info.path, t)
-    weightsBytes += bytes
     const layer = LAYER_RE.exec(t.name)
-    if (layer) {
-      if (onGpu(Number(layer[1]))) deviceWeights += bytes
-    } else if (t.name.startsWith('token_embd.')) {
-      tokenEmbdBytes += bytes
-    } else if (onGpu(nLayer)) {
-      deviceWeights += bytes
-    }
+    if (t.name.startsWith('token_embd.')) tokenEmbdBytes += bytes
+    if (layer ? onGpu(Number(layer[1])) : !t.name.startsWith('token_embd.') && onGpu(nLayer)) deviceWeights += bytes
+    else hostTensors.push(t)
     if (t.name === 'output.weight') hasOutput = true
   }
   // Tied embeddings: llama.cpp loads token_embd a second time on the output layer's device.
   const duplicated = !hasOutput && ngl > 0 ? tokenEmbdBytes : 0
+  const buffers = hostWeightBuffers(info.path, {
+    tensors: hostTensors,
+    tiedOutput: !hasOutput && !onGpu(nLayer),
+    cpu: o.repack === false ? undefined : o.cpu,
+    mmap: o.mmap !== false,
+  })
+  const hostWeights = buffers.reduce((a, b) => a + b.residentBytes, 0)
+  const weightsBytes = deviceWeights + hostWeights
 
   const typeK = cacheType(o.cacheTypeK)
   const typeV = cacheType(o.cacheTypeV)
@@ -152,8 +178,9 @@ export function estimateMemory(info: GgufInfo, o: EstimateOptions = {}): MemoryE
     computeBytes,
     totalBytes,
     deviceBytes: gpu ? deviceWeights + duplicated + deviceKv + computeBytes : 0,
-    hostBytes: gpu ? weightsBytes - deviceWeights + kvBytes - deviceKv : totalBytes,
-    hostWeightsBytes: gpu ? weightsBytes - deviceWeights : weightsBytes,
+    hostBytes: gpu ? hostWeights + kvBytes - deviceKv : totalBytes,
+    hostWeightsBytes: hostWeights,
+    hostWeightBuffers: buffers,
     nCtx,
     nCtxSeq,
     nParallel,

@@ -10,6 +10,11 @@
  * sequence where llama-server's is four (so `-np 4` is added when the launch gives none).
  * It sizes logits for a full batch where the server reserves one row per slot, so for
  * large vocabularies its compute figure runs high: an over-estimate, never an under-one.
+ * And its Host row sums host buffer types only: the CPU backend's extra ones (AMX,
+ * CPU_REPACK; their `is_host` is false and their device, the CPU, is not a model device)
+ * are dropped, so on a CPU that repacks, the repacked weights are missing from it (they
+ * show only in its `--log-jsonl` breakdown). herd fills that from its estimate
+ * (requirement.ts).
  */
 import { execFile } from 'node:child_process'
 
@@ -63,7 +68,9 @@ const PASS_WITH_VALUE = new Set([
   '-fitt',
   '--fit-target',
 ])
-const PASS_FLAG = new Set(['-nkvo', '--no-kv-offload', '--swa-full', '-cmoe', '--cpu-moe'])
+// Repacking and the host buffer decide whether host weights go to an extra buffer type, which
+// is left out of the Host row: with `-nr` they stay in the CPU buffer, which is counted.
+const PASS_FLAG = new Set(['-nkvo', '--no-kv-offload', '--swa-full', '-cmoe', '--cpu-moe', '-nr', '--no-repack', '--repack', '--no-host'])
 const FA_VALUES = new Set(['on', 'off', 'auto'])
 
 /** The fit-params command line for a llama-server launch (its args, with `-m`). */

@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import type { GpuState } from '../mesh/types.ts'
+import { readCpuFeatures, type CpuFeatures } from './cpu-features.ts'
 import type { LearnedMemory } from './learned-memory.ts'
 import { NvidiaSmi } from './nvidia-smi.ts'
 import { readProcMem, readSysMem, type SysMem } from './proc.ts'
@@ -49,6 +50,8 @@ export interface HardwareInit {
   procRoot?: string
   /** System memory moves all the time; smaller changes than this do not count as a change. @default 64 */
   sysmemChangeMb?: number
+  /** What the llama-server build can use, when not what `procRoot`/cpuinfo says. @default read at start */
+  cpuFeatures?: CpuFeatures
 }
 
 interface Watched {
@@ -63,6 +66,7 @@ export class Hardware extends EventEmitter<HardwareEvents> {
   private readonly intervalMs: number
   private readonly procRoot: string
   private readonly sysmemChangeMb: number
+  private cpu: CpuFeatures | undefined
   private readonly watched = new Map<number, Watched>()
   private current: HardwareSnapshot = { gpus: [], sysmem: { totalMb: 0, freeMb: 0 }, processes: new Map(), gpuTelemetry: false, sampledAt: 0 }
   private controller: AbortController | undefined
@@ -77,6 +81,7 @@ export class Hardware extends EventEmitter<HardwareEvents> {
     this.intervalMs = init.sampleIntervalMs ?? 3000
     this.procRoot = init.procRoot ?? '/proc'
     this.sysmemChangeMb = init.sysmemChangeMb ?? 64
+    this.cpu = init.cpuFeatures
   }
 
   /** Takes a first sample (so snapshot() is real once start resolves), then samples on the interval. */
@@ -85,6 +90,11 @@ export class Hardware extends EventEmitter<HardwareEvents> {
     const controller = new AbortController()
     this.controller = controller
     try {
+      this.cpu ??= await readCpuFeatures(this.procRoot).catch((err: unknown) => {
+        // Without them only the extra weight buffers go uncounted; not a reason to stop.
+        this.logger.warn({ err }, 'could not read the CPU features')
+        return undefined
+      })
       await this.sample({ signal: options.signal })
     } catch (err: unknown) {
       this.controller = undefined
@@ -105,6 +115,11 @@ export class Hardware extends EventEmitter<HardwareEvents> {
   /** The latest sample. */
   snapshot(): HardwareSnapshot {
     return this.current
+  }
+
+  /** This node's CPU features (read once, at start); undefined before start or off Linux. */
+  cpuFeatures(): CpuFeatures | undefined {
+    return this.cpu
   }
 
   /** Starts learning the memory of a ready llama-server process. */

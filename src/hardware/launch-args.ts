@@ -16,6 +16,8 @@ export interface LaunchArgs extends EstimateOptions {
   devices: string[] | undefined
   /** `-m FILE` inside the args (profiles usually give model_path instead). */
   model: string | undefined
+  /** `--no-host`: host weights skip the GPU host buffer, so the CPU's extra buffers can take them. */
+  noHost: boolean
 }
 
 const VALUE_OPTS: Readonly<Record<string, string>> = {
@@ -45,11 +47,13 @@ const VALUE_OPTS: Readonly<Record<string, string>> = {
   '-m': 'model',
   '--model': 'model',
   '--pooling': 'pooling',
+  '-lm': 'loadMode',
+  '--load-mode': 'loadMode',
 }
 
 /** Reads the memory-relevant options out of llama-server args; everything else is ignored. */
 export function parseLaunchArgs(args: readonly string[]): LaunchArgs {
-  const out: LaunchArgs = { tensorSplit: undefined, splitMode: undefined, mainGpu: undefined, devices: undefined, model: undefined }
+  const out: LaunchArgs = { tensorSplit: undefined, splitMode: undefined, mainGpu: undefined, devices: undefined, model: undefined, noHost: false }
   for (let i = 0; i < args.length; i++) {
     const raw = args[i] ?? ''
     const eq = raw.startsWith('--') ? raw.indexOf('=') : -1
@@ -80,6 +84,21 @@ export function parseLaunchArgs(args: readonly string[]): LaunchArgs {
       case '-nkvo':
       case '--no-kv-offload':
         out.kvOffload = false
+        break
+      // Repacking covers every extra buffer type (common.cpp: use_extra_bufts = !no_extra_bufts).
+      case '-nr':
+      case '--no-repack':
+        out.repack = false
+        break
+      case '--repack':
+        out.repack = true
+        break
+      case '--no-host':
+        out.noHost = true
+        break
+      // Older builds' spelling of `--load-mode none`.
+      case '--no-mmap':
+        out.mmap = false
         break
       case '-fa':
       case '--flash-attn': {
@@ -149,11 +168,15 @@ function apply(out: LaunchArgs, field: string, flag: string, value: string): voi
     case 'pooling':
       if (value !== 'none') out.embedding = true
       break
+    // Only these map the file (llama-model-loader.cpp); none, mlock and dio read it into buffers.
+    case 'loadMode':
+      out.mmap = value === 'auto' || value === 'mmap' || value === 'mmap+mlock'
+      break
   }
 }
 
 /** Just the estimate options (drops placement fields). */
 export function estimateOptionsOf(l: LaunchArgs): EstimateOptions {
-  const { tensorSplit: _ts, splitMode: _sm, mainGpu: _mg, devices: _dev, model: _m, ...rest } = l
+  const { tensorSplit: _ts, splitMode: _sm, mainGpu: _mg, devices: _dev, model: _m, noHost: _nh, ...rest } = l
   return rest
 }

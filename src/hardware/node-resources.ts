@@ -68,6 +68,7 @@ export class NodeResources {
         learned: this.learned,
         held: (forProfile) => this.held(forProfile),
         fitParamsPath: () => this.c.fitParamsPath(),
+        cpuFeatures: () => this.hardware.cpuFeatures(),
       },
       { maxVramMb: config.resources.max_vram_mb, maxSysmemMb: config.resources.max_sysmem_mb },
     )

@@ -7,6 +7,7 @@
 import type { Logger } from 'pino'
 import type { ProfileSpec } from '../config/types.ts'
 import type { ResourceState } from '../mesh/types.ts'
+import type { CpuFeatures } from './cpu-features.ts'
 import { planFit, resourceState, type FitPlan, type HeldInstance, type Limits } from './capacity.ts'
 import { estimateProfile, GgufInfoCache, type ProfileEstimate } from './estimate-profile.ts'
 import { fitParams, type FitParamsResult } from './fit-params.ts'
@@ -28,6 +29,8 @@ export interface CapacityPlannerComponents {
   held: (forProfile?: string) => readonly HeldInstance[]
   /** `llama-fit-params` of the installed build, when there is one. */
   fitParamsPath?: () => string | null
+  /** This node's CPU features (extra weight buffers on a CPU-only node); absent: none counted. */
+  cpuFeatures?: () => CpuFeatures | undefined
 }
 
 interface Static {
@@ -88,20 +91,24 @@ export class CapacityPlanner {
   }
 
   private staticSources(profile: ProfileSpec, signal: AbortSignal | undefined): Promise<Static> {
-    let p = this.statics.get(profile.launchHash)
+    // Whether the node has GPUs decides where host weights go (see estimate-profile.ts).
+    const gpu = this.c.hardware.snapshot().gpus.length > 0
+    const key = `${profile.launchHash}:${gpu ? 'gpu' : 'cpu'}`
+    let p = this.statics.get(key)
     if (!p) {
-      p = this.loadStatic(profile, signal)
-      this.statics.set(profile.launchHash, p)
+      p = this.loadStatic(profile, gpu, signal)
+      this.statics.set(key, p)
       // A failure (or abort) is not cached: the next plan tries again.
-      p.catch(() => this.statics.delete(profile.launchHash))
+      p.catch(() => this.statics.delete(key))
     }
     return p
   }
 
-  private async loadStatic(profile: ProfileSpec, signal: AbortSignal | undefined): Promise<Static> {
+  private async loadStatic(profile: ProfileSpec, gpu: boolean, signal: AbortSignal | undefined): Promise<Static> {
     const log = this.c.logger.child({ profile: profile.id })
+    const cpu = this.c.cpuFeatures?.()
     // A model file that is missing or unreadable surfaces at spawn; planning goes on without an estimate.
-    const estimate = await estimateProfile(profile, { signal, cache: this.ggufCache }).catch((err: unknown) => {
+    const estimate = await estimateProfile(profile, { signal, cache: this.ggufCache, gpu, cpu }).catch((err: unknown) => {
       signal?.throwIfAborted()
       log.debug({ err }, 'no GGUF estimate for this profile')
       return undefined

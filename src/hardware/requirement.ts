@@ -10,9 +10,10 @@
  *                    two holes, which herd's estimate fills when it has one: it reserves
  *                    logits for a whole batch where llama-server keeps one row per slot
  *                    (compute 300 MiB instead of 40 for a 152k vocabulary), so the smaller
- *                    compute figure is taken; and on the host it leaves out the CPU_REPACK
- *                    copy of Q4_0/Q4_K/IQ4_NL weights (693 MiB instead of 4438 for an 8B
- *                    Q4_K on CPU), so the larger weights figure is taken.
+ *                    compute figure is taken; and on the host it leaves out the weights the
+ *                    CPU backend repacks into its extra buffers (CPU_REPACK on AVX2/ARM, AMX:
+ *                    693 MiB instead of 4438 for an 8B Q4_K on AVX2, 4542 with AMX), so the
+ *                    larger weights figure is taken.
  *   3. estimate    — herd's GGUF reading and formulas (estimate.ts): close for dense models,
  *                    rough for MoE/SWA/recurrent ones; overheads added as for fit-params.
  *   4. cookbook    — `estimated_vram_mb` / `estimated_sysmem_mb`: a person's guess, possibly

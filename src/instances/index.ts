@@ -18,8 +18,9 @@ export type { InstanceCounters, InstanceEventMap, InstanceLogs, InstanceManagerC
 export type { ProcessInfo } from './instance.ts'
 export type { Fit, FitOptions, SpawnPlacement } from './prepare.ts'
 export type { ExitInfo } from './spawn.ts'
-export type { AcquireOptions, InstanceEvents, InstanceSnapshot, InstanceStatus, Lease, ProfileLoad } from './types.ts'
+export type { AcquireOptions, InstanceEvents, InstanceSnapshot, InstanceStatus, Lease, ProfileLoad, QueueWait } from './types.ts'
 export { parallelFromArgs } from './capacity.ts'
+export { WaitQueue, type QueuePolicy, type Waiter } from './queue.ts'
 
 /** libp2p-style factory: options first, collaborators later. */
 export function instanceManager(init: InstanceManagerInit = {}): (components: InstanceManagerComponents) => InstanceManager {

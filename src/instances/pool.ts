@@ -11,7 +11,7 @@ import { expectedSlots, loadOf, retryAfterSeconds } from './capacity.ts'
 import { IdleTimers } from './idle.ts'
 import { Instance, type InstanceDeps } from './instance.ts'
 import { createLease, rateOf, untilAborted } from './lease.ts'
-import { prepareSpawn, type Fit } from './prepare.ts'
+import { prepareSpawn, type Fit, type SpawnPlacement } from './prepare.ts'
 import { Ewma } from './rate.ts'
 import { WaitQueue } from './queue.ts'
 import type { AcquireOptions, InstanceEvents, Lease, ProfileLoad } from './types.ts'
@@ -84,7 +84,7 @@ export class ProfilePool {
     }
     // A mesh-wide deadline (set by the node the client asked) cuts the local bound short.
     const timeoutMs = Math.max(0, Math.min(this.spec.maxWaitInQueueMs, (o.deadline ?? Infinity) - Date.now()))
-    const leased = this.queue.add({ signal: o.signal, requestId: o.requestId, timeoutMs })
+    const leased = this.queue.add({ signal: o.signal, requestId: o.requestId, timeoutMs, onWaiting: o.onWaiting })
     this.pump()
     return leased
   }
@@ -188,15 +188,17 @@ export class ProfilePool {
     const t0 = performance.now()
     // Admission waits for room no longer than someone waits for this instance (prewarm: its own bound).
     const deadline = this.queue.latestExpiry()
-    const started = inst.start((signal) =>
-      prepareSpawn(this.spec, {
+    const started = inst.start(async (signal) => {
+      const prepared = await prepareSpawn(this.spec, {
         signal,
         instanceId: inst.id,
         ...(deadline === undefined ? {} : { deadline }),
         fit: this.host.fit,
         binary: () => this.host.binary(),
-      }),
-    )
+      })
+      this.host.logger.info({ instance: inst.id, model: this.spec.id, ...placementFields(prepared.placement) }, 'starting llama-server')
+      return prepared
+    })
     this.starts.set(inst, started)
     started.then(
       () => this.ready(inst, Math.round(performance.now() - t0)),
@@ -208,7 +210,7 @@ export class ProfilePool {
   private ready(inst: Instance, spawnMs: number): void {
     this.starts.delete(inst)
     if (inst.state.status === 'ready') this.learnedSlots = inst.state.slots
-    this.host.logger.info({ instance: inst.id, spawnMs, slots: this.learnedSlots }, 'llama-server ready')
+    this.host.logger.info({ instance: inst.id, model: this.spec.id, spawnMs, slots: this.learnedSlots }, 'llama-server ready')
     this.host.emit('instance:ready', { instanceId: inst.id, profileId: this.spec.id, spawnMs })
     this.host.childrenChanged()
     if (inst.draining) {
@@ -226,6 +228,9 @@ export class ProfilePool {
     else if (isHerdError(err) && err.code === 'no_capacity') {
       // Admission said no before any process ran: an expected refusal, one line, no stack.
       this.host.logger.warn({ instance: inst.id, reason: err.message }, 'llama-server not started: no room')
+    } else if (isHerdError(err) && err.code === 'model_file_missing') {
+      // Reported when the file went missing (config/model-files.ts); each request for it says so again at debug.
+      this.host.logger.debug({ instance: inst.id, reason: err.message }, 'llama-server not started: model file missing')
     } else {
       this.host.count('spawnFailures')
       this.host.logger.warn({ err, instance: inst.id }, 'llama-server failed to start')
@@ -304,4 +309,11 @@ export class ProfilePool {
   private emitLoad(): void {
     this.host.emit('load:changed', { profileId: this.spec.id })
   }
+}
+
+/** How the start line describes where a launch goes: GPUs or CPU, and the memory it was admitted for. */
+function placementFields(p: SpawnPlacement): Record<string, unknown> {
+  // Without a hardware admission (tests, or none wired) herd placed nothing.
+  const placement = p.gpus === undefined ? 'unplaced' : p.gpus.length > 0 ? `gpu ${p.gpus.join(',')}` : 'cpu'
+  return p.estimate === undefined ? { placement } : { placement, estimate_vram_mb: p.estimate.vramMb, estimate_sysmem_mb: p.estimate.sysmemMb }
 }

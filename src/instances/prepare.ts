@@ -8,6 +8,8 @@ export interface SpawnPlacement {
   env?: Record<string, string>
   args?: readonly string[]
   gpus?: readonly number[]
+  /** The memory the launch was admitted for (MiB), for the log line that announces it. */
+  estimate?: { vramMb: number; sysmemMb: number }
 }
 
 export interface FitOptions {

@@ -1,9 +1,11 @@
 /**
  * The FIFO of requests waiting for a slot. A waiter leaves it by being served, by its
- * signal aborting (rejects with the signal's reason), or by its wait timing out.
+ * signal aborting (rejects with the signal's reason), or by its wait timing out. What a
+ * waiter is handed is a Lease for the supervisor's pools; the backends' concurrency limit
+ * hands out its own slots through the same queue.
  */
 import type { HerdError } from '../errors/index.ts'
-import type { Lease } from './types.ts'
+import type { Lease, QueueWait } from './types.ts'
 
 /** What the owning pool decides for its line. */
 export interface QueuePolicy {
@@ -15,7 +17,7 @@ export interface QueuePolicy {
   changed(): void
 }
 
-export interface Waiter {
+export interface Waiter<T = Lease> {
   readonly requestId: string | undefined
   readonly enqueuedAt: number
   /** When its wait runs out (epoch ms). */
@@ -23,15 +25,15 @@ export interface Waiter {
   /** Its wait passed max_wait_in_queue_ms while a starting instance still owed it a slot. */
   expired: boolean
   /** The queue it sits in now (waiters move to a new pool when a profile's args change). */
-  queue: WaitQueue
-  resolve(lease: Lease): void
+  queue: WaitQueue<T>
+  resolve(lease: T): void
   reject(err: unknown): void
   /** Disarm its timer and abort listener (it left the line). */
   dispose(): void
 }
 
-export class WaitQueue {
-  private readonly items: Waiter[] = []
+export class WaitQueue<T = Lease> {
+  private readonly items: Waiter<T>[] = []
   private readonly policy: QueuePolicy
 
   constructor(policy: QueuePolicy) {
@@ -43,15 +45,15 @@ export class WaitQueue {
   }
 
   /** Queue a request; the promise settles when it is served, aborted, or timed out. */
-  add(o: { signal: AbortSignal; requestId: string | undefined; timeoutMs: number }): Promise<Lease> {
-    return new Promise<Lease>((resolve, reject) => {
+  add(o: { signal: AbortSignal; requestId: string | undefined; timeoutMs: number; onWaiting?: ((state: () => QueueWait) => void) | undefined }): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       const onAbort = (): void => {
         if (!w.queue.remove(w)) return
         reject(o.signal.reason)
         w.queue.policy.changed()
       }
       const timer = setTimeout(() => w.queue.timedOut(w), o.timeoutMs)
-      const w: Waiter = {
+      const w: Waiter<T> = {
         requestId: o.requestId,
         enqueuedAt: Date.now(),
         expiresAt: Date.now() + o.timeoutMs,
@@ -66,23 +68,31 @@ export class WaitQueue {
       }
       o.signal.addEventListener('abort', onAbort, { once: true })
       this.items.push(w)
+      o.onWaiting?.(() => w.queue.stateOf(w))
     })
   }
 
+  /** What a waiter waits on now: the head of the line that starting instances will serve waits for a load. */
+  stateOf(w: Waiter<T>): QueueWait {
+    const at = this.items.indexOf(w)
+    if (at < 0) return { kind: 'waiting' }
+    return at < this.policy.owed() ? { kind: 'loading' } : { kind: 'queued', ahead: at }
+  }
+
   /** Index of a waiter (its place in line), or -1. */
-  indexOf(w: Waiter): number {
+  indexOf(w: Waiter<T>): number {
     return this.items.indexOf(w)
   }
 
   /** Serve the head of the line. */
-  shift(): Waiter | undefined {
+  shift(): Waiter<T> | undefined {
     const w = this.items.shift()
     w?.dispose()
     return w
   }
 
   /** Take a waiter out of line without settling it. Returns whether it was here. */
-  remove(w: Waiter): boolean {
+  remove(w: Waiter<T>): boolean {
     const i = this.items.indexOf(w)
     if (i < 0) return false
     this.items.splice(i, 1)
@@ -99,7 +109,7 @@ export class WaitQueue {
   }
 
   /** Move every waiter, in order, to the end of another queue; timers and signals stay armed. */
-  moveTo(other: WaitQueue): void {
+  moveTo(other: WaitQueue<T>): void {
     for (const w of this.items.splice(0)) {
       w.queue = other
       other.items.push(w)
@@ -114,7 +124,7 @@ export class WaitQueue {
   }
 
   /** Waiters whose wait ran out while a starting instance owed them a slot. */
-  expired(): Waiter[] {
+  expired(): Waiter<T>[] {
     return this.items.filter((w) => w.expired)
   }
 
@@ -130,7 +140,7 @@ export class WaitQueue {
    * Past max_wait_in_queue_ms a waiter leaves with 'queue_timeout', unless a starting instance
    * owes it a slot: the startup timeout bounds that wait, and a cold start may rightly be slower.
    */
-  private timedOut(w: Waiter): void {
+  private timedOut(w: Waiter<T>): void {
     const at = this.items.indexOf(w)
     if (at < 0) return
     if (at < this.policy.owed()) {

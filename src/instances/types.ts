@@ -51,7 +51,12 @@ export interface AcquireOptions {
   requestId?: string
   /** Epoch ms: wait in line no later than this (a mesh-wide bound set by the first node), nor longer than max_wait_in_queue_ms. */
   deadline?: number
+  /** Called once if the request has to wait in line; the thunk says, when read, what it waits on now. */
+  onWaiting?: (state: () => QueueWait) => void
 }
+
+/** What a waiting request waits on: a starting instance, its turn in line (`ahead` before it), or nothing any more (served). */
+export type QueueWait = { kind: 'loading' } | { kind: 'queued'; ahead: number } | { kind: 'waiting' }
 
 export interface InstanceEvents {
   'instance:ready': { instanceId: string; profileId: string; spawnMs: number }

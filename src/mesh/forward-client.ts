@@ -10,8 +10,8 @@
 import { Readable } from 'node:stream'
 import type { Logger } from 'pino'
 import { ERROR_CODES, HerdError, isHerdError, type ErrorCode } from '../errors/index.ts'
-import type { UpstreamResponse } from '../router/types.ts'
-import { MAX_HEAD_BYTES, endSchema, parseFrame, responseHeadSchema, type EndMessage, type RequestHead } from './forward-messages.ts'
+import type { UpstreamResponse, WaitState } from '../router/types.ts'
+import { MAX_HEAD_BYTES, endSchema, parseFrame, parseWaitState, responseHeadSchema, type EndMessage, type RequestHead } from './forward-messages.ts'
 import { FrameError, FrameType, MAX_FRAME_PAYLOAD, encodeFrame, encodeJsonFrame, type Frame } from './frame.ts'
 import { FrameTimeoutError, SilenceError, sendFrame } from './frame-reader.ts'
 import type { PooledStream, StreamPool } from './stream-pool.ts'
@@ -47,7 +47,8 @@ export class ForwardClient {
     this.bodyGapMs = init.bodyGapMs ?? DEFAULT_BODY_GAP_MS
   }
 
-  async forward(peerId: string, req: ForwardRequest, options: { signal: AbortSignal }): Promise<UpstreamResponse> {
+  /** `onWaiting` hears the status a peer's keep-alives carry until the response head. */
+  async forward(peerId: string, req: ForwardRequest, options: { signal: AbortSignal; onWaiting?: (state: WaitState) => void }): Promise<UpstreamResponse> {
     const { signal } = options
     signal.throwIfAborted()
     const { pool } = this.components
@@ -77,7 +78,11 @@ export class ForwardClient {
       const deadline = Date.now() + this.headTimeoutMs
       while (true) {
         const frame = await this.nextFrame(entry, peerId, signal, deadline)
-        if (frame.type === FrameType.KeepAlive) continue
+        if (frame.type === FrameType.KeepAlive) {
+          const state = options.onWaiting === undefined ? undefined : parseWaitState(frame.payload)
+          if (state !== undefined) options.onWaiting?.(state)
+          continue
+        }
         if (frame.type === FrameType.ResponseHead) {
           const head = parseFrame(frame, responseHeadSchema)
           signal.removeEventListener('abort', onAbort)

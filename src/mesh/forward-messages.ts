@@ -3,6 +3,7 @@
  * with the caps that bound what a peer can make this node hold.
  */
 import { z } from 'zod'
+import type { WaitState } from '../router/types.ts'
 import { FrameError, parseJsonPayload, type Frame } from './frame.ts'
 
 /** A request or response head frame larger than this is refused before it is buffered. */
@@ -48,6 +49,41 @@ export const endSchema = z.discriminatedUnion('ok', [
   z.object({ ok: z.literal(false), message: z.string().transform((m) => m.slice(0, MAX_END_MESSAGE_LENGTH)), code: z.string().max(64).optional() }),
 ])
 export type EndMessage = z.infer<typeof endSchema>
+
+/**
+ * A keep-alive frame before the response head may carry what the request waits on (a cold
+ * start, a queue), so the client's node can tell its streaming client. Only the kind and a
+ * count travel: the client's node names the model and the node from its own view, so a
+ * peer's text never reaches a client. A status over the cap, or one that fails the schema,
+ * is ignored (the frame is still a keep-alive), as an older node ignores the payload.
+ */
+export const MAX_WAIT_STATE_BYTES = 256
+export const MAX_QUEUE_AHEAD = 1_000_000
+
+const waitStateSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('waiting') }),
+  z.object({ kind: z.literal('loading') }),
+  z.object({ kind: z.literal('queued'), ahead: z.number().int().min(0).max(MAX_QUEUE_AHEAD) }),
+])
+
+export function encodeWaitState(state: WaitState): Uint8Array {
+  const wire: WaitState =
+    state.kind === 'queued' ? { kind: 'queued', ahead: Math.min(MAX_QUEUE_AHEAD, Math.max(0, Math.floor(state.ahead))) } : { kind: state.kind }
+  return Buffer.from(JSON.stringify(wire), 'utf8')
+}
+
+/** The status a keep-alive carries, or undefined (none, too large, not one). */
+export function parseWaitState(payload: Uint8Array): WaitState | undefined {
+  if (payload.byteLength === 0 || payload.byteLength > MAX_WAIT_STATE_BYTES) return undefined
+  let value: unknown
+  try {
+    value = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'))
+  } catch {
+    return undefined
+  }
+  const result = waitStateSchema.safeParse(value)
+  return result.success ? result.data : undefined
+}
 
 export function parseFrame<T>(frame: Frame, schema: z.ZodType<T>): T {
   const result = schema.safeParse(parseJsonPayload(frame))

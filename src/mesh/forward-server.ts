@@ -15,9 +15,9 @@
 import type { Connection, Stream } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import { isHerdError } from '../errors/index.ts'
-import type { UpstreamResponse } from '../router/types.ts'
+import type { UpstreamResponse, WaitState } from '../router/types.ts'
 import { MAX_BODY_BYTES, MAX_BUFFERED_BYTES_PER_PEER, MAX_INBOUND_STREAMS_PER_PEER } from './constants.ts'
-import { MAX_HEAD_BYTES, parseFrame, requestHeadSchema, type EndMessage, type RequestHead, type ResponseHead } from './forward-messages.ts'
+import { MAX_HEAD_BYTES, encodeWaitState, parseFrame, requestHeadSchema, type EndMessage, type RequestHead, type ResponseHead } from './forward-messages.ts'
 import { FrameError, FrameType, MAX_FRAME_PAYLOAD, encodeFrame, encodeJsonFrame, type FrameErrorKind } from './frame.ts'
 import { FrameReader, FrameTimeoutError, SilenceError, sendFrame } from './frame-reader.ts'
 import type { RefusalKind, Refusals } from './refusals.ts'
@@ -31,7 +31,14 @@ const FRAME_REFUSAL: Record<FrameErrorKind, RefusalKind> = {
   sequence: 'bad_frame',
 }
 
-export type ForwardHandler = (req: ForwardRequest, options: { signal: AbortSignal }) => Promise<UpstreamResponse>
+/**
+ * Serves one forwarded request. `onWaiting` takes a live view of what it waits on (a cold
+ * start, a queue); the server sends it to the asking node in keep-alives until the head.
+ */
+export type ForwardHandler = (req: ForwardRequest, options: { signal: AbortSignal; onWaiting?: (state: () => WaitState) => void }) => Promise<UpstreamResponse>
+
+/** While a request waits for its head and says what it waits on, a status keep-alive goes about this often. */
+const STATUS_INTERVAL_MS = 1_000
 
 export interface ForwardServerComponents {
   logger: Logger
@@ -249,15 +256,22 @@ export class ForwardServer {
       await sendFrame(stream, frame, { signal: ac.signal })
       lastSent = Date.now()
     }
-    const keepAlive = setInterval(() => {
-      if (Date.now() - lastSent < this.keepAliveMs || stream.writeStatus !== 'writable' || stream.writableNeedsDrain) return
-      stream.send(encodeFrame(FrameType.KeepAlive))
-      lastSent = Date.now()
-    }, this.keepAliveMs)
+    // What the request waits on, until its head: sent about every second; otherwise a bare keep-alive after keepAliveMs of silence.
+    let waiting: (() => WaitState) | undefined
+    const keepAlive = setInterval(
+      () => {
+        if (stream.writeStatus !== 'writable' || stream.writableNeedsDrain) return
+        const state = res === undefined ? readState(waiting) : undefined
+        if (state === undefined && Date.now() - lastSent < this.keepAliveMs) return
+        stream.send(encodeFrame(FrameType.KeepAlive, state === undefined ? undefined : encodeWaitState(state)))
+        lastSent = Date.now()
+      },
+      Math.min(this.keepAliveMs, STATUS_INTERVAL_MS),
+    )
     try {
       const req: ForwardRequest = { requestId: head.requestId, method: head.method, path: head.path, headers: head.headers, hops: head.hops, body }
       try {
-        res = await this.components.onForward(req, { signal: ac.signal })
+        res = await this.components.onForward(req, { signal: ac.signal, onWaiting: (state) => (waiting = state) })
       } catch (err: unknown) {
         if (ac.signal.aborted) return false
         log.debug({ err: String(err) }, 'forwarded request failed before a response')
@@ -293,6 +307,15 @@ export class ForwardServer {
       stop.removeEventListener('abort', onGone)
       if (res !== undefined && !res.body.readableEnded) res.body.destroy()
     }
+  }
+}
+
+/** The status to send, if any: a failing status view costs the status, never the timer (a throw there would end the process). */
+function readState(waiting: (() => WaitState) | undefined): WaitState | undefined {
+  try {
+    return waiting?.()
+  } catch {
+    return undefined
   }
 }
 

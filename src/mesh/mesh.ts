@@ -9,7 +9,7 @@ import type { IdentifyResult, PeerId, PeerInfo } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Logger } from 'pino'
 import { HerdError } from '../errors/index.ts'
-import type { UpstreamResponse } from '../router/types.ts'
+import type { UpstreamResponse, WaitState } from '../router/types.ts'
 import { parseMultiaddrs, withPeerId } from './addrs.ts'
 import * as C from './constants.ts'
 import { Dialer } from './dialer.ts'
@@ -173,7 +173,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   }
 
   /** Forwards a request; resolves when the response head arrives. Rejects with HerdError naming the peer. */
-  async forward(peerId: string, req: ForwardRequest, options: { signal: AbortSignal }): Promise<UpstreamResponse> {
+  async forward(peerId: string, req: ForwardRequest, options: { signal: AbortSignal; onWaiting?: (state: WaitState) => void }): Promise<UpstreamResponse> {
     const run = this.run
     if (run === undefined || this.status !== 'started') throw new HerdError('peer_unavailable', `peer ${peerId}: the mesh is not running`)
     if (peerId === run.selfId) throw new HerdError('internal', 'refusing to forward a request to this node itself')

@@ -18,6 +18,10 @@ export const MAX_MODEL_NAMES = 64
 /** Ids, names, versions, addresses. */
 export const MAX_SHORT_STRING = 512
 export const MAX_DESCRIPTION = 4096
+/** External backends one state may list. */
+export const MAX_GOSSIP_BACKENDS = 64
+/** Backend models one state may list, over all its backends. */
+export const MAX_GOSSIP_BACKEND_MODELS = 1024
 
 const num = z.number().finite()
 const short = z.string().max(MAX_SHORT_STRING)
@@ -50,7 +54,28 @@ const model = z.looseObject({
   estimatedSysmemMb: num.nullable(),
   canFitNow: z.boolean(),
   canFitAfterEviction: z.boolean(),
+  fileMissing: z.boolean().optional(),
 })
+
+const backendModel = z.looseObject({ id: short, model: short, names: z.array(short).max(MAX_MODEL_NAMES) })
+
+const backend = z.looseObject({
+  name: short,
+  protocol: z.enum(['openai', 'anthropic']),
+  egress: z.boolean(),
+  health: z.enum(['up', 'down', 'unknown']),
+  circuit: z.enum(['closed', 'open', 'half-open']),
+  inUse: num,
+  maxConcurrency: num,
+  queueLength: num,
+  maxQueueSize: num,
+  models: z.array(backendModel).max(MAX_GOSSIP_BACKEND_MODELS),
+})
+
+const backends = z
+  .array(backend)
+  .max(MAX_GOSSIP_BACKENDS)
+  .refine((list) => list.reduce((n, b) => n + b.models.length, 0) <= MAX_GOSSIP_BACKEND_MODELS, `at most ${MAX_GOSSIP_BACKEND_MODELS} backend models in all`)
 
 export const nodeStateSchema = z.looseObject({
   id: short.min(1),
@@ -62,6 +87,7 @@ export const nodeStateSchema = z.looseObject({
   status: z.enum(['ready', 'draining']),
   resources,
   models: z.array(model).max(MAX_GOSSIP_MODELS),
+  backends: backends.optional(),
   peers: z.array(z.looseObject({ id: short, addrs: z.array(short).max(MAX_ADDRS_PER_PEER) })).max(MAX_GOSSIP_PEERS),
 })
 

@@ -45,6 +45,37 @@ export interface ModelState {
   canFitNow: boolean
   /** A cold start could fit here once herd's own instances make room (idle ones evicted, busy ones finished). False: not while the memory is as it is (other processes hold it, or the node is too small). */
   canFitAfterEviction: boolean
+  /** The profile's `model_path` does not exist on that node (then both fit flags are false). Absent: it exists, or the node does not say. */
+  fileMissing?: boolean
+}
+
+/** One model of an external backend: `backend/model` to clients, `model` upstream. */
+export interface BackendModelState {
+  /** `backend/model` */
+  id: string
+  /** Its name on the backend. */
+  model: string
+  /** Aliases that resolve to it. */
+  names: string[]
+}
+
+/**
+ * One external backend this node holds the credential for: enough for peers to list its
+ * models and route around it when it is down or full. Never its URL, headers or key.
+ */
+export interface BackendState {
+  name: string
+  protocol: 'openai' | 'anthropic'
+  /** It is outside the network: requests with `x-herd-no-egress: 1` never go there. */
+  egress: boolean
+  /** The last health probe (GET {base_url}/models): `unknown` until the first answer. */
+  health: 'up' | 'down' | 'unknown'
+  circuit: 'closed' | 'open' | 'half-open'
+  inUse: number
+  maxConcurrency: number
+  queueLength: number
+  maxQueueSize: number
+  models: BackendModelState[]
 }
 
 export interface PeerAddress {
@@ -64,6 +95,8 @@ export interface NodeState {
   status: 'ready' | 'draining'
   resources: ResourceState
   models: ModelState[]
+  /** External backends served from this node (absent from nodes that predate them). */
+  backends?: BackendState[]
   peers: PeerAddress[]
 }
 

@@ -1,10 +1,11 @@
 /**
- * Which models exist, mesh-wide: this node's cookbook first, then what fresh peers
- * gossip. Resolves what a client typed (`name`, `name:profile`, an alias) to one
- * `model:profile`, and lists the union for /v1/models.
+ * Which models exist, mesh-wide: this node's cookbook first, then its external backends'
+ * models (`backend/model`), then what fresh peers gossip (their models, then their
+ * backends'). Resolves what a client typed (`name`, `name:profile`, an alias) to one
+ * `model:profile` or backend model id, and lists the union for /v1/models.
  */
 import type { Capabilities, Cookbook, RouteStrategy } from '../config/types.ts'
-import type { ModelState } from '../mesh/types.ts'
+import type { BackendState, ModelState } from '../mesh/types.ts'
 import type { RoutablePeer } from './router.ts'
 
 export interface CatalogEntry {
@@ -18,8 +19,19 @@ export interface CatalogEntry {
   description: string | undefined
   capabilities: Capabilities
   local: boolean
+  /** `missing_file` when the owning node's `model_path` for it does not exist. */
+  status: 'ok' | 'missing_file'
   /** For a route name: the models it stands for (those that exist now) and how one is chosen. */
   route?: { candidates: string[]; strategy: RouteStrategy }
+  /** Set for an external backend's model. */
+  backend?: BackendInfo
+}
+
+/** What the api needs to know of a backend model: whose it is, what it speaks, whether it leaves the network. */
+export interface BackendInfo {
+  name: string
+  protocol: BackendState['protocol']
+  egress: boolean
 }
 
 /** The models one request may be served by, best first by the cookbook's say. */
@@ -36,6 +48,10 @@ export interface CatalogComponents {
   startedAt: number
   cookbook: () => Cookbook
   peers: () => RoutablePeer[]
+  /** Whether this node's file for a profile is missing. Default: never. */
+  fileMissing?: (profileId: string) => boolean
+  /** This node's backends (absent: none). */
+  backends?: () => BackendState[]
 }
 
 export class ModelCatalog {
@@ -52,10 +68,21 @@ export class ModelCatalog {
     if (cookbook.profiles.has(requested)) return requested
     const local = cookbook.names.get(requested)
     if (local !== undefined) return local
+    for (const { model } of this.backendModels(this.localBackends())) if (model.id === requested || model.names.includes(requested)) return model.id
     for (const { model } of this.remoteModels()) {
       if (model.id === requested || model.names.includes(requested)) return model.id
     }
+    for (const { model } of this.remoteBackendModels()) if (model.id === requested || model.names.includes(requested)) return model.id
     return undefined
+  }
+
+  /** The backend a model id belongs to (here or on a peer), or undefined for a llama-server model. */
+  backend(profileId: string): BackendInfo | undefined {
+    if (this.c.cookbook().profiles.has(profileId)) return undefined
+    const hit =
+      this.backendModels(this.localBackends()).find(({ model }) => model.id === profileId) ??
+      this.remoteBackendModels().find(({ model }) => model.id === profileId)
+    return hit === undefined ? undefined : info(hit.backend)
   }
 
   /**
@@ -89,26 +116,68 @@ export class ModelCatalog {
   capabilities(profileId: string): Capabilities | undefined {
     const local = this.c.cookbook().profiles.get(profileId)
     if (local) return local.capabilities
-    return this.remoteModels().find(({ model }) => model.id === profileId)?.model.capabilities
+    const remote = this.remoteModels().find(({ model }) => model.id === profileId)?.model.capabilities
+    if (remote) return remote
+    const backend = this.backend(profileId)
+    return backend === undefined ? undefined : backendCapabilities(backend.protocol)
   }
 
-  /** One entry per `model:profile` and per bare name, local entries winning over remote ones. */
+  /**
+   * One entry per `model:profile` and per bare name, local entries winning over remote
+   * ones, except a local entry whose file is missing where a peer has it (that peer serves it).
+   */
   list(): CatalogEntry[] {
     const out = new Map<string, CatalogEntry>()
     const cookbook = this.c.cookbook()
     const created = Math.floor(this.c.startedAt / 1000)
+    const status = (id: string): CatalogEntry['status'] => (this.c.fileMissing?.(id) === true ? 'missing_file' : 'ok')
     for (const p of cookbook.profiles.values()) {
-      out.set(p.id, { id: p.id, profileId: p.id, ownedBy: this.c.nodeName, created, description: p.description, capabilities: p.capabilities, local: true })
+      out.set(p.id, {
+        id: p.id,
+        profileId: p.id,
+        ownedBy: this.c.nodeName,
+        created,
+        description: p.description,
+        capabilities: p.capabilities,
+        local: true,
+        status: status(p.id),
+      })
     }
     for (const [name, profileId] of cookbook.names) {
       const p = cookbook.profiles.get(profileId)
       if (p && !out.has(name))
-        out.set(name, { id: name, profileId, ownedBy: this.c.nodeName, created, description: p.description, capabilities: p.capabilities, local: true })
+        out.set(name, {
+          id: name,
+          profileId,
+          ownedBy: this.c.nodeName,
+          created,
+          description: p.description,
+          capabilities: p.capabilities,
+          local: true,
+          status: status(profileId),
+        })
     }
+    const addBackendModels = (
+      list: { backend: BackendState; model: { id: string; names: string[] } }[],
+      ownedBy: string,
+      when: number,
+      local: boolean,
+    ): void => {
+      for (const { backend, model } of list) {
+        for (const id of [model.id, ...model.names]) {
+          if (out.has(id)) continue
+          const capabilities = backendCapabilities(backend.protocol)
+          out.set(id, { id, profileId: model.id, ownedBy, created: when, description: undefined, capabilities, local, status: 'ok', backend: info(backend) })
+        }
+      }
+    }
+    addBackendModels(this.backendModels(this.localBackends()), this.c.nodeName, created, true)
     for (const { peer, model } of this.remoteModels()) {
       const peerCreated = Math.floor(peer.state.startedAt / 1000)
+      const remoteStatus = model.fileMissing === true ? 'missing_file' : 'ok'
       for (const id of [model.id, ...model.names]) {
-        if (out.has(id)) continue
+        const known = out.get(id)
+        if (known !== undefined && !(known.status === 'missing_file' && remoteStatus === 'ok')) continue
         out.set(id, {
           id,
           profileId: model.id,
@@ -117,8 +186,12 @@ export class ModelCatalog {
           description: model.description,
           capabilities: model.capabilities,
           local: false,
+          status: remoteStatus,
         })
       }
+    }
+    for (const peer of this.c.peers()) {
+      if (peer.fresh) addBackendModels(this.backendModels(peer.state.backends ?? []), peer.name, Math.floor(peer.state.startedAt / 1000), false)
     }
     for (const r of cookbook.routes?.values() ?? []) {
       const ids = this.resolveAll(r.candidates)
@@ -133,10 +206,25 @@ export class ModelCatalog {
         description: r.description,
         capabilities: caps,
         local: true,
+        // A route answers as long as one candidate does: its own status is the first one's.
+        status: out.get(first)?.status ?? 'ok',
         route: { candidates: ids, strategy: r.strategy },
+        ...(out.get(first)?.backend === undefined ? {} : { backend: out.get(first)?.backend as BackendInfo }),
       })
     }
     return [...out.values()].sort((a, b) => a.id.localeCompare(b.id))
+  }
+
+  private localBackends(): BackendState[] {
+    return this.c.backends?.() ?? []
+  }
+
+  private backendModels(backends: readonly BackendState[]): { backend: BackendState; model: BackendState['models'][number] }[] {
+    return backends.flatMap((backend) => backend.models.map((model) => ({ backend, model })))
+  }
+
+  private remoteBackendModels(): { backend: BackendState; model: BackendState['models'][number] }[] {
+    return this.c.peers().flatMap((peer) => (peer.fresh ? this.backendModels(peer.state.backends ?? []) : []))
   }
 
   private remoteModels(): { peer: RoutablePeer; model: ModelState }[] {
@@ -147,4 +235,13 @@ export class ModelCatalog {
     }
     return out
   }
+}
+
+function info(b: BackendState): BackendInfo {
+  return { name: b.name, protocol: b.protocol, egress: b.egress }
+}
+
+/** What a backend model is taken to do, by its protocol (which endpoints it serves is the backends' table). */
+export function backendCapabilities(protocol: BackendState['protocol']): Capabilities {
+  return { completion: true, embeddings: protocol === 'openai', rerank: false }
 }

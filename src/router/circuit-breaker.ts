@@ -7,6 +7,9 @@
 export type CircuitState =
   { state: 'closed'; failures: number } | { state: 'open'; until: number; backoffMs: number } | { state: 'half-open'; backoffMs: number; probing: boolean }
 
+/** The longest a target's own `Retry-After` keeps its circuit open. */
+export const MAX_RETRY_AFTER_MS = 10 * 60_000
+
 export interface CircuitBreakerInit {
   /** Consecutive failures that open the circuit. Default 3. */
   threshold?: number
@@ -66,8 +69,19 @@ export class CircuitBreakers {
     this.circuits.delete(peer)
   }
 
-  failure(peer: string): void {
+  /**
+   * A failed attempt. With `retryAfterMs` (the target answered 429 or 503 with
+   * `Retry-After`) the circuit opens at once, for at least that long (up to
+   * MAX_RETRY_AFTER_MS): it said when to come back.
+   */
+  failure(peer: string, options: { retryAfterMs?: number } = {}): void {
     const c = this.get(peer)
+    const told = options.retryAfterMs
+    if (told !== undefined && told > 0) {
+      const backoff = c.state === 'closed' ? this.baseBackoffMs : Math.min(this.maxBackoffMs, c.backoffMs * 2)
+      this.open(peer, Math.max(backoff, Math.min(told, MAX_RETRY_AFTER_MS)))
+      return
+    }
     if (c.state === 'closed') {
       const failures = c.failures + 1
       if (failures < this.threshold) {
@@ -79,6 +93,12 @@ export class CircuitBreakers {
     }
     // A failed probe (or a late failure while open) doubles the backoff.
     this.open(peer, Math.min(this.maxBackoffMs, c.backoffMs * 2))
+  }
+
+  /** Milliseconds until an open circuit lets a probe through (0 when it is not open). */
+  remainingMs(peer: string): number {
+    const c = this.get(peer)
+    return c.state === 'open' ? Math.max(0, c.until - this.now()) : 0
   }
 
   /** Forget a peer (it left the mesh). */

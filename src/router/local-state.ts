@@ -5,7 +5,7 @@
 import type { Cookbook, ProfileSpec } from '../config/types.ts'
 import type { ProfileLoad } from '../instances/types.ts'
 import type { FitAnswer } from '../hardware/index.ts'
-import type { ModelState, NodeState, ResourceState } from '../mesh/types.ts'
+import type { BackendState, ModelState, NodeState, ResourceState } from '../mesh/types.ts'
 
 export interface LocalStateSources {
   name: string
@@ -17,6 +17,10 @@ export interface LocalStateSources {
   load: () => ProfileLoad[]
   resources: () => ResourceState
   fit: (profile: ProfileSpec) => FitAnswer
+  /** The profile's model file is missing here (config/model-files.ts): no cold start can work, so peers should not send it. */
+  fileMissing?: (profileId: string) => boolean
+  /** This node's external backends (never their URLs, headers or keys). */
+  backends?: () => BackendState[]
 }
 
 export type LocalState = Omit<NodeState, 'id' | 'seq' | 'peers'>
@@ -30,6 +34,7 @@ export function localModels(s: LocalStateSources): ModelState[] {
   for (const p of cookbook.profiles.values()) {
     const load = loads.get(p.id)
     const fit = s.fit(p)
+    const fileMissing = s.fileMissing?.(p.id) === true
     out.push({
       id: p.id,
       model: p.model,
@@ -47,8 +52,10 @@ export function localModels(s: LocalStateSources): ModelState[] {
       tokensPerSecond: load?.tokensPerSecond ?? null,
       estimatedVramMb: fit.vramMb,
       estimatedSysmemMb: fit.sysmemMb,
-      canFitNow: fit.now,
-      canFitAfterEviction: fit.afterEviction,
+      // A missing file fits nowhere: peers skip this node for it (an instance already running still serves).
+      canFitNow: fit.now && !fileMissing,
+      canFitAfterEviction: fit.afterEviction && !fileMissing,
+      ...(fileMissing ? { fileMissing: true } : {}),
     })
   }
   return out
@@ -63,5 +70,6 @@ export function localState(s: LocalStateSources): LocalState {
     status: s.draining() ? 'draining' : 'ready',
     resources: s.resources(),
     models: localModels(s),
+    backends: s.backends?.() ?? [],
   }
 }

@@ -37,10 +37,13 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
   const deadline = startDeadline({ limitMs: profile.maxRequestDurationMs, receivedAt: req.receivedAt, signal: req.signal, profileId: profile.id })
   let lease: Lease
   try {
+    const onWaiting = req.onWaiting
     lease = await c.instances.acquire(profile, {
       signal: deadline.signal,
       requestId: req.requestId,
       ...(req.deadline === undefined ? {} : { deadline: req.deadline }),
+      // A cold start or a queue: what the request waits on, named for the client.
+      ...(onWaiting === undefined ? {} : { onWaiting: (state) => onWaiting(() => ({ ...state(), model: profile.id, node: c.nodeName })) }),
     })
   } catch (err: unknown) {
     deadline.clear()
@@ -82,7 +85,7 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
   }
   const headers = relayableHeaders(res.headers, { trustLength: true })
   const sse = (headers['content-type'] ?? '').includes('text/event-stream')
-  const body = res.body.pipe(new TimingsTap())
+  const body = res.body.pipe(new TimingsTap(sse))
   let released = false
   const release = (): void => {
     if (released) return
@@ -96,8 +99,11 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
     void settleCrash(lease, deadline.signal).then(() => {
       const failure = deadline.timedOut ?? upstreamFailure(err, req, lease, profile)
       // The head is gone already: an event stream ends with an error event, other bodies are cut off.
-      if (sse && !body.destroyed && !req.signal.aborted) body.end(sseError(failure, req.errorShape))
-      else body.destroy(failure)
+      if (sse && !body.destroyed && !req.signal.aborted) {
+        // What arrived of an event cut off mid-way would merge with the error event into one broken event.
+        body.dropPartialEvent()
+        body.end(sseError(failure, req.errorShape))
+      } else body.destroy(failure)
       release()
     })
   })
@@ -108,6 +114,22 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
     release()
   })
   return { status: res.statusCode, headers, body, servedBy: c.nodeName, guarded: true }
+}
+
+/** An "event" longer than this without a boundary is passed on as it is rather than held. */
+const MAX_PARTIAL_EVENT_BYTES = 1024 * 1024
+
+/** Ends with a blank line (`\n\n`, or `\r\n\r\n` whose last three bytes are `\n\r\n`). */
+function endsWithBoundary(b: Buffer): boolean {
+  const n = b.length
+  return n >= 2 && b[n - 1] === 0x0a && (b[n - 2] === 0x0a || (n >= 3 && b[n - 2] === 0x0d && b[n - 3] === 0x0a))
+}
+
+/** Where the last complete event ends (just past its blank line), or -1. */
+function lastEventEnd(b: Buffer): number {
+  const lf = b.lastIndexOf('\n\n')
+  const crlf = b.lastIndexOf('\r\n\r\n')
+  return Math.max(lf < 0 ? -1 : lf + 2, crlf < 0 ? -1 : crlf + 4)
 }
 
 /** The last SSE event of a stream that failed after its head, in the shape its clients parse (OpenAI's by default). */
@@ -150,10 +172,42 @@ function upstreamFailure(err: unknown, req: RouteRequest, lease: Lease, profile:
  */
 class TimingsTap extends Transform {
   private tail = ''
+  private readonly sse: boolean
+  /** An event stream's bytes after its last complete event (held until the event completes). */
+  private partial: Buffer | undefined
+
+  /** `sse`: pass whole events only, so a stream cut off mid-event can still end with a clean error event. */
+  constructor(sse: boolean) {
+    super()
+    this.sse = sse
+  }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.tail = (this.tail + chunk.toString('latin1')).slice(-4096)
-    done(null, chunk)
+    if (!this.sse) return done(null, chunk)
+    const bytes = this.partial === undefined ? chunk : Buffer.concat([this.partial, chunk])
+    this.partial = undefined
+    // llama-server writes whole events per chunk: the common case costs one comparison.
+    if (endsWithBoundary(bytes)) return done(null, bytes)
+    const end = lastEventEnd(bytes)
+    if (end < 0 && bytes.length < MAX_PARTIAL_EVENT_BYTES) {
+      this.partial = bytes
+      return done()
+    }
+    if (end < 0) return done(null, bytes)
+    this.partial = bytes.subarray(end)
+    done(null, bytes.subarray(0, end))
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.partial !== undefined) this.push(this.partial)
+    this.partial = undefined
+    done()
+  }
+
+  /** Forget the bytes of an event that will never complete. */
+  dropPartialEvent(): void {
+    this.partial = undefined
   }
 
   result(elapsedMs: number): { tokens?: number; ms?: number; promptTokens?: number } {

@@ -35,7 +35,7 @@ export async function rejectRemoteError(res: UpstreamResponse, peerName: string,
 }
 
 /** Up to `maxBytes` of `body` as text, whatever arrived by `timeoutMs`; the body is destroyed after (that resets a peer's stream). */
-function readCapped(body: Readable, maxBytes: number, timeoutMs: number): Promise<string> {
+export function readCapped(body: Readable, maxBytes: number, timeoutMs: number): Promise<string> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = []
     let size = 0

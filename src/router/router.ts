@@ -10,10 +10,11 @@ import { CircuitBreakers, type CircuitState } from './circuit-breaker.ts'
 import { pastDeadline } from './deadline.ts'
 import { DEFAULT_WAIT_BOUND_MS, WAIT_HEADER, waitHeader } from './wait-bound.ts'
 import { serveLocal, type LocalTargetComponents } from './local-target.ts'
+import { backendCandidates, backendFor, MODEL_HEADER, type BackendPeer, type BackendTargets } from './backend-target.ts'
 import { PendingCounter } from './pending.ts'
 import { rejectRemoteError } from './remote-error.ts'
 import { memoryRoom, rank, score, type Candidate } from './scoring.ts'
-import type { RouteRequest, UpstreamResponse } from './types.ts'
+import type { RouteRequest, UpstreamResponse, WaitState } from './types.ts'
 import type { RouteStrategy } from '../config/types.ts'
 
 /** A peer as the router sees it (the mesh's view, narrowed). */
@@ -26,13 +27,16 @@ export interface RoutablePeer {
 
 export type { ForwardRequest }
 
-/** Answers that say a peer is busy or full, not that it is unwell: they never trip its circuit. */
-const LOAD_REFUSALS: ReadonlySet<string> = new Set(['queue_full', 'queue_timeout', 'draining', 'no_capacity'])
+/** Answers that say a peer is busy or full (or lacks the model's file), not that it is unwell: they never trip its circuit. */
+const LOAD_REFUSALS: ReadonlySet<string> = new Set(['queue_full', 'queue_timeout', 'draining', 'no_capacity', 'model_file_missing'])
+/** A peer's answer about the backend it holds, not about itself: its own gossip reports the backend's health. */
+const BACKEND_FAULTS: ReadonlySet<string> = new Set(['upstream_error', 'upstream_timeout', 'upstream_rate_limited', 'no_route'])
 
 /** The mesh, as far as routing needs it. Absent when the mesh is off. */
 export interface RemoteTargets {
   peers(): RoutablePeer[]
-  forward(peerId: string, req: ForwardRequest, options: { signal: AbortSignal }): Promise<UpstreamResponse>
+  /** `onWaiting` hears what the peer says the request waits on (a cold start, a queue) until its response head. */
+  forward(peerId: string, req: ForwardRequest, options: { signal: AbortSignal; onWaiting?: (state: WaitState) => void }): Promise<UpstreamResponse>
 }
 
 export interface RouterComponents {
@@ -45,6 +49,8 @@ export interface RouterComponents {
   /** Whether this node is draining (then it serves nothing new). */
   draining: () => boolean
   remote?: RemoteTargets
+  /** This node's external backends (absent: none). */
+  backends?: BackendTargets
 }
 
 export interface RouterInit {
@@ -77,7 +83,7 @@ export class Router {
   async route(req: RouteRequest): Promise<UpstreamResponse> {
     const alternatives = req.hops === 0 ? (req.alternatives ?? []) : []
     if (alternatives.length === 0) return this.named(await this.routeModel(req), req.profileId)
-    const order = this.order([req.profileId, ...alternatives], req.strategy ?? 'first-available')
+    const order = this.order([req.profileId, ...alternatives], req.strategy ?? 'first-available', req.noEgress === true)
     // One wait bound for all of them, as for all the nodes of one model.
     const shared = { ...req, alternatives: undefined, deadline: req.deadline ?? Date.now() + this.waitBoundMs(order[0] ?? req.profileId) }
     let lastError: unknown
@@ -98,10 +104,10 @@ export class Router {
   }
 
   /** Alternatives in the order a strategy tries them (stable: ties keep the cookbook's order). */
-  private order(profileIds: readonly string[], strategy: RouteStrategy): string[] {
+  private order(profileIds: readonly string[], strategy: RouteStrategy, noEgress: boolean): string[] {
     // `cheapest` needs prices, which the cookbook does not carry yet: the cookbook's order stands.
     if (strategy !== 'least-busy') return [...new Set(profileIds)]
-    const best = (id: string): { tier: number; wait: number } => this.ranked(id).candidates[0] ?? { tier: Infinity, wait: Infinity }
+    const best = (id: string): { tier: number; wait: number } => this.ranked(id, noEgress).candidates[0] ?? { tier: Infinity, wait: Infinity }
     return [...new Set(profileIds)]
       .map((id, i) => ({ id, i, b: best(id) }))
       .sort((a, b) => a.b.tier - b.b.tier || a.b.wait - b.b.wait || a.i - b.i)
@@ -109,13 +115,13 @@ export class Router {
   }
 
   private waitBoundMs(profileId: string): number {
-    return this.c.local.profile(profileId)?.maxWaitInQueueMs ?? DEFAULT_WAIT_BOUND_MS
+    return this.c.local.profile(profileId)?.maxWaitInQueueMs ?? this.c.backends?.maxWaitMs(profileId) ?? DEFAULT_WAIT_BOUND_MS
   }
 
   /** The answer, saying which model gave it (a peer's or backend's own say wins: it knows best). */
   private named(res: UpstreamResponse, profileId: string): UpstreamResponse {
-    if (res.headers['x-herd-model'] !== undefined) return res
-    return { ...res, headers: { ...res.headers, 'x-herd-model': profileId } }
+    if (res.headers[MODEL_HEADER] !== undefined) return res
+    return { ...res, headers: { ...res.headers, [MODEL_HEADER]: profileId } }
   }
 
   private async routeModel(req: RouteRequest): Promise<UpstreamResponse> {
@@ -124,19 +130,29 @@ export class Router {
     }
     if (this.c.draining()) throw new HerdError('draining', 'this node is shutting down', { retryAfterSeconds: 1 })
     // One wait bound for the whole mesh: the first node sets it, every node honours it.
-    const deadline = req.deadline ?? Date.now() + (this.c.local.profile(req.profileId)?.maxWaitInQueueMs ?? DEFAULT_WAIT_BOUND_MS)
+    const deadline = req.deadline ?? Date.now() + this.waitBoundMs(req.profileId)
     req = { ...req, deadline }
     // A forwarded request is served where it lands: requests never ping-pong.
-    if (req.hops > 0) return serveLocal(this.c.local, req)
+    if (req.hops > 0) return this.serveHere(req)
 
-    const { candidates, cannotFit } = this.ranked(req.profileId)
+    const { candidates, cannotFit, fileMissing, egressSkipped } = this.ranked(req.profileId, req.noEgress === true)
     if (cannotFit.length > 0)
       this.c.logger.info({ request_id: req.requestId, model: req.profileId, nodes: cannotFit }, 'skipping nodes where the model cannot fit')
+    if (fileMissing.length > 0)
+      this.c.logger.info({ request_id: req.requestId, model: req.profileId, nodes: fileMissing }, 'skipping nodes where the model file is missing')
     if (candidates.length === 0) {
       // Nobody looks able to take it now; if we serve the model, let the supervisor queue or refuse it with its own reason.
-      if (this.c.local.profile(req.profileId)) return serveLocal(this.c.local, req)
+      if (this.c.local.profile(req.profileId) || this.c.backends?.find(req.profileId)) return this.serveHere(req)
+      if (egressSkipped) {
+        throw new HerdError('no_route', `only backends outside the network (egress: true) serve '${req.profileId}', and the request says x-herd-no-egress`, {
+          retryAfterSeconds: 5,
+        })
+      }
       if (cannotFit.length > 0) {
         throw new HerdError('no_capacity', `no node has room for '${req.profileId}' (it cannot fit on ${cannotFit.join(', ')})`, { retryAfterSeconds: 5 })
+      }
+      if (fileMissing.length > 0) {
+        throw new HerdError('model_file_missing', `the model file for '${req.profileId}' is missing on ${fileMissing.join(', ')}`)
       }
       throw new HerdError('no_route', `no node can serve '${req.profileId}' right now`, { retryAfterSeconds: 2 })
     }
@@ -160,8 +176,19 @@ export class Router {
     throw lastError
   }
 
+  /** Served on this node: by one of its backends, or its own llama-server. */
+  private serveHere(req: RouteRequest): Promise<UpstreamResponse> {
+    if (this.c.backends?.find(req.profileId) !== undefined) return this.c.backends.serve(req)
+    return serveLocal(this.c.local, req)
+  }
+
   private async attempt(candidate: Candidate, req: RouteRequest): Promise<UpstreamResponse> {
-    if (candidate.local) return serveLocal(this.c.local, req)
+    const model = req.profileId
+    const node = candidate.local ? this.c.local.nodeName : (candidate.name ?? candidate.nodeId)
+    const onWaiting = req.onWaiting
+    // Until the target says more (a load, a queue), the client hears whom it waits on; a retry names the next node.
+    onWaiting?.(() => ({ kind: 'waiting', model, node }))
+    if (candidate.local) return this.serveHere(req)
     const remote = this.c.remote
     if (!remote) throw new HerdError('peer_unavailable', 'the mesh is off')
     const peerId = candidate.nodeId
@@ -180,13 +207,15 @@ export class Router {
           hops: req.hops + 1,
           body: req.body,
         },
-        { signal: req.signal },
+        onWaiting === undefined ? { signal: req.signal } : { signal: req.signal, onWaiting: (state) => onWaiting(() => ({ ...state, model, node })) },
       )
       // An error envelope is a failed attempt, not a success: look before counting.
       res = await rejectRemoteError(answer, peerId)
     } catch (err: unknown) {
       // Load answers (queue full, draining) and our own client leaving say nothing about the peer's health.
-      if (req.signal.aborted || (isHerdError(err) && LOAD_REFUSALS.has(err.code))) this.circuits.neutral(peerId)
+      const code = isHerdError(err) ? err.code : undefined
+      const neutral = code !== undefined && (LOAD_REFUSALS.has(code) || (BACKEND_FAULTS.has(code) && this.isBackendModel(req.profileId)))
+      if (req.signal.aborted || neutral) this.circuits.neutral(peerId)
       else this.circuits.failure(peerId)
       throw err
     }
@@ -195,20 +224,43 @@ export class Router {
   }
 
   /** Every node that can serve the profile, best first. */
-  candidates(profileId: string): Candidate[] {
-    return this.ranked(profileId).candidates
+  candidates(profileId: string, options: { noEgress?: boolean } = {}): Candidate[] {
+    return this.ranked(profileId, options.noEgress === true).candidates
   }
 
-  /** The candidates, and the names of nodes left out because a cold start cannot fit there. */
-  private ranked(profileId: string): { candidates: Candidate[]; cannotFit: string[] } {
+  /** Whether the id is an external backend's model, here or on a fresh peer. */
+  private isBackendModel(profileId: string): boolean {
+    if (this.c.backends?.find(profileId) !== undefined) return true
+    return (this.c.remote?.peers() ?? []).some((p) => p.fresh && backendFor(p.state.backends, profileId) !== undefined)
+  }
+
+  /** This node's backend and every fresh peer's that serve a backend model, ranked by free concurrency. */
+  private rankedBackends(profileId: string, noEgress: boolean): Ranked {
+    const peers: BackendPeer[] = []
+    for (const peer of this.c.remote?.peers() ?? []) {
+      if (!peer.fresh || peer.state.status !== 'ready' || !this.circuits.allow(peer.id)) continue
+      const backend = backendFor(peer.state.backends, profileId)
+      if (backend) peers.push({ id: peer.id, name: peer.name, seq: peer.state.seq, backend, pending: this.pending.count(peer.id, peer.state.seq) })
+    }
+    const { candidates, egressSkipped } = backendCandidates({ local: this.c.backends?.find(profileId), peers, noEgress })
+    return { candidates: rank(candidates), cannotFit: [], fileMissing: [], egressSkipped }
+  }
+
+  /** The candidates, and the names of nodes left out because a cold start cannot fit there, or their model file is missing. */
+  private ranked(profileId: string, noEgress: boolean): Ranked {
+    if (this.isBackendModel(profileId)) return this.rankedBackends(profileId, noEgress)
     const out: Candidate[] = []
     const cannotFit: string[] = []
+    const fileMissing: string[] = []
     const noRoom = (m: ModelState): boolean => m.instances === 0 && !m.canFitNow && !m.canFitAfterEviction
+    const leftOut = (m: ModelState, name: string): void => {
+      if (noRoom(m)) (m.fileMissing === true ? fileMissing : cannotFit).push(name)
+    }
     const localModel = this.c.localModels().find((m) => m.id === profileId)
     if (localModel && this.c.local.profile(profileId)) {
       const s = score({ nodeId: 'local', local: true, model: localModel, pending: 0, ...memoryRoom(this.c.localResources()) })
       if (s) out.push(s)
-      else if (noRoom(localModel)) cannotFit.push(this.c.local.nodeName)
+      else leftOut(localModel, this.c.local.nodeName)
     }
     for (const peer of this.c.remote?.peers() ?? []) {
       if (!peer.fresh || peer.state.status !== 'ready' || !this.circuits.allow(peer.id)) continue
@@ -221,11 +273,19 @@ export class Router {
         pending: this.pending.count(peer.id, peer.state.seq),
         ...memoryRoom(peer.state.resources),
       })
-      if (s) out.push({ ...s, seq: peer.state.seq })
-      else if (noRoom(model)) cannotFit.push(peer.name)
+      if (s) out.push({ ...s, seq: peer.state.seq, name: peer.name })
+      else leftOut(model, peer.name)
     }
-    return { candidates: rank(out), cannotFit }
+    return { candidates: rank(out), cannotFit, fileMissing, egressSkipped: false }
   }
+}
+
+interface Ranked {
+  candidates: Candidate[]
+  cannotFit: string[]
+  fileMissing: string[]
+  /** Some candidates were left out only because the request forbids egress. */
+  egressSkipped: boolean
 }
 
 /** Whether the next model may serve instead: this one failed or had no room, not the request. */

@@ -22,6 +22,8 @@ export interface Candidate {
   wait: number
   /** For peers: the `seq` of the state this was scored on. */
   seq?: number
+  /** For peers: the node's name, as it gossips it (for the status a waiting client sees). */
+  name?: string
 }
 
 export interface ScoreInput {

@@ -49,6 +49,8 @@ export interface RouteRequest {
   signal: AbortSignal
   /** The error body its clients parse, also for an SSE error event after the head; default openai. */
   errorShape?: ErrorShape
+  /** `x-herd-no-egress`: never send it to a backend outside the network (`egress: true`). */
+  noEgress?: boolean
   /** `performance.now()` when this node received it; a profile's `max_request_duration_ms` counts from here. Undefined: from when it is served. */
   receivedAt?: number
   /** The `model` the client sent, as sent (absent: the default model). Tenant keys' model lists match it. */
@@ -58,16 +60,30 @@ export interface RouteRequest {
   /** The output cap the client set (`max_tokens`, `max_completion_tokens`, `max_output_tokens`), for token-limit estimates. */
   maxTokens?: number | undefined
   /**
-   * The tenant key says no egress: targets outside the network (backends with `egress: true`)
-   * must refuse it. Travels to peers as the `x-herd-no-egress: 1` header.
-   */
-  noEgress?: boolean | undefined
-  /**
    * Epoch ms: the mesh-wide bound on waiting for this request (admission and queue), set
    * by the node the client asked and carried to peers as the time left (`x-herd-wait-ms`). Absent: the router sets it.
    */
   deadline?: number
+  /**
+   * Told, while the request waits for its response head, what it waits on; the thunk is
+   * read when the status is shown (about once a second), so a target hands over a live
+   * view once instead of pushing every change. The api turns it into SSE comments for a
+   * streaming client; a peer carries it back in its keep-alive frames.
+   */
+  onWaiting?: OnWaiting
 }
+
+/**
+ * What a request waits on before its response head: a node (not known to be loading or
+ * queueing), a cold start (`loading`), or its turn in a queue (`queued`, with how many
+ * are ahead). This much travels between nodes.
+ */
+export type WaitState = { kind: 'waiting' } | { kind: 'loading' } | { kind: 'queued'; ahead: number }
+
+/** A WaitState with the `model:profile` and the name of the node it waits on. */
+export type WaitStatus = WaitState & { model: string; node: string }
+
+export type OnWaiting = (status: () => WaitStatus) => void
 
 /** A response whose head has arrived; the body streams. */
 export interface UpstreamResponse {

@@ -5,6 +5,7 @@
  * carrying the key's `x-ratelimit-*` headers, which the api sends with them.
  */
 import { HerdError, type ErrorCode } from '../errors/index.ts'
+import { NO_EGRESS_HEADER } from '../router/index.ts'
 import type { Endpoint, RouteRequest, UpstreamResponse } from '../router/types.ts'
 import type { CountedAt, UsageCounters } from './counters.ts'
 import { anyMatch } from './glob.ts'
@@ -138,7 +139,8 @@ export function admit(deps: GateDeps, tenant: Tenant, requested: RouteRequest): 
     deps.onSettled(usage, cost)
   }
   return {
-    route: tenant.noEgress ? { ...route, noEgress: true, headers: { ...route.headers, 'x-herd-no-egress': '1' } } : route,
+    // The router then leaves out backends with `egress: true`, here and on the peers it forwards to.
+    route: tenant.noEgress ? { ...route, noEgress: true, headers: { ...route.headers, [NO_EGRESS_HEADER]: '1' } } : route,
     headers: decision.headers,
     meter: (res) => {
       const model = res.headers['x-herd-model'] ?? route.profileId

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import { text } from 'node:stream/consumers'
 import { describe, expect, it } from 'vitest'
 import { forwardHandler } from '../../src/api/index.ts'
@@ -25,5 +26,24 @@ describe('forward handler', () => {
     const body = await text(res.body)
     expect(body.length).toBeLessThan(400)
     expect(JSON.parse(body).error.message).toMatch(/… \(\d+ chars\)/)
+  })
+})
+
+describe('a forwarded request that waits', () => {
+  it('hands what it waits on here to the forward server, for the keep-alives to the asking node', async () => {
+    let reported: (() => unknown) | undefined
+    const handler = forwardHandler({
+      nodeName: 'node-a',
+      catalog,
+      route: async (req) => {
+        req.onWaiting?.(() => ({ kind: 'loading', model: req.profileId, node: 'node-a' }))
+        return { status: 200, headers: {}, body: Readable.from(['ok']), servedBy: 'node-a' }
+      },
+    })
+    await handler(
+      { requestId: 'r1', method: 'POST', path: '/v1/chat/completions', headers: {}, hops: 1, body: Buffer.from('{"model":"tiny","stream":true}') },
+      { signal, onWaiting: (state) => (reported = state) },
+    )
+    expect(reported?.()).toMatchObject({ kind: 'loading' })
   })
 })

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream'
 import pino, { type Logger } from 'pino'
 import { buildApp, Metrics, type ApiDeps } from '../../src/api/index.ts'
 import type { Cookbook, ProfileSpec } from '../../src/config/types.ts'
+import type { BackendState } from '../../src/mesh/types.ts'
 import { ModelCatalog, type RoutablePeer } from '../../src/router/index.ts'
 import type { RouteRequest, UpstreamResponse } from '../../src/router/types.ts'
 
@@ -51,6 +52,8 @@ export function testApp(options: {
   cookbook: Cookbook
   route?: (req: RouteRequest) => Promise<UpstreamResponse>
   peers?: RoutablePeer[]
+  /** This node's backends, as the catalog sees them. */
+  backends?: BackendState[]
   apiKeys?: string[]
   bodyLimitBytes?: number
   logger?: Logger
@@ -58,7 +61,13 @@ export function testApp(options: {
 }) {
   const seen: RouteRequest[] = []
   const metrics = new Metrics({ load: () => [] }, { defaultMetrics: false })
-  const catalog = new ModelCatalog({ nodeName: 'node-a', startedAt: 0, cookbook: () => options.cookbook, peers: () => options.peers ?? [] })
+  const catalog = new ModelCatalog({
+    nodeName: 'node-a',
+    startedAt: 0,
+    cookbook: () => options.cookbook,
+    peers: () => options.peers ?? [],
+    backends: () => options.backends ?? [],
+  })
   const app = buildApp({
     logger: options.logger ?? pino({ level: 'silent' }),
     nodeName: 'node-a',
@@ -81,6 +90,7 @@ export function testApp(options: {
       unload: async () => 0,
       instances: () => [],
       logs: () => [],
+      backends: { views: () => [], register: async (body) => body, remove: async () => {} },
     },
     ...options.over,
   })

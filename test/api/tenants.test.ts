@@ -133,7 +133,13 @@ describe('models a key may use', () => {
   it('marks requests of a no-egress key for the router and for peers', async () => {
     const t = await setup()
     const { secret } = await t.create({ name: 'inside', no_egress: true })
-    await t.chat(secret)
+    // The client cannot lift it.
+    await t.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}`, 'x-herd-no-egress': '0' },
+      payload: JSON.stringify({ model: 'qwen', messages: [] }),
+    })
     const seen = t.seen.at(-1) as RouteRequest
     expect(seen.noEgress).toBe(true)
     expect(seen.headers['x-herd-no-egress']).toBe('1')

@@ -145,7 +145,7 @@ describe('default_model', () => {
     const file = await tmp.write('c.yaml', `default_model: gone\n${COOKBOOK}`)
     const err = await errorOf(() => loadCookbook(file))
     expect(err.code).toBe('config_invalid')
-    expect(err.message).toBe(`${file}: default_model: "gone" is not an enabled model, model:profile or alias`)
+    expect(err.message).toBe(`${file}: default_model: "gone" is not an enabled model, model:profile, alias or listed backend model`)
   })
 
   it('fails listing the profiles when it names an ambiguous model', async () => {

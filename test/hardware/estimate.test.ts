@@ -104,7 +104,7 @@ describe('estimateMemory: compute buffer', () => {
     ['llama-3-8b-like Q4_K (4096 wide, 32/8 heads, 14336 ff, 32 layers, 128256 vocab)', { ctx: 8192 }, 4437.8, 1024, 124.01],
     ['llama-3-8b-like Q4_K (4096 wide, 32/8 heads, 14336 ff, 32 layers, 128256 vocab)', { ctx: 4096, parallel: 1, flashAttn: 'off' }, 4437.8, 512, 308.01],
   ]
-  it.each(real)('matches the real server within 1 percent for %s with %o', async (name, options, weightsMib, kvMib, computeMib) => {
+  const writeShape = async (name: keyof typeof shapes): Promise<GgufInfo> => {
     const s = shapes[name]
     const path = join(dir, `shape-${n++}.gguf`)
     const size: Record<number, [number, number]> = { 0: [1, 4], 1: [1, 2], 12: [256, 144], 14: [256, 210] }
@@ -141,13 +141,33 @@ describe('estimateMemory: compute buffer', () => {
         'llama.vocab_size': { type: 'u32', value: s.V },
       },
     })
-    const e = estimateMemory(await readGgufInfo(path), options)
+    return readGgufInfo(path)
+  }
+  it.each(real)('matches the real server within 1 percent for %s with %o', async (name, options, weightsMib, kvMib, computeMib) => {
+    const e = estimateMemory(await writeShape(name), options)
     // For Q4_K the server logs CPU_REPACK 3744.00 MiB (the layer matrices, repacked) beside a
     // CPU_Mapped line that spans a file range; 3744.00 + token_embd 281.81 + output 410.98
     // + norms 1.02 = 4437.81, the figure used here.
     expect(Math.abs(e.weightsBytes / MIB - weightsMib)).toBeLessThan(0.01)
     expect(e.kvBytes / MIB).toBe(kvMib)
     expect(Math.abs(e.computeBytes / MIB - computeMib) / computeMib).toBeLessThan(0.01)
+  })
+
+  it('puts the Q4_K layers in CPU_REPACK on AVX2, and layers and output in AMX tiles on AMX', async () => {
+    const info = await writeShape('llama-3-8b-like Q4_K (4096 wide, 32/8 heads, 14336 ff, 32 layers, 128256 vocab)')
+    const o = { ctx: 4096, parallel: 1, nGpuLayers: 0 }
+    const avx2 = estimateMemory(info, { ...o, cpu: { amx: false, avx2: true, avx512: false, armDotprod: false } })
+    // CPU_REPACK 3744.00 MiB as the server logged it on an AVX2 CPU; CPU_Mapped spans the file
+    // up to blk.31.ffn_norm (all but the last three matrices), though it keeps only 693.8 MiB.
+    expect(avx2.hostWeightBuffers.map((b) => [b.name, b.bytes / MIB])).toEqual([
+      ['CPU_REPACK', 3744],
+      ['CPU_Mapped', expect.closeTo(4343.3, 1) as number],
+    ])
+    expect(Math.abs(avx2.weightsBytes / MIB - 4437.8)).toBeLessThan(0.01)
+    // AMX: Q4_K tiles of 148 bytes a block (3744 × 148/144 = 3848 MiB), the Q6_K output as is.
+    const amx = estimateMemory(info, { ...o, cpu: { amx: true, avx2: true, avx512: true, armDotprod: false } })
+    expect(amx.hostWeightBuffers[0]).toMatchObject({ name: 'AMX', bytes: 3848 * MIB + 128_256 * 16 * 210 })
+    expect(Math.abs(amx.weightsBytes / MIB - (3848 + 410.98 + 281.81 + 1.02))).toBeLessThan(0.01)
   })
 
   it('reserves for min(ctx, ubatch) tokens and caps the batch at the unpadded context', async () => {

@@ -44,6 +44,11 @@ describe('fitParamsArgs', () => {
     ])
   })
 
+  it('passes on the switches that decide whether host weights are repacked', () => {
+    expect(fitParamsArgs(['-np', '1', '-nr', '--no-host', '-lm', 'none'])).toEqual(['-np', '1', '-nr', '--no-host', '--fit-print', 'on'])
+    expect(fitParamsArgs(['-np', '1', '--no-repack'])).toEqual(['-np', '1', '--no-repack', '--fit-print', 'on'])
+  })
+
   it('adds the four slots llama-server uses when -np is not given', () => {
     expect(fitParamsArgs(['-m', '/m.gguf'])).toEqual(['-m', '/m.gguf', '-np', '4', '--fit-print', 'on'])
   })

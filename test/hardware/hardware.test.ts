@@ -101,6 +101,19 @@ describe('Hardware', () => {
     expect(log.warnings()).toEqual([])
   })
 
+  it('reads the CPU features once at start, unless told what they are', async () => {
+    await writeFile(join(proc, 'cpuinfo'), 'processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni amx_tile amx_int8\n')
+    hw = new Hardware({ logger: captureLogger().logger }, { nvidiaSmi: fake.path, procRoot: proc, sampleIntervalMs: 60_000 })
+    expect(hw.cpuFeatures()).toBeUndefined()
+    await hw.start()
+    expect(hw.cpuFeatures()).toEqual({ amx: true, avx2: true, avx512: true, armDotprod: false })
+    await hw.stop()
+    const told = { amx: false, avx2: true, avx512: false, armDotprod: false }
+    hw = new Hardware({ logger: captureLogger().logger }, { nvidiaSmi: fake.path, procRoot: proc, sampleIntervalMs: 60_000, cpuFeatures: told })
+    await hw.start()
+    expect(hw.cpuFeatures()).toEqual(told)
+  })
+
   it('stops sampling when stopped, and a second stop is harmless', async () => {
     hw = new Hardware({ logger: captureLogger().logger }, { nvidiaSmi: fake.path, procRoot: proc, sampleIntervalMs: 20 })
     await hw.start()

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ProfileSpec } from '../../src/config/types.ts'
 import { isHerdError } from '../../src/errors/index.ts'
-import { estimateProfile, GgufInfoCache, parseLaunchArgs } from '../../src/hardware/index.ts'
+import { estimateOptionsOf, estimateProfile, GgufInfoCache, parseLaunchArgs } from '../../src/hardware/index.ts'
 import { writeTinyGguf } from '../fixtures/tiny-gguf.ts'
 
 describe('parseLaunchArgs', () => {
@@ -83,7 +83,19 @@ describe('parseLaunchArgs', () => {
       mainGpu: undefined,
       devices: undefined,
       model: undefined,
+      noHost: false,
     })
+  })
+
+  it('reads the switches that decide where host weights go: repacking, the host buffer, mmap', () => {
+    expect(parseLaunchArgs(['-nr'])).toMatchObject({ repack: false, noHost: false })
+    expect(parseLaunchArgs(['--no-repack', '--repack']).repack).toBe(true)
+    expect(parseLaunchArgs(['--no-host']).noHost).toBe(true)
+    expect(parseLaunchArgs(['-lm', 'none']).mmap).toBe(false)
+    expect(parseLaunchArgs(['--load-mode=mlock']).mmap).toBe(false)
+    expect(parseLaunchArgs(['--load-mode', 'mmap+mlock']).mmap).toBe(true)
+    expect(parseLaunchArgs(['--no-mmap']).mmap).toBe(false)
+    expect(estimateOptionsOf(parseLaunchArgs(['--no-host', '-nr']))).toEqual({ repack: false })
   })
 
   it('says which option is malformed', () => {
@@ -134,6 +146,19 @@ describe('estimateProfile', () => {
     const a = await estimateProfile(profile(path, []), { cache })
     const b = await estimateProfile(profile(path, ['-c', '256']), { cache })
     expect(b?.info).toBe(a?.info)
+  })
+
+  it('counts the AMX copies on a CPU-only node with AMX, and not on a GPU node', async () => {
+    const path = join(dir, 'amx.gguf')
+    await writeTinyGguf(path, { embeddingLength: 256 })
+    const amx = { amx: true, avx2: true, avx512: true, armDotprod: false }
+    const cpuNode = await estimateProfile(profile(path, ['-c', '256', '-np', '1']), { gpu: false, cpu: amx })
+    const gpuNode = await estimateProfile(profile(path, ['-c', '256', '-np', '1', '-ngl', '0']), { gpu: true, cpu: amx })
+    expect(cpuNode?.estimate.hostWeightBuffers.map((b) => [b.name, b.bytes])).toEqual([
+      ['AMX', 2.5 * 1024 * 1024],
+      ['CPU_Mapped', 1976832],
+    ])
+    expect(gpuNode?.estimate.hostWeightBuffers.map((b) => b.name)).toEqual(['CPU_Mapped'])
   })
 
   it('has nothing to say for a profile that downloads its model', async () => {

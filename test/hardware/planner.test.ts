@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { ProfileSpec } from '../../src/config/types.ts'
-import { CapacityPlanner, LearnedMemory, type HardwareSnapshot, type HeldInstance } from '../../src/hardware/index.ts'
+import { CapacityPlanner, LearnedMemory, type CpuFeatures, type HardwareSnapshot, type HeldInstance } from '../../src/hardware/index.ts'
 import { GPU_PROCESS_VRAM_MB, PROCESS_SYSMEM_MB } from '../../src/hardware/requirement.ts'
 import { writeTinyGguf } from '../fixtures/tiny-gguf.ts'
 import { captureLogger } from './logger.ts'
+import { writeTinyLlama } from './tiny-llama.ts'
 
 const profile = (modelPath: string, args: string[], launchHash = 'hash-1'): ProfileSpec => ({
   id: 'tiny:default',
@@ -50,7 +51,7 @@ describe('CapacityPlanner', () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  const planner = (snapshot: HardwareSnapshot, o: { held?: HeldInstance[]; fit?: boolean; learned?: LearnedMemory } = {}): CapacityPlanner =>
+  const planner = (snapshot: HardwareSnapshot, o: { held?: HeldInstance[]; fit?: boolean; learned?: LearnedMemory; cpu?: CpuFeatures } = {}): CapacityPlanner =>
     new CapacityPlanner(
       {
         logger: captureLogger().logger,
@@ -58,6 +59,7 @@ describe('CapacityPlanner', () => {
         learned: o.learned,
         held: () => o.held ?? [],
         fitParamsPath: () => (o.fit === false ? null : fitScript),
+        cpuFeatures: () => o.cpu,
       },
       { maxVramMb: null, maxSysmemMb: null },
     )
@@ -77,6 +79,20 @@ describe('CapacityPlanner', () => {
     const r = await planner(cpuSnapshot, { fit: false }).requirement(profile(model, ['-c', '1024', '-np', '1']))
     expect(r.sysmemSource).toBe('estimate')
     expect(r.sysmemMb).toBe(PROCESS_SYSMEM_MB + 3)
+  })
+
+  it('counts the AMX copies of the weights on a CPU-only node with AMX, and not on a GPU node', async () => {
+    // Q8_0, 1024 wide: AMX tiles take 38 bytes a block where the file has 34, and the tied
+    // output (288 rows) gets a copy of its own: 38.65 MiB of weights where the file has 34.32.
+    const q8 = join(dir, 'q8.gguf')
+    await writeTinyLlama(q8, { embd: 1024, layers: 2, heads: 8, ff: 4096, matrixType: 8, extraTokens: 25 })
+    const amx: CpuFeatures = { amx: true, avx2: true, avx512: true, armDotprod: false }
+    const args = ['-c', '256', '-np', '1']
+    const plain = await planner(cpuSnapshot, { fit: false }).requirement(profile(q8, args))
+    const withAmx = await planner(cpuSnapshot, { fit: false, cpu: amx }).requirement(profile(q8, args))
+    expect(withAmx.sysmemMb - plain.sysmemMb).toBe(4)
+    const gpu = await planner(gpuSnapshot, { fit: false, cpu: amx }).requirement(profile(q8, [...args, '-ngl', '0']))
+    expect(gpu.sysmemMb).toBe((await planner(gpuSnapshot, { fit: false }).requirement(profile(q8, [...args, '-ngl', '0']))).sysmemMb)
   })
 
   it('prefers learned memory for the same launch hash', async () => {

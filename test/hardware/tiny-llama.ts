@@ -3,6 +3,7 @@
  * random F16 matrices, F32 norms), sized by options so the estimate can be checked at
  * several shapes. Used until (and beside) the shared test/fixtures/tiny-gguf.ts.
  */
+import { ggmlBytes, ggmlType } from '../../src/hardware/index.ts'
 import { writeGguf, type WriterTensor } from './gguf-writer.ts'
 
 export interface TinyLlamaOptions {
@@ -12,8 +13,12 @@ export interface TinyLlamaOptions {
   headsKv?: number
   ff?: number
   ctxTrain?: number
-  /** ggml type of the 2-D weight matrices (1 = F16, 0 = F32). */
-  matrixType?: 0 | 1
+  /**
+   * ggml type id of the 2-D weight matrices: 1 = F16 (default), 0 = F32, or a quantized type
+   * (8 = Q8_0, 12 = Q4_K, 20 = IQ4_NL, …), whose blocks are written as zeros (it loads; it
+   * computes nothing useful).
+   */
+  matrixType?: number
   /** Extra `▁wN` tokens, to grow the vocabulary (and the logits) beyond 263. */
   extraTokens?: number
 }
@@ -32,7 +37,9 @@ export async function writeTinyLlama(path: string, o: TinyLlamaOptions = {}): Pr
   const types = tokens.map((_, i) => (i < 3 ? 3 : i < 259 ? 6 : 1))
   const vocab = tokens.length
   const headDim = embd / heads
-  const m = (name: string, d0: number, d1: number): WriterTensor => ({ name, dims: [d0, d1], type: mt, bytes: d0 * d1 * (mt === 1 ? 2 : 4) })
+  const type = ggmlType(mt)
+  if (!type) throw new Error(`unknown ggml type ${mt}`)
+  const m = (name: string, d0: number, d1: number): WriterTensor => ({ name, dims: [d0, d1], type: mt, bytes: ggmlBytes(type, d0 * d1) })
   const v = (name: string, d0: number): WriterTensor => ({ name, dims: [d0], type: 0, bytes: d0 * 4 })
   const tensors: WriterTensor[] = [m('token_embd.weight', embd, vocab), v('output_norm.weight', embd)]
   for (let b = 0; b < layers; b++) {
@@ -78,7 +85,8 @@ export async function writeTinyLlama(path: string, o: TinyLlamaOptions = {}): Pr
     tensors,
     fill: (t, out) => {
       if (t.type === 0) for (let i = 0; i + 4 <= out.length; i += 4) out.writeFloatLE(t.dims.length === 1 ? 1 : rnd() * 0.1, i)
-      else for (let i = 0; i + 2 <= out.length; i += 2) out.writeUInt16LE(f16(rnd() * 0.1), i)
+      else if (t.type === 1) for (let i = 0; i + 2 <= out.length; i += 2) out.writeUInt16LE(f16(rnd() * 0.1), i)
+      else out.fill(0)
     },
   })
   return { vocab }

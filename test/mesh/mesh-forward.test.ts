@@ -229,6 +229,32 @@ describe('mesh forward over loopback', () => {
     expect(await text((await pending).body)).toBe('late')
   })
 
+  it('carries what the request waits on in keep-alives before the head', async () => {
+    let ahead = 3
+    const heard: unknown[] = []
+    const { promise: twoHeard, resolve } = Promise.withResolvers<void>()
+    const { a, b } = await pair({
+      onForward: async (_req, options) => {
+        options.onWaiting?.(() => ({ kind: 'queued', ahead: ahead--, model: 'not sent', node: 'not sent' }) as never)
+        await twoHeard
+        return { status: 200, headers: {}, servedBy: 'b', body: Readable.from(['done']) }
+      },
+    })
+    const res = await a.mesh.forward(b.mesh.peerId, request(), {
+      signal: AbortSignal.timeout(10_000),
+      onWaiting: (state) => {
+        heard.push(state)
+        if (heard.length === 2) resolve()
+      },
+    })
+    expect(await text(res.body)).toBe('done')
+    // Only the kind and the count travel; names come from the asking node's own view.
+    expect(heard).toEqual([
+      { kind: 'queued', ahead: 3 },
+      { kind: 'queued', ahead: 2 },
+    ])
+  })
+
   it('rejects with the peer error code when the handler fails before the head, and reuses the stream', async () => {
     let calls = 0
     const { a, b } = await pair({

@@ -4,7 +4,8 @@ import { HerdError } from '../../errors/index.ts'
 import type { CatalogEntry } from '../../router/catalog.ts'
 import type { ApiDeps } from '../app.ts'
 import { clip } from '../clip.ts'
-import { servedPaths } from '../endpoints.ts'
+import { ENDPOINTS, servedPaths } from '../endpoints.ts'
+import { backendEndpoints } from '../../backends/index.ts'
 
 function toOpenAi(e: CatalogEntry): Record<string, unknown> {
   return {
@@ -16,10 +17,15 @@ function toOpenAi(e: CatalogEntry): Record<string, unknown> {
     herd: {
       profile: e.profileId,
       local: e.local,
+      // `missing_file`: its model_path does not exist on the node listed (requests get 503 model_file_missing).
+      status: e.status,
       capabilities: e.capabilities,
-      endpoints: servedPaths(e.capabilities),
+      endpoints:
+        e.backend === undefined ? servedPaths(e.capabilities) : backendEndpoints(e.backend.protocol).map((x) => ENDPOINTS[x].paths[0] ?? ENDPOINTS[x].upstream),
       description: e.description ?? null,
       ...(e.route === undefined ? {} : { route: e.route }),
+      // External backends' models: whose, and whether a request to it leaves the network.
+      ...(e.backend === undefined ? {} : { backend: e.backend.name, protocol: e.backend.protocol, egress: e.backend.egress }),
     },
   }
 }

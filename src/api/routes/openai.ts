@@ -2,16 +2,20 @@
  * The endpoints routed by model (OpenAI's, Anthropic's, llama-server's own; the table is
  * endpoints.ts): validate, resolve the model, hand the request to the router, relay the
  * answer. A client disconnect aborts one controller that cancels the peer stream or the
- * upstream request.
+ * upstream request. A streaming request that waits (cold start, queue) gets its head early,
+ * with SSE comments saying why (loading.ts); its answer, or its error event, follows there.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ENDPOINTS } from '../endpoints.ts'
+import { ENDPOINTS, STREAMING } from '../endpoints.ts'
+import { errorShapeOf, recordError } from '../errors.ts'
+import { continueStream, failStream, LoadingStatus } from '../loading.ts'
 import { prepareRoute } from '../prepare.ts'
-import { relay } from '../relay.ts'
+import { relay, watchEnd } from '../relay.ts'
 import { admitTenant } from '../tenant-gate.ts'
 import type { ApiDeps } from '../app.ts'
 import { completeMessages, completeResponses } from '../../protocols/index.ts'
 import type { Endpoint, UpstreamResponse } from '../../router/types.ts'
+import { noEgressRequested, NO_EGRESS_HEADER } from '../../router/backend-target.ts'
 
 export function openaiRoutes(app: FastifyInstance, deps: ApiDeps): void {
   for (const [endpoint, spec] of Object.entries(ENDPOINTS) as [Endpoint, (typeof ENDPOINTS)[Endpoint]][]) {
@@ -33,7 +37,7 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
   }
   reply.raw.once('close', abort)
   const started = performance.now()
-  const route = prepareRoute(deps.catalog, {
+  let route = prepareRoute(deps.catalog, {
     endpoint,
     body: (request.body as Buffer | undefined) ?? Buffer.alloc(0),
     query: request.query as Record<string, unknown>,
@@ -41,20 +45,39 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
     hops: 0,
     accept: request.headers.accept,
     signal: controller.signal,
+    noEgress: noEgressRequested(request.headers[NO_EGRESS_HEADER]),
   })
   request.herdProfile = route.profileId
   // A tenant key's models and limits, checked before routing (and its answer metered).
   const tenancy = admitTenant(deps.tenants, request, reply, route)
+  route = tenancy.route
+  // A streaming client that waits (cold start, queue) hears about it in SSE comments.
+  const loading =
+    route.stream && STREAMING.has(endpoint)
+      ? new LoadingStatus(reply, { model: route.profileId, nodeName: deps.nodeName, startedAt: started, ...deps.loading })
+      : undefined
+  if (loading) route = { ...route, onWaiting: loading.onWaiting }
+  const shape = errorShapeOf(request)
   deps.metrics.inFlight.inc()
+  loading?.start()
   let res: UpstreamResponse
   try {
-    res = await deps.router.route(tenancy.route)
+    res = await deps.router.route(route)
   } catch (err: unknown) {
-    // Counted in herd_requests_total by the error handler, like every refusal.
+    loading?.stop()
     deps.metrics.inFlight.dec()
     tenancy.failed()
-    throw err
+    const early = loading?.stream
+    // Counted in herd_requests_total by the error handler, like every refusal.
+    if (early === undefined) throw err
+    // The head went with the comments: the stream ends with the error event instead.
+    if (controller.signal.aborted) {
+      early.destroy()
+      deps.metrics.requests.inc({ endpoint, model: route.profileId, status: 'aborted' })
+    } else failStream(early, recordError(request, err, { nodeName: deps.nodeName, metrics: deps.metrics }), shape)
+    return reply
   }
+  loading?.stop()
   // llama-server's Responses events lack fields strict clients require; filled in once, on the client's node.
   if (endpoint === 'responses') res = completeResponses(res, { model: route.profileId })
   // …and its Messages stream may open without message_start (see protocols/messages-stream.ts).
@@ -62,9 +85,14 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
   res = tenancy.meter(res)
   deps.metrics.ttfb.observe({ endpoint, served_by: res.servedBy }, (performance.now() - started) / 1000)
   request.log.info({ model: route.profileId, served_by: res.servedBy, status: res.status, stream: route.stream }, 'routed')
-  return relay(reply, res, (err) => {
+  const onDone = (err: Error | undefined): void => {
     deps.metrics.inFlight.dec()
     deps.metrics.requests.inc({ endpoint, model: route.profileId, status: err ? 'aborted' : String(res.status) })
     if (err) request.log.warn({ err: err.message }, 'response ended early')
-  })
+  }
+  const early = loading?.stream
+  if (early === undefined) return relay(reply, res, onDone)
+  continueStream(early, res, shape)
+  watchEnd(early, onDone)
+  return reply
 }
