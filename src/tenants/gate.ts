@@ -61,7 +61,12 @@ export interface GateDeps {
   /** Spend of a settled answer in millionths of the key's budget currency (0 until prices exist). */
   cost: (usage: SettledUsage, record: KeyRecord) => number
   onSettled: (usage: SettledUsage, costMicros: number) => void
+  /** The key is close to a limit: its counts should reach the peers now, not within the usual push delay. */
+  nearLimit: () => void
 }
+
+/** Within this share of a limit, a key's counts are pushed at once (they decide the overshoot). */
+export const NEAR_LIMIT = 0.8
 
 /** Endpoints whose answers are made of tokens a tpm or quota counts; the rest count as requests only. */
 const TOKEN_ENDPOINTS: ReadonlySet<Endpoint> = new Set(['chat', 'completions', 'responses', 'messages', 'infill', 'embeddings', 'rerank'])
@@ -111,12 +116,21 @@ export function admit(deps: GateDeps, tenant: Tenant, requested: RouteRequest): 
   const now = deps.now()
   const estimate = estimateTokens(route)
   const tokens = record.tpm === null ? estimate : Math.min(estimate, record.tpm)
-  const decision = decide(record, deps.counters.totals(record.id, now), { requests: 1, tokens }, now, deps.bucketMs)
+  const totals = deps.counters.totals(record.id, now)
+  const decision = decide(record, totals, { requests: 1, tokens }, now, deps.bucketMs)
   if (!decision.ok) {
     throw new TenantRefusal(decision.code ?? 'rate_limited', decision.message ?? 'limited', decision.headers, {
       ...(decision.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: decision.retryAfterSeconds }),
     })
   }
+  const near = (used: number, limit: number | null): boolean => limit !== null && used >= NEAR_LIMIT * limit
+  if (
+    near(totals.rate.requests + 1, record.rpm) ||
+    near(totals.rate.tokens + tokens, record.tpm) ||
+    near(totals.day.tokens + tokens, record.tokens_per_day) ||
+    near(totals.month.tokens + tokens, record.tokens_per_month)
+  )
+    deps.nearLimit()
   const at: CountedAt = deps.counters.add(record.id, { requests: 1, tokens, cost: 0 }, now)
   let settled = false
   const settle = (seen: SeenUsage | undefined, model: string, servedBy: string): void => {

@@ -17,6 +17,8 @@ import * as W from './wire.ts'
 
 /** Heartbeats between summaries (and full counter pushes). */
 export const SUMMARY_EVERY = 10
+/** How soon counts of a key close to a limit go out (coalescing what lands meanwhile). */
+export const URGENT_PUSH_MS = 2
 /** Bytes queued for one peer before the link is reset (the next stream resynchronises). */
 export const MAX_QUEUED_BYTES = 8 * 1024 * 1024
 
@@ -53,6 +55,7 @@ export class Replication implements MeshService {
   private controller: AbortController | undefined
   private readonly links = new Map<string, Link>()
   private pushTimer: NodeJS.Timeout | undefined
+  private pushDue = 0
   private beats = 0
 
   constructor(components: ReplicationComponents, init: ReplicationInit) {
@@ -94,14 +97,23 @@ export class Replication implements MeshService {
     for (const peer of this.links.keys()) if (peer !== except) this.send(peer, { t: 'records', r: [record] })
   }
 
-  /** Counts changed here: push the changed keys soon (once per burst). */
-  countersChanged(): void {
-    if (this.controller === undefined || this.pushTimer !== undefined) return
+  /**
+   * Counts changed here: push the changed keys soon, once per burst; within URGENT_PUSH_MS
+   * when `urgent` (a key close to a limit, where a late count lets the others overshoot).
+   */
+  countersChanged(urgent = false): void {
+    if (this.controller === undefined) return
+    const delay = urgent ? Math.min(URGENT_PUSH_MS, this.init.counterPushMs) : this.init.counterPushMs
+    if (this.pushTimer !== undefined) {
+      if (!urgent || this.pushDue <= Date.now() + delay) return
+      clearTimeout(this.pushTimer)
+    }
+    this.pushDue = Date.now() + delay
     this.pushTimer = setTimeout(() => {
       this.pushTimer = undefined
       const changed = this.c.counters.takeChanged(this.c.now())
       if (changed.length > 0) for (const peer of this.links.keys()) this.sendCounters(peer, changed)
-    }, this.init.counterPushMs)
+    }, delay)
   }
 
   private heartbeat(): void {

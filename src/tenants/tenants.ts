@@ -184,6 +184,7 @@ export class Tenants extends EventEmitter<TenantsEvents> {
         now: this.now,
         cost: this.init.cost ?? (() => 0),
         onSettled: (usage, costMicros) => this.emit('usage:settled', { ...usage, costMicros }),
+        nearLimit: () => this.replication.countersChanged(true),
       },
       tenant,
       route,

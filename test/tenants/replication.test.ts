@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { Tenants, TENANTS_PROTOCOL } from '../../src/tenants/index.ts'
 import { MAX_RECORDS_PER_MESSAGE, parseTenantMessage } from '../../src/tenants/wire.ts'
 import { RawPeer } from '../mesh/fixtures/raw-peer.ts'
-import { Nodes, waitFor, type TestNode } from '../mesh/helpers.ts'
+import { holdsFor, Nodes, waitFor, type TestNode } from '../mesh/helpers.ts'
 import { logger, record } from './helpers.ts'
 
 const nodes = new Nodes()
@@ -18,9 +18,9 @@ afterEach(async () => {
   await Promise.all(started.splice(0).map((s) => s.stop()))
 })
 
-async function member(name: string, peers: string[] = []): Promise<{ node: TestNode; tenants: Tenants }> {
+async function member(name: string, peers: string[] = [], counterPushMs = 10): Promise<{ node: TestNode; tenants: Tenants }> {
   const holder: { node?: TestNode } = {}
-  const tenants = new Tenants({ logger, nodeId: () => holder.node?.mesh.peerId ?? name }, { home: ':memory:', heartbeatMs: 100, counterPushMs: 10 })
+  const tenants = new Tenants({ logger, nodeId: () => holder.node?.mesh.peerId ?? name }, { home: ':memory:', heartbeatMs: Math.min(10 * counterPushMs, 60_000), counterPushMs })
   await tenants.start()
   started.push(tenants)
   const self = await nodes.start({ name, peers, services: [tenants.replication] })
@@ -75,6 +75,30 @@ describe('tenants replication', () => {
     b.tenants.admit(found.tenant, route)
     b.tenants.admit(found.tenant, route)
     await waitFor('a to see b’s two requests', () => a.tenants.usage(found.tenant.id).rate.requests === 2)
+  })
+
+  it('pushes the counts of a key close to its limit at once, others within counter_push_ms', async () => {
+    const a = await member('a', [], 60_000)
+    const b = await member('b', [address(a.node)], 60_000)
+    const { secret } = a.tenants.createKey({ name: 'near', rpm: 10 })
+    const found = await waitFor('b to hold the key', () => b.tenants.identify(secret.reveal()))
+    if (!('tenant' in found)) throw new Error('refused')
+    const route = {
+      requestId: 'r',
+      endpoint: 'chat' as const,
+      path: '/v1/chat/completions',
+      profileId: 'm:default',
+      body: Buffer.from('{}'),
+      stream: false,
+      hops: 0,
+      headers: {},
+      signal: new AbortController().signal,
+    }
+    for (let i = 0; i < 7; i++) b.tenants.admit(found.tenant, route)
+    await holdsFor('a not to hear of b’s first seven requests yet (a minute’s push delay)', () => a.tenants.usage(found.tenant.id).rate.requests === 0, 200)
+    // The eighth brings the key to 80 % of its limit: from there every count goes out at once.
+    b.tenants.admit(found.tenant, route)
+    await waitFor('a to see all eight', () => a.tenants.usage(found.tenant.id).rate.requests === 8, 1000)
   })
 
   it('refuses what breaks the schema, and a record reusing another key’s secret, and reads on', async () => {
