@@ -20,7 +20,10 @@ afterEach(async () => {
 
 async function member(name: string, peers: string[] = [], counterPushMs = 10): Promise<{ node: TestNode; tenants: Tenants }> {
   const holder: { node?: TestNode } = {}
-  const tenants = new Tenants({ logger, nodeId: () => holder.node?.mesh.peerId ?? name }, { home: ':memory:', heartbeatMs: Math.min(10 * counterPushMs, 60_000), counterPushMs })
+  const tenants = new Tenants(
+    { logger, nodeId: () => holder.node?.mesh.peerId ?? name },
+    { home: ':memory:', heartbeatMs: Math.min(10 * counterPushMs, 60_000), counterPushMs },
+  )
   await tenants.start()
   started.push(tenants)
   const self = await nodes.start({ name, peers, services: [tenants.replication] })
