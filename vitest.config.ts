@@ -9,5 +9,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Several suites spawn real processes; a little parallelism, not a stampede on 2 cores.
     maxWorkers: 2,
+    // node:sqlite (the tenant key store) warns that it is experimental; bin/herd hides it the same way.
+    execArgv: ['--disable-warning=ExperimentalWarning'],
   },
 })

@@ -17,6 +17,7 @@ import { admission, NodeResources } from './hardware/index.ts'
 import { resolveLlamaServer } from './llama/index.ts'
 import { createLogger } from './logging/index.ts'
 import { Router, ModelCatalog, localModels, localState, type LocalStateSources, type RemoteTargets } from './router/index.ts'
+import { Tenants } from './tenants/index.ts'
 import { HERD_VERSION } from './version.ts'
 import { createMesh, MESH_SECRET_MISSING, type Mesh, type NodeState } from './mesh/index.ts'
 
@@ -45,6 +46,7 @@ export class Daemon {
   private readonly catalog: ModelCatalog
   private readonly router: Router
   private readonly metrics: Metrics
+  private readonly tenants: Tenants
   private readonly app: FastifyInstance
   private readonly stateSources: LocalStateSources
   private readonly backends: Backends
@@ -160,11 +162,22 @@ export class Daemon {
       },
       { maxHops: config.mesh.max_hops },
     )
+    this.tenants = new Tenants(
+      { logger: logger.child({ component: 'tenants' }), nodeId: () => this.mesh?.peerId ?? name },
+      {
+        home: config.home,
+        rateWindowMs: config.tenants.rate_window_ms,
+        counterPushMs: config.tenants.counter_push_ms,
+        heartbeatMs: config.mesh.gossip_interval_ms,
+      },
+    )
     this.app = buildApp({
       logger,
       nodeName: name,
       bodyLimitBytes: config.http.body_limit_bytes,
       apiKeys: config.http.api_keys,
+      adminKeys: config.http.admin_keys,
+      tenants: this.tenants,
       metricsAuth: config.http.metrics_auth,
       corsOrigins: config.http.cors_origins,
       ...(tls === undefined ? {} : { tls }),
@@ -195,6 +208,7 @@ export class Daemon {
       const info = await resolveLlamaServer(this.config, this.logger.child({ component: 'llama' }))
       this.llamaVersion = info.version
       this.fitParamsPath = info.fitParamsPath
+      await this.tenants.start()
       await this.instances.start()
       this.instances.on('instance:ready', (e) => this.metrics.spawnSeconds.observe({ model: e.profileId }, e.spawnMs / 1000))
       this.instances.on('load:changed', () => this.replan())
@@ -218,7 +232,7 @@ export class Daemon {
           { cause: err },
         )
       })
-      const exposed = exposureWarning(this.config.http.listen, this.config.http.api_keys)
+      const exposed = exposureWarning(this.config.http.listen, [...this.config.http.api_keys, ...this.config.http.admin_keys])
       if (exposed !== undefined) this.logger.warn({ listen: this.config.http.listen }, exposed)
       this.started = true
       this.logger.info(
@@ -277,6 +291,7 @@ export class Daemon {
       () => this.logger.warn('mesh stop took over 3 s; going on'),
     )
     await this.instances.stop()
+    await this.tenants.stop()
     await bounded(this.backends.stop(), 2_000, () => this.logger.warn('backends took over 2 s to stop; going on'))
     await this.resources.stop()
     await bounded(this.dispatcher.close(), 1_000, () => void this.dispatcher.destroy().catch(() => {}))
@@ -317,6 +332,7 @@ export class Daemon {
         logger: this.logger.child({ component: 'mesh' }),
         localState: () => localState(this.stateSources),
         onForward: forwardHandler({ nodeName: this.config.node.name, catalog: this.catalog, route: (r) => this.router.route(r) }),
+        services: [this.tenants.replication],
       },
       {
         home: this.config.home,

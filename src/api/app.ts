@@ -8,7 +8,8 @@ import type { Logger } from 'pino'
 import type { InstanceSnapshot } from '../instances/types.ts'
 import type { ModelCatalog } from '../router/catalog.ts'
 import type { RouteRequest, UpstreamResponse } from '../router/types.ts'
-import { authorize, installAuth } from './auth.ts'
+import type { Tenants } from '../tenants/index.ts'
+import { authorize, installAuth, type AuthKeys } from './auth.ts'
 import { installBodyParser } from './body.ts'
 import { installCors } from './cors.ts'
 import { clientErrorHandler, installErrorHandling, sendError } from './errors.ts'
@@ -17,6 +18,7 @@ import type { Metrics } from './metrics.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { backendRoutes, type BackendAdmin } from './routes/backends.ts'
 import { clusterRoutes } from './routes/cluster.ts'
+import { keyRoutes } from './routes/keys.ts'
 import { modelRoutes } from './routes/models.ts'
 import { openaiRoutes } from './routes/openai.ts'
 import { opsRoutes } from './routes/ops.ts'
@@ -34,6 +36,10 @@ export interface ApiDeps {
   nodeName: string
   bodyLimitBytes: number
   apiKeys: readonly string[]
+  /** `http.admin_keys`: with any set, only they pass admin routes. */
+  adminKeys?: readonly string[]
+  /** Tenant keys: checked at authentication and before routing; `/admin/keys` manages them. Absent: no tenant keys. */
+  tenants?: Tenants
   /** `http.metrics_auth`: /metrics needs a key too (default: open, for scrapers). */
   metricsAuth?: boolean
   /** `http.cors_origins`: browser origins allowed to call the API. Default: none. */
@@ -63,6 +69,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 export function buildApp(deps: ApiDeps): FastifyInstance {
   const errorDeps = { nodeName: deps.nodeName, metrics: deps.metrics }
+  const keys: AuthKeys = { apiKeys: deps.apiKeys, adminKeys: deps.adminKeys ?? [], ...(deps.tenants === undefined ? {} : { tenants: deps.tenants }) }
   const app = Fastify({
     // Typed as nothing: fastify's HTTP/2 overload would retype every route module.
     ...(serverOptions(deps.tls) as object),
@@ -84,7 +91,7 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
     // else, and without a key say only 401 (what is behind a bad URL is nobody's business).
     frameworkErrors: (err, request, reply) => {
       try {
-        authorize(request, deps.apiKeys)
+        authorize(request, keys)
       } catch (denied: unknown) {
         return sendError(request, reply, denied, errorDeps)
       }
@@ -100,12 +107,13 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
     reply.header('x-herd-node', deps.nodeName)
   })
   installCors(app, deps.corsOrigins ?? [])
-  installAuth(app, deps.apiKeys)
+  installAuth(app, keys)
   openaiRoutes(app, deps)
   modelRoutes(app, deps)
   opsRoutes(app, deps)
   adminRoutes(app, deps)
   backendRoutes(app, deps)
+  if (deps.tenants !== undefined) keyRoutes(app, deps.tenants, { adminConfigured: deps.apiKeys.length > 0 || (deps.adminKeys ?? []).length > 0 })
   clusterRoutes(app, deps)
   return app
 }

@@ -8,12 +8,29 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { HerdError } from '../errors/index.ts'
 import type { Endpoint } from '../router/types.ts'
+import type { Identified, Tenant } from '../tenants/index.ts'
 
 /**
- * `key`: any of `http.api_keys`; `admin`: operator routes (today the same keys, kept apart
- * so `http.admin_keys` can narrow them later); `open`: by design, no key.
+ * `key`: any of `http.api_keys` or `http.admin_keys`, or a tenant key; `admin`: operator
+ * routes, `http.admin_keys` only (with none set, any of `http.api_keys`); `open`: by
+ * design, no key.
  */
 export type RouteAuth = 'key' | 'admin' | 'open'
+
+/** The keys a node accepts. Any of them set (a tenant key existing counts) turns authentication on. */
+export interface AuthKeys {
+  /** `http.api_keys`: unlimited keys. */
+  apiKeys: readonly string[]
+  /** `http.admin_keys`: the only keys admin routes take, when set. */
+  adminKeys?: readonly string[]
+  /** Tenant keys (`herd-…`), looked up by the hash of what was presented. */
+  tenants?: {
+    active(): boolean
+    identify(presented: string): Identified | undefined
+    /** The key's `x-ratelimit-*`, sent on every answer to it. */
+    headers(tenant: Tenant): Record<string, string>
+  }
+}
 
 const POLICIES: readonly RouteAuth[] = ['key', 'admin', 'open']
 
@@ -29,6 +46,10 @@ declare module 'fastify' {
     /** Every route registered after installAuth, with its decision (fastify's own HEAD routes included). */
     routePolicies: readonly RoutePolicy[]
   }
+  interface FastifyRequest {
+    /** The tenant key the request authenticated with (null: none, or a config key). */
+    tenant: Tenant | null
+  }
   interface FastifyContextConfig {
     /** Who may call this route (required on every route, see auth.ts). */
     auth?: RouteAuth
@@ -42,9 +63,10 @@ declare module 'fastify' {
  * Enforced at onRequest (the matched route's config is already known there) so the body of
  * an unauthenticated request is never read or decompressed.
  */
-export function installAuth(app: FastifyInstance, apiKeys: readonly string[]): void {
+export function installAuth(app: FastifyInstance, keys: AuthKeys): void {
   const policies: RoutePolicy[] = []
   app.decorate('routePolicies', policies)
+  app.decorateRequest('tenant', null)
   app.addHook('onRoute', (route) => {
     const auth = route.config?.auth
     if (auth === undefined || !POLICIES.includes(auth)) {
@@ -52,7 +74,10 @@ export function installAuth(app: FastifyInstance, apiKeys: readonly string[]): v
     }
     for (const method of [route.method].flat()) policies.push({ method, url: route.url ?? route.path, auth })
   })
-  app.addHook('onRequest', async (request) => authorize(request, apiKeys))
+  app.addHook('onRequest', async (request, reply) => {
+    authorize(request, keys)
+    if (request.tenant !== null && keys.tenants !== undefined) reply.headers(keys.tenants.headers(request.tenant))
+  })
 }
 
 /**
@@ -60,13 +85,28 @@ export function installAuth(app: FastifyInstance, apiKeys: readonly string[]): v
  * route (404, malformed URL) counts as protected, so without a key nobody learns which
  * routes exist.
  */
-export function authorize(request: FastifyRequest, apiKeys: readonly string[]): void {
-  if (apiKeys.length === 0) return
+export function authorize(request: FastifyRequest, keys: AuthKeys): void {
+  const { apiKeys, adminKeys = [], tenants } = keys
+  if (apiKeys.length === 0 && adminKeys.length === 0 && tenants?.active() !== true) return
   const policy = request.is404 ? 'key' : (request.routeOptions.config.auth ?? 'key')
   if (policy === 'open') return
   const given = presentedKeys(request)
   if (given.length === 0) throw new HerdError('unauthorized', 'missing API key: send Authorization: Bearer <key> or x-api-key: <key>')
-  if (!given.some((g) => apiKeys.some((k) => sameKey(g, k)))) throw new HerdError('unauthorized', 'invalid API key')
+  const matches = (list: readonly string[]): boolean => given.some((g) => list.some((k) => sameKey(g, k)))
+  if (policy === 'admin') {
+    const admin = adminKeys.length > 0 ? adminKeys : apiKeys
+    if (matches(admin)) return
+    throw new HerdError('unauthorized', admin.length === 0 ? 'admin routes need http.admin_keys, and this node has none' : 'this route needs an admin key')
+  }
+  if (matches(apiKeys) || matches(adminKeys)) return
+  for (const g of given) {
+    const found = tenants?.identify(g)
+    if (found === undefined) continue
+    if ('refused' in found) throw new HerdError('unauthorized', `API key ${found.id} is ${found.refused}`)
+    request.tenant = found.tenant
+    return
+  }
+  throw new HerdError('unauthorized', 'invalid API key')
 }
 
 /** `Authorization: Bearer <key>` (OpenAI clients) and `x-api-key: <key>` (Anthropic clients). */

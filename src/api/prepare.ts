@@ -81,7 +81,19 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteR
     ...(input.noEgress === true ? { noEgress: true } : {}),
     ...(input.deadline === undefined ? {} : { deadline: input.deadline }),
     ...(alternatives.length === 0 ? {} : { alternatives, strategy: plan.strategy }),
+    ...(requested === undefined ? {} : { model: requested }),
+    ...(plan.route === undefined ? {} : { routeName: plan.route }),
+    ...outputCap(parsed),
   }
+}
+
+/** The output cap a body sets, whichever API's name it uses (for token-limit estimates). */
+function outputCap(parsed: Record<string, unknown>): { maxTokens?: number } {
+  for (const name of ['max_tokens', 'max_completion_tokens', 'max_output_tokens', 'n_predict']) {
+    const v = parsed[name]
+    if (typeof v === 'number' && Number.isFinite(v) && v > 0) return { maxTokens: Math.floor(v) }
+  }
+  return {}
 }
 
 /**

@@ -27,7 +27,9 @@ export async function inspectCommand(command: 'nodes' | 'models' | 'ps', args: s
   // for a host name rather than the loopback address the CLI dials).
   const dispatcher =
     config.http.tls === null ? undefined : new Agent({ connect: { ca: await readFile(config.http.tls.cert_file), checkServerIdentity: () => undefined } })
-  const headers: Record<string, string> = config.http.api_keys[0] ? { authorization: `Bearer ${config.http.api_keys[0]}` } : {}
+  // An admin key passes every route (`herd ps` reads /admin/*); else the first API key.
+  const key = config.http.admin_keys[0] ?? config.http.api_keys[0]
+  const headers: Record<string, string> = key ? { authorization: `Bearer ${key}` } : {}
   const get = async (path: string): Promise<unknown> => {
     const res = await request(new URL(path, base), { headers, headersTimeout: 10_000, bodyTimeout: 10_000, ...(dispatcher ? { dispatcher } : {}) }).catch(
       (err: unknown) => {

@@ -5,6 +5,15 @@
 import { stdout, stderr, argv, exit } from 'node:process'
 import { COMMAND_USAGE, HelpRequested, UsageError } from './usage.ts'
 
+// node:sqlite (the tenant key store) says it is experimental on every start. bin/herd passes
+// --disable-warning=ExperimentalWarning; this covers `node src/cli/main.ts` too, and only that warning.
+const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void
+process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
+  const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: unknown } | undefined)?.type
+  if (type === 'ExperimentalWarning' && String(warning).includes('SQLite')) return
+  emitWarning(warning, ...rest)
+}) as typeof process.emitWarning
+
 const USAGE = `herd — one OpenAI-compatible endpoint for all your llama.cpp machines
 
 Usage:
@@ -14,6 +23,7 @@ Usage:
   herd nodes [--config FILE] [--url URL] [--json]   the mesh as this node sees it
   herd models [--config FILE] [--url URL] [--json]  models served anywhere in the mesh
   herd ps [--config FILE] [--url URL] [--logs] [--json]  this node's llama-server instances
+  herd keys create|list|show|update|revoke [...]   tenant keys with models, rates, quotas, budgets
   herd llama build [--git URL --ref REF] [--force] [-- CMAKE_ARGS...]
   herd gguf FILE [--ctx N] [--parallel N] [--json]
 
@@ -33,6 +43,8 @@ async function main(args: string[]): Promise<number> {
     case 'models':
     case 'ps':
       return (await import('./inspect.ts')).inspectCommand(command, rest, stdout)
+    case 'keys':
+      return (await import('./keys.ts')).keysCommand(rest, stdout)
     case 'llama': {
       if (rest[0] !== 'build') break
       const { llamaBuildCommand } = await import('../llama/index.ts')

@@ -28,6 +28,20 @@ Models served anywhere in the mesh, as a running node lists them.`,
   ps: `usage: herd ps [--config FILE] [--url URL] [--logs] [--json]
 
 This node's llama-server instances (and, with --logs, their recent output).`,
+  keys: `usage: herd keys create --name NAME [--models 'qwen*,coder'] [--rpm N] [--tpm N]
+                        [--tokens-per-day N] [--tokens-per-month N] [--budget 10usd/month]
+                        [--budget-action block|downgrade] [--no-egress] [--expires 30d]
+       herd keys list [--all]
+       herd keys show ID|NAME
+       herd keys update ID|NAME [the flags of create; none clears a limit; --egress, --expires never]
+       herd keys revoke ID|NAME
+  every command: [--config FILE] [--url URL] [--key ADMIN_KEY] [--json]
+
+Tenant keys on a running node (its /admin/keys), replicated to every node of the mesh.
+create prints the secret once. --rpm and --tpm count per minute (tenants.rate_window_ms),
+tokens per day and month per UTC day and calendar month. The node is found from the
+config's http.listen, and the admin key is --key, else the config's first http.admin_keys,
+else its first http.api_keys.`,
 } as const
 
 export type CommandName = keyof typeof COMMAND_USAGE

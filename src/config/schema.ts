@@ -15,6 +15,8 @@ export const httpSchema = z.strictObject({
     .default('127.0.0.1:8080'),
   /** Keys accepted on every route but health, readiness, version (and metrics). Empty: no authentication. */
   api_keys: z.array(z.string().min(1)).default([]),
+  /** The only keys admin routes (`/admin/*`) take, when set; they pass every other protected route too. Empty: any of api_keys is an admin key. */
+  admin_keys: z.array(z.string().min(1)).default([]),
   /** /metrics needs an API key too (default: open, for scrapers). */
   metrics_auth: z.boolean().default(false),
   body_limit_bytes: z
@@ -64,6 +66,13 @@ export const resourcesSchema = z.strictObject({
   sample_interval_ms: z.number().int().min(100).default(3000),
 })
 
+export const tenantsSchema = z.strictObject({
+  /** The span a key's rpm and tpm count over. Shorter only for tests; every node of a mesh must agree. */
+  rate_window_ms: z.number().int().min(1200).default(60_000),
+  /** A key's changed counters reach peers within this long: the gossip lag in the overshoot bound. */
+  counter_push_ms: z.number().int().min(1).max(10_000).default(50),
+})
+
 export const nodeSchema = z.strictObject({
   /** Human name shown in /cluster/nodes and x-herd-node. Default: the host name. */
   name: z.string().min(1).optional(),
@@ -75,6 +84,7 @@ export const configSchema = z.strictObject({
   mesh: meshSchema.prefault({}),
   llama: llamaSchema.prefault({}),
   resources: resourcesSchema.prefault({}),
+  tenants: tenantsSchema.prefault({}),
   /** Cookbook file or folder of *.yaml files; relative to the config file. */
   cookbook: z.string().default('cookbook.yaml'),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

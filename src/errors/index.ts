@@ -11,12 +11,17 @@ export const ERROR_CODES = {
   unsupported_endpoint: { status: 400, type: 'invalid_request_error' },
   max_hops: { status: 400, type: 'invalid_request_error' },
   unauthorized: { status: 401, type: 'authentication_error' },
+  budget_exceeded: { status: 402, type: 'insufficient_quota' },
   origin_not_allowed: { status: 403, type: 'permission_error' },
+  model_not_allowed: { status: 403, type: 'permission_error' },
   model_not_found: { status: 404, type: 'invalid_request_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
+  key_not_found: { status: 404, type: 'invalid_request_error' },
   backend_conflict: { status: 409, type: 'invalid_request_error' },
   body_too_large: { status: 413, type: 'invalid_request_error' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
+  rate_limited: { status: 429, type: 'rate_limit_error' },
+  quota_exceeded: { status: 429, type: 'insufficient_quota' },
   upstream_rate_limited: { status: 429, type: 'rate_limit_error' },
   upstream_error: { status: 502, type: 'server_error' },
   queue_full: { status: 503, type: 'server_error' },
@@ -39,7 +44,7 @@ export interface HerdErrorOptions {
   cause?: unknown
   /** The request field at fault (OpenAI envelope `param`). */
   param?: string
-  /** Seconds a client should wait before retrying (sent as `Retry-After` on 503). */
+  /** Seconds a client should wait before retrying (sent as `Retry-After`; 503s without it get 1). */
   retryAfterSeconds?: number
 }
 
@@ -112,6 +117,7 @@ const OVERLOADED: ReadonlySet<string> = new Set(['queue_full', 'queue_timeout', 
 export function anthropicErrorType(err: HerdError): string {
   const status = err.status
   if (status === 401) return 'authentication_error'
+  if (status === 402) return 'billing_error'
   if (status === 403) return 'permission_error'
   if (status === 404) return 'not_found_error'
   if (status === 413) return 'request_too_large'

@@ -20,6 +20,7 @@ import { loadOrCreatePeerKey } from './identity.ts'
 import { createLibp2pNode, type MeshLibp2p } from './node.ts'
 import { PeerTable, type PeerRecord } from './peer-table.ts'
 import { Refusals, type RefusalKind } from './refusals.ts'
+import type { MeshService } from './service.ts'
 import { MESH_SECRET_MISSING, parseSwarmKey } from './secret.ts'
 import { StreamPool, type StreamPoolStats } from './stream-pool.ts'
 import type { ForwardRequest, NodeState, PeerAddress, PeerView } from './types.ts'
@@ -30,6 +31,8 @@ export interface MeshComponents {
   localState: () => Omit<NodeState, 'id' | 'seq' | 'peers'>
   /** Serves a request a peer forwarded here (locally: it never forwards again). */
   onForward: ForwardHandler
+  /** Other protocols run over the same connections (tenants replication). @default [] */
+  services?: MeshService[]
 }
 
 export interface MeshInit {
@@ -232,6 +235,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       for (const addr of this.init.peers) run.dialer.addConfigured(addr)
       await node.handle(C.FORWARD_PROTOCOL, run.server.handle, { maxInboundStreams: C.MAX_FORWARD_STREAMS, maxOutboundStreams: C.MAX_FORWARD_STREAMS })
       await run.gossip.start()
+      await this.startServices(run)
       node.addEventListener('peer:connect', this.onConnect)
       node.addEventListener('peer:disconnect', this.onDisconnect)
       node.addEventListener('peer:identify', this.onIdentify)
@@ -320,10 +324,26 @@ export class Mesh extends EventEmitter<MeshEvents> {
     return { node, selfId, table, dialer, gossip, pool, client, server, refusals, addrBook: new Map(), controller: new AbortController() }
   }
 
+  private async startServices(run: Running): Promise<void> {
+    for (const s of this.components.services ?? []) {
+      await run.node.handle(s.protocol, (stream, conn) => s.handle(stream, conn.remotePeer.toString()), {
+        maxInboundStreams: s.maxInboundStreams ?? 4,
+        maxOutboundStreams: 4,
+      })
+      s.start({
+        selfId: run.selfId,
+        dial: (peerId, { signal }) => run.node.dialProtocol(peerIdFromString(peerId), s.protocol, { signal }),
+        connectedPeers: () => run.node.getPeers().map(String),
+        refuse: (peer, kind, message, details) => run.refusals.refuse(peer, kind, message, details),
+      })
+    }
+  }
+
   private async teardown(): Promise<void> {
     const run = this.run
     if (run === undefined) return
     this.run = undefined
+    for (const s of this.components.services ?? []) s.stop()
     run.controller.abort()
     run.dialer.stop()
     run.server.stop()
@@ -419,6 +439,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     if (conn !== undefined && !run.addrBook.has(id)) run.addrBook.set(id, [withPeerId(conn.remoteAddr, id).toString()])
     run.dialer.onConnected(id)
     run.gossip.onPeerConnected(id)
+    for (const s of this.components.services ?? []) s.peerConnected(id)
   }
 
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
@@ -430,6 +451,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     run.pool.dropPeer(id, new Error(`peer ${id} disconnected`))
     run.gossip.onPeerDisconnected(id)
     run.dialer.onDisconnected(id)
+    for (const s of this.components.services ?? []) s.peerDisconnected(id)
     if (record !== undefined) {
       const view = { ...this.view(run, record), connected: false }
       run.addrBook.delete(id)

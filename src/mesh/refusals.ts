@@ -19,6 +19,9 @@ export type RefusalKind =
   | 'forged_state'
   | 'state_rate'
   | 'too_many_targets'
+  | 'bad_tenant_message'
+  | 'tenant_message_too_large'
+  | 'tenant_message_rate'
 
 /** Distinct (peer, kind) pairs remembered; past it, every refusal warns again (bounded memory). */
 const MAX_REMEMBERED = 4096

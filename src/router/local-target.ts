@@ -24,8 +24,8 @@ export interface LocalTargetComponents {
   dispatcher: Dispatcher
   nodeName: string
   profile: (id: string) => ProfileSpec | undefined
-  /** Called once per finished local response with what llama-server reported (metrics). */
-  onCompleted?: (profileId: string, stats: { tokens?: number; ms?: number }) => void
+  /** Called once per finished local response with what llama-server reported (metrics; `promptTokens` for usage). */
+  onCompleted?: (profileId: string, stats: { tokens?: number; ms?: number; promptTokens?: number }) => void
 }
 
 export { relayableHeaders } from './headers.ts'
@@ -210,10 +210,12 @@ class TimingsTap extends Transform {
     this.partial = undefined
   }
 
-  result(elapsedMs: number): { tokens?: number; ms?: number } {
+  result(elapsedMs: number): { tokens?: number; ms?: number; promptTokens?: number } {
     const n = /"predicted_n":\s*(\d+)/.exec(this.tail)
     const ms = /"predicted_ms":\s*([\d.]+)/.exec(this.tail)
-    if (n?.[1] && ms?.[1]) return { tokens: Number(n[1]), ms: Number(ms[1]) }
-    return { ms: elapsedMs }
+    const prompt = /"prompt_n":\s*(\d+)/.exec(this.tail)?.[1]
+    const promptTokens = prompt === undefined ? {} : { promptTokens: Number(prompt) }
+    if (n?.[1] && ms?.[1]) return { tokens: Number(n[1]), ms: Number(ms[1]), ...promptTokens }
+    return { ms: elapsedMs, ...promptTokens }
   }
 }

@@ -53,6 +53,12 @@ export interface RouteRequest {
   noEgress?: boolean
   /** `performance.now()` when this node received it; a profile's `max_request_duration_ms` counts from here. Undefined: from when it is served. */
   receivedAt?: number
+  /** The `model` the client sent, as sent (absent: the default model). Tenant keys' model lists match it. */
+  model?: string | undefined
+  /** The cookbook route the client named, when `model` is one. */
+  routeName?: string | undefined
+  /** The output cap the client set (`max_tokens`, `max_completion_tokens`, `max_output_tokens`), for token-limit estimates. */
+  maxTokens?: number | undefined
   /**
    * Epoch ms: the mesh-wide bound on waiting for this request (admission and queue), set
    * by the node the client asked and carried to peers as the time left (`x-herd-wait-ms`). Absent: the router sets it.

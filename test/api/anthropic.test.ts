@@ -118,6 +118,7 @@ describe('Anthropic clients', () => {
     const types = new Set([
       'invalid_request_error',
       'authentication_error',
+      'billing_error',
       'permission_error',
       'not_found_error',
       'request_too_large',

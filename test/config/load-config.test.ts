@@ -21,6 +21,7 @@ describe('loadConfig', () => {
     expect(config.http).toEqual({
       listen: '127.0.0.1:8080',
       api_keys: [],
+      admin_keys: [],
       metrics_auth: false,
       body_limit_bytes: 16 * 1024 * 1024,
       drain_timeout_ms: 30_000,

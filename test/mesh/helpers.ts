@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pino } from 'pino'
-import { createMesh, generateSwarmKey, type ForwardHandler, type Mesh, type MeshInit, type NodeState } from '../../src/mesh/index.ts'
+import { createMesh, generateSwarmKey, type ForwardHandler, type Mesh, type MeshInit, type MeshService, type NodeState } from '../../src/mesh/index.ts'
 
 export const logger = pino({ level: process.env.HERD_TEST_LOG ?? 'silent' })
 
@@ -41,6 +41,8 @@ export interface TestNode {
 export interface TestNodeOptions extends Partial<Omit<MeshInit, 'home'>> {
   name?: string
   onForward?: ForwardHandler
+  /** Extra protocols (tenants replication). */
+  services?: MeshService[]
 }
 
 /** Tracks every node made so `stopAll()` in afterEach stops them and removes their homes. */
@@ -57,10 +59,11 @@ export class Nodes {
         logger: logger.child({ node: name }),
         localState: () => node.state,
         onForward: opts.onForward ?? echoHandler(name),
+        ...(opts.services === undefined ? {} : { services: opts.services }),
       },
       {
         ...this.defaults(),
-        ...opts,
+        ...withoutServices(opts),
         home,
         secret: opts.secret ?? this.secret,
       },
@@ -78,8 +81,9 @@ export class Nodes {
         logger: logger.child({ node: node.name }),
         localState: () => node.state,
         onForward: opts.onForward ?? echoHandler(node.name),
+        ...(opts.services === undefined ? {} : { services: opts.services }),
       },
-      { ...this.defaults(), ...opts, home: node.home, secret: opts.secret ?? this.secret },
+      { ...this.defaults(), ...withoutServices(opts), home: node.home, secret: opts.secret ?? this.secret },
     )
     await node.mesh.start()
   }
@@ -97,6 +101,11 @@ export class Nodes {
       }),
     )
   }
+}
+
+function withoutServices(opts: TestNodeOptions): Omit<TestNodeOptions, 'services'> {
+  const { services: _services, ...rest } = opts
+  return rest
 }
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes (then throws `what`). */

@@ -11,6 +11,7 @@ import { errorShapeOf, recordError } from '../errors.ts'
 import { continueStream, failStream, LoadingStatus } from '../loading.ts'
 import { prepareRoute } from '../prepare.ts'
 import { relay, watchEnd } from '../relay.ts'
+import { admitTenant } from '../tenant-gate.ts'
 import type { ApiDeps } from '../app.ts'
 import { completeMessages, completeResponses } from '../../protocols/index.ts'
 import type { Endpoint, UpstreamResponse } from '../../router/types.ts'
@@ -47,6 +48,9 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
     noEgress: noEgressRequested(request.headers[NO_EGRESS_HEADER]),
   })
   request.herdProfile = route.profileId
+  // A tenant key's models and limits, checked before routing (and its answer metered).
+  const tenancy = admitTenant(deps.tenants, request, reply, route)
+  route = tenancy.route
   // A streaming client that waits (cold start, queue) hears about it in SSE comments.
   const loading =
     route.stream && STREAMING.has(endpoint)
@@ -62,6 +66,7 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
   } catch (err: unknown) {
     loading?.stop()
     deps.metrics.inFlight.dec()
+    tenancy.failed()
     const early = loading?.stream
     // Counted in herd_requests_total by the error handler, like every refusal.
     if (early === undefined) throw err
@@ -77,6 +82,7 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
   if (endpoint === 'responses') res = completeResponses(res, { model: route.profileId })
   // …and its Messages stream may open without message_start (see protocols/messages-stream.ts).
   if (endpoint === 'messages') res = completeMessages(res, { model: route.profileId })
+  res = tenancy.meter(res)
   deps.metrics.ttfb.observe({ endpoint, served_by: res.servedBy }, (performance.now() - started) / 1000)
   request.log.info({ model: route.profileId, served_by: res.servedBy, status: res.status, stream: route.stream }, 'routed')
   const onDone = (err: Error | undefined): void => {
