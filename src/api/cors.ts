@@ -45,7 +45,17 @@ export function installCors(app: FastifyInstance, origins: readonly string[]): v
       'openai-project',
       'x-herd-no-egress',
     ],
-    exposedHeaders: ['x-request-id', 'x-herd-node', 'x-herd-model', 'x-herd-error', 'retry-after'],
+    exposedHeaders: [
+      'x-request-id',
+      'x-herd-node',
+      'x-herd-model',
+      'x-herd-error',
+      'x-herd-routed',
+      'x-herd-cache',
+      'retry-after',
+      // OpenAI's rate-limit headers, sent on every answer to a limited key: pages read them too.
+      ...['requests', 'tokens'].flatMap((k) => [`x-ratelimit-limit-${k}`, `x-ratelimit-remaining-${k}`, `x-ratelimit-reset-${k}`]),
+    ],
     maxAge: 600,
   })
 }

@@ -85,9 +85,9 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: unk
 }
 
 /**
- * 500 is a bug: error level, with the stack. Other 5xx are expected refusals (queue full,
- * draining, no capacity, a failing upstream): one warn line, no stack. 4xx are the
- * client's: info.
+ * 500 is a bug: error level, with the stack. Other 5xx, and 429/402 (rate limited, quota,
+ * budget), are expected refusals an operator wants to see: one warn line, no stack. Other
+ * 4xx are the client's own mistakes: info.
  */
 function logError(request: FastifyRequest, herdError: HerdError, thrown: unknown): void {
   if (herdError.status === 500) {
@@ -96,7 +96,7 @@ function logError(request: FastifyRequest, herdError: HerdError, thrown: unknown
   }
   const cause = herdError.cause instanceof Error ? clip(herdError.cause.message, 512) : undefined
   const fields = cause === undefined ? { code: herdError.code } : { code: herdError.code, cause }
-  if (herdError.status >= 500) request.log.warn(fields, herdError.message)
+  if (herdError.status >= 500 || herdError.status === 429 || herdError.status === 402) request.log.warn(fields, herdError.message)
   else request.log.info(fields, herdError.message)
 }
 
