@@ -43,8 +43,9 @@ export function installCors(app: FastifyInstance, origins: readonly string[]): v
       'x-request-id',
       'openai-organization',
       'openai-project',
+      'x-herd-cache',
     ],
-    exposedHeaders: ['x-request-id', 'x-herd-node', 'x-herd-error', 'retry-after'],
+    exposedHeaders: ['x-request-id', 'x-herd-node', 'x-herd-error', 'x-herd-cache', 'retry-after'],
     maxAge: 600,
   })
 }

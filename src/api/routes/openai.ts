@@ -12,6 +12,7 @@ import { continueStream, failStream, LoadingStatus } from '../loading.ts'
 import { prepareRoute } from '../prepare.ts'
 import { relay, watchEnd } from '../relay.ts'
 import type { ApiDeps } from '../app.ts'
+import { cachedRoute } from '../cache.ts'
 import { completeMessages, completeResponses } from '../../protocols/index.ts'
 import type { Endpoint, UpstreamResponse } from '../../router/types.ts'
 
@@ -45,6 +46,8 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
     signal: controller.signal,
   })
   request.herdProfile = route.profileId
+  // The response cache: a hit answers without routing; a miss's answer is recorded as it streams (api/cache.ts).
+  const answer = await cachedRoute(deps, endpoint, route, request, reply)
   // A streaming client that waits (cold start, queue) hears about it in SSE comments.
   const loading =
     route.stream && STREAMING.has(endpoint)
@@ -56,7 +59,7 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
   loading?.start()
   let res: UpstreamResponse
   try {
-    res = await deps.router.route(route)
+    res = await answer(route)
   } catch (err: unknown) {
     loading?.stop()
     deps.metrics.inFlight.dec()
