@@ -8,8 +8,9 @@ import { createSecureContext } from 'node:tls'
 import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import type { FastifyInstance } from 'fastify'
-import { buildApp, clusterView, exposureWarning, forwardHandler, Metrics } from './api/index.ts'
+import { buildApp, clusterView, exposureWarning, forwardHandler, meshEmbedder, Metrics } from './api/index.ts'
 import { Backends } from './backends/index.ts'
+import { ResponseCache, type ResponseCacheInit } from './cache/index.ts'
 import { CookbookWatcher, loadConfig, loadCookbook, ModelFiles, type Config, type Cookbook } from './config/index.ts'
 import { HerdError } from './errors/index.ts'
 import { InstanceManager } from './instances/index.ts'
@@ -47,6 +48,8 @@ export class Daemon {
   private readonly router: Router
   private readonly metrics: Metrics
   private readonly tenants: Tenants
+  /** `cache.enabled`: answers to repeated deterministic requests. Its `cache:hit` events are for the usage ledger. */
+  readonly cache: ResponseCache | undefined
   private readonly app: FastifyInstance
   private readonly stateSources: LocalStateSources
   private readonly backends: Backends
@@ -140,7 +143,7 @@ export class Daemon {
       fileMissing: (id) => this.modelFiles.missing(id),
       backends: () => this.backends.state(),
     })
-    this.metrics = new Metrics({ load: () => this.instances.load() })
+    this.metrics = new Metrics({ load: () => this.instances.load(), cache: () => this.cache?.stats() ?? { bytes: 0, entries: 0 } })
     this.router = new Router(
       {
         logger: logger.child({ component: 'router' }),
@@ -171,6 +174,15 @@ export class Daemon {
         heartbeatMs: config.mesh.gossip_interval_ms,
       },
     )
+    this.cache = config.cache.enabled
+      ? new ResponseCache(
+          {
+            logger: logger.child({ component: 'cache' }),
+            ...(config.cache.semantic === null ? {} : { embed: meshEmbedder({ catalog: this.catalog, router: this.router }) }),
+          },
+          responseCacheInit(config.cache),
+        )
+      : undefined
     this.app = buildApp({
       logger,
       nodeName: name,
@@ -183,6 +195,7 @@ export class Daemon {
       ...(tls === undefined ? {} : { tls }),
       version: { herd: HERD_VERSION, llama: () => this.llamaVersion },
       router: this.router,
+      ...(this.cache === undefined ? {} : { cache: this.cache }),
       catalog: this.catalog,
       metrics: this.metrics,
       health: () => ({ ready: this.started, draining: this.draining, canSpawn: !this.draining }),
@@ -300,6 +313,8 @@ export class Daemon {
 
   private applyCookbook(cookbook: Cookbook): void {
     this.cookbook = cookbook
+    // A model's file or args may have changed, and its answers with them.
+    this.cache?.clear()
     this.instances.setProfiles([...cookbook.profiles.values()])
     this.backends.setConfigured(cookbook.backends ?? [])
     this.replan()
@@ -349,6 +364,26 @@ export class Daemon {
     await mesh.start()
     this.mesh = mesh
     mesh.on('peer:left', (e: { id: string }) => this.router.circuits.forget(e.id))
+  }
+}
+
+/** `cache.*` as the response cache takes it. */
+function responseCacheInit(c: Config['cache']): ResponseCacheInit {
+  return {
+    maxBytes: c.max_bytes,
+    maxEntryBytes: c.max_entry_bytes,
+    ttlMs: c.ttl_seconds * 1000,
+    shared: c.shared,
+    ...(c.semantic === null
+      ? {}
+      : {
+          semantic: {
+            embeddingModel: c.semantic.embedding_model,
+            threshold: c.semantic.threshold,
+            maxEntries: c.semantic.max_entries,
+            timeoutMs: c.semantic.timeout_ms,
+          },
+        }),
   }
 }
 

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import type { ResponseCache } from '../cache/index.ts'
 import type { InstanceSnapshot } from '../instances/types.ts'
 import type { ModelCatalog } from '../router/catalog.ts'
 import type { RouteRequest, UpstreamResponse } from '../router/types.ts'
@@ -50,6 +51,8 @@ export interface ApiDeps {
   /** When a waiting streaming request starts hearing SSE comments, and how often (loading.ts). */
   loading?: LoadingInit
   router: { route(req: RouteRequest): Promise<UpstreamResponse> }
+  /** `cache.*`: the response cache in front of the router. Absent: none. */
+  cache?: ResponseCache
   catalog: ModelCatalog
   metrics: Metrics
   health: () => HealthView

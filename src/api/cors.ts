@@ -44,6 +44,7 @@ export function installCors(app: FastifyInstance, origins: readonly string[]): v
       'openai-organization',
       'openai-project',
       'x-herd-no-egress',
+      'x-herd-cache',
     ],
     exposedHeaders: [
       'x-request-id',

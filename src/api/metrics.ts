@@ -8,6 +8,8 @@ import type { ProfileLoad } from '../instances/types.ts'
 export interface MetricsSources {
   /** Live per-profile load, read at scrape time. */
   load: () => ProfileLoad[]
+  /** The response cache's size, read at scrape time (absent: no cache, the gauges read 0). */
+  cache?: () => { bytes: number; entries: number }
 }
 
 export class Metrics {
@@ -18,6 +20,9 @@ export class Metrics {
   readonly ttfb: Histogram<'endpoint' | 'served_by'>
   readonly spawnSeconds: Histogram<'model'>
   readonly tokens: Counter<'model'>
+  readonly cacheHits: Counter<'endpoint' | 'kind'>
+  readonly cacheMisses: Counter<'endpoint'>
+  readonly cacheEmbedSeconds: Histogram
 
   constructor(sources: MetricsSources, options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry]
@@ -49,6 +54,36 @@ export class Metrics {
       labelNames: ['model'],
       registers,
     })
+    this.cacheHits = new Counter({
+      name: 'herd_cache_hits_total',
+      help: 'Requests answered from the response cache, by endpoint and kind (exact, semantic)',
+      labelNames: ['endpoint', 'kind'],
+      registers,
+    })
+    this.cacheMisses = new Counter({
+      name: 'herd_cache_misses_total',
+      help: 'Requests the response cache could have answered but had no answer for',
+      labelNames: ['endpoint'],
+      registers,
+    })
+    this.cacheEmbedSeconds = new Histogram({
+      name: 'herd_cache_embedding_seconds',
+      help: 'Embedding a prompt for the semantic cache',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    })
+    const cacheGauge = (name: string, help: string, pick: (s: { bytes: number; entries: number }) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(sources.cache === undefined ? 0 : pick(sources.cache()))
+        },
+      })
+    }
+    cacheGauge('herd_cache_bytes', 'Bytes the response cache holds (bodies and overhead)', (s) => s.bytes)
+    cacheGauge('herd_cache_entries', 'Answers the response cache holds', (s) => s.entries)
     const gauge = (name: string, help: string, pick: (l: ProfileLoad) => number): void => {
       new Gauge({
         name,

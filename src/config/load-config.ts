@@ -99,6 +99,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Confi
       nvidia_smi: resolveCommand(baseFor(['resources', 'nvidia_smi']), cfg.resources.nvidia_smi, userHome),
     },
     tenants: cfg.tenants,
+    cache: cfg.cache,
     cookbook: resolveFrom(baseFor(['cookbook']), cfg.cookbook, userHome),
     log_level: cfg.log_level,
     log_format: cfg.log_format,

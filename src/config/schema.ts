@@ -73,6 +73,40 @@ export const tenantsSchema = z.strictObject({
   counter_push_ms: z.number().int().min(1).max(10_000).default(50),
 })
 
+export const cacheSchema = z.strictObject({
+  /** Answer repeated deterministic requests from memory (SPEC "Response cache"). Off by default, as in LiteLLM, Portkey and Cloudflare's AI Gateway. */
+  enabled: z.boolean().default(false),
+  /** Bytes all entries may hold; the least recently used go first. */
+  max_bytes: z
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024 * 1024),
+  /** The largest answer stored; bigger ones pass through uncached. */
+  max_entry_bytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
+  ttl_seconds: z.number().positive().default(3600),
+  /** One cache for every API key (default: one per key, so no key sees another's answers). */
+  shared: z.boolean().default(false),
+  /** Opt-in: also reuse an answer to a request that differs only in the wording of its last user turn. */
+  semantic: z
+    .strictObject({
+      /** An embedding model the mesh serves (any id a client could send). */
+      embedding_model: z.string().min(1),
+      /** Least cosine similarity of the two prompts' embeddings. */
+      threshold: z.number().gt(0).max(1).default(0.95),
+      /** Prompts the linear scan covers at most. */
+      max_entries: z.number().int().positive().max(100_000).default(1000),
+      /** A slower embedding is given up on (the request goes uncached). */
+      timeout_ms: z.number().int().positive().default(2000),
+    })
+    .nullable()
+    .default(null),
+})
+
 export const nodeSchema = z.strictObject({
   /** Human name shown in /cluster/nodes and x-herd-node. Default: the host name. */
   name: z.string().min(1).optional(),
@@ -85,6 +119,7 @@ export const configSchema = z.strictObject({
   llama: llamaSchema.prefault({}),
   resources: resourcesSchema.prefault({}),
   tenants: tenantsSchema.prefault({}),
+  cache: cacheSchema.prefault({}),
   /** Cookbook file or folder of *.yaml files; relative to the config file. */
   cookbook: z.string().default('cookbook.yaml'),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

@@ -13,6 +13,7 @@ import { prepareRoute } from '../prepare.ts'
 import { relay, watchEnd } from '../relay.ts'
 import { admitTenant } from '../tenant-gate.ts'
 import type { ApiDeps } from '../app.ts'
+import { cachedRoute } from '../cache.ts'
 import { completeMessages, completeResponses } from '../../protocols/index.ts'
 import type { Endpoint, UpstreamResponse } from '../../router/types.ts'
 import { noEgressRequested, NO_EGRESS_HEADER } from '../../router/backend-target.ts'
@@ -51,6 +52,8 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
   // A tenant key's models and limits, checked before routing (and its answer metered).
   const tenancy = admitTenant(deps.tenants, request, reply, route)
   route = tenancy.route
+  // The response cache: a hit answers without routing; a miss's answer is recorded as it streams (api/cache.ts).
+  const answer = await cachedRoute(deps, endpoint, route, request, reply)
   // A streaming client that waits (cold start, queue) hears about it in SSE comments.
   const loading =
     route.stream && STREAMING.has(endpoint)
@@ -62,7 +65,7 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
   loading?.start()
   let res: UpstreamResponse
   try {
-    res = await deps.router.route(route)
+    res = await answer(route)
   } catch (err: unknown) {
     loading?.stop()
     deps.metrics.inFlight.dec()
