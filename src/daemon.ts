@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, clusterView, exposureWarning, forwardHandler, Metrics } from './api/index.ts'
-import { Backends } from './backends/index.ts'
+import { Backends, convertProtocols } from './backends/index.ts'
 import { CookbookWatcher, loadConfig, loadCookbook, ModelFiles, type Config, type Cookbook } from './config/index.ts'
 import { HerdError } from './errors/index.ts'
 import { InstanceManager } from './instances/index.ts'
@@ -70,6 +70,8 @@ export class Daemon {
       {
         logger: logger.child({ component: 'backends' }),
         nodeName: name,
+        // OpenAI clients reach anthropic backends and Anthropic clients openai ones; the API checks with the same converter.
+        convert: convertProtocols,
         isModelName: (id) =>
           this.cookbook.profiles.has(id) ||
           this.cookbook.names.has(id) ||
@@ -171,6 +173,7 @@ export class Daemon {
       version: { herd: HERD_VERSION, llama: () => this.llamaVersion },
       router: this.router,
       catalog: this.catalog,
+      convert: convertProtocols,
       metrics: this.metrics,
       health: () => ({ ready: this.started, draining: this.draining, canSpawn: !this.draining }),
       cluster: () => clusterView(this.nodeState(), this.mesh?.addresses() ?? [], this.mesh?.peers() ?? [], (id) => this.router.circuit(id)),
@@ -316,7 +319,7 @@ export class Daemon {
       {
         logger: this.logger.child({ component: 'mesh' }),
         localState: () => localState(this.stateSources),
-        onForward: forwardHandler({ nodeName: this.config.node.name, catalog: this.catalog, route: (r) => this.router.route(r) }),
+        onForward: forwardHandler({ nodeName: this.config.node.name, catalog: this.catalog, convert: convertProtocols, route: (r) => this.router.route(r) }),
       },
       {
         home: this.config.home,

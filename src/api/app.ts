@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import type { Converter } from '../backends/index.ts'
 import type { InstanceSnapshot } from '../instances/types.ts'
 import type { ModelCatalog } from '../router/catalog.ts'
 import type { RouteRequest, UpstreamResponse } from '../router/types.ts'
@@ -45,6 +46,8 @@ export interface ApiDeps {
   loading?: LoadingInit
   router: { route(req: RouteRequest): Promise<UpstreamResponse> }
   catalog: ModelCatalog
+  /** OpenAI ⇄ Anthropic conversion, the same the backends are given: which endpoints a backend model serves, and whether a request converts. */
+  convert?: Converter
   metrics: Metrics
   health: () => HealthView
   cluster: () => unknown[]
