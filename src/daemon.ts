@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, clusterView, exposureWarning, forwardHandler, meshEmbedder, Metrics } from './api/index.ts'
-import { Backends } from './backends/index.ts'
+import { Backends, convertProtocols } from './backends/index.ts'
 import { ResponseCache, type ResponseCacheInit } from './cache/index.ts'
 import { CookbookWatcher, loadConfig, loadCookbook, ModelFiles, type Config, type Cookbook } from './config/index.ts'
 import { HerdError } from './errors/index.ts'
@@ -75,6 +75,8 @@ export class Daemon {
       {
         logger: logger.child({ component: 'backends' }),
         nodeName: name,
+        // OpenAI clients reach anthropic backends and Anthropic clients openai ones; the API checks with the same converter.
+        convert: convertProtocols,
         isModelName: (id) =>
           this.cookbook.profiles.has(id) ||
           this.cookbook.names.has(id) ||
@@ -197,6 +199,7 @@ export class Daemon {
       router: this.router,
       ...(this.cache === undefined ? {} : { cache: this.cache }),
       catalog: this.catalog,
+      convert: convertProtocols,
       metrics: this.metrics,
       health: () => ({ ready: this.started, draining: this.draining, canSpawn: !this.draining }),
       cluster: () => clusterView(this.nodeState(), this.mesh?.addresses() ?? [], this.mesh?.peers() ?? [], (id) => this.router.circuit(id)),
@@ -346,7 +349,7 @@ export class Daemon {
       {
         logger: this.logger.child({ component: 'mesh' }),
         localState: () => localState(this.stateSources),
-        onForward: forwardHandler({ nodeName: this.config.node.name, catalog: this.catalog, route: (r) => this.router.route(r) }),
+        onForward: forwardHandler({ nodeName: this.config.node.name, catalog: this.catalog, convert: convertProtocols, route: (r) => this.router.route(r) }),
         services: [this.tenants.replication],
       },
       {

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import type { Converter } from '../backends/index.ts'
 import type { ResponseCache } from '../cache/index.ts'
 import type { InstanceSnapshot } from '../instances/types.ts'
 import type { ModelCatalog } from '../router/catalog.ts'
@@ -54,6 +55,8 @@ export interface ApiDeps {
   /** `cache.*`: the response cache in front of the router. Absent: none. */
   cache?: ResponseCache
   catalog: ModelCatalog
+  /** OpenAI ⇄ Anthropic conversion, the same the backends are given: which endpoints a backend model serves, and whether a request converts. */
+  convert?: Converter
   metrics: Metrics
   health: () => HealthView
   cluster: () => unknown[]

@@ -9,6 +9,7 @@ import { clip } from './clip.ts'
 import { toHerdError } from './errors.ts'
 import { ENDPOINTS, ENDPOINT_BY_PATH } from './endpoints.ts'
 import { prepareRoute } from './prepare.ts'
+import type { Converter } from '../backends/index.ts'
 import { HerdError } from '../errors/index.ts'
 import { noEgressRequested, NO_EGRESS_HEADER, parseWaitHeader, WAIT_HEADER, type ForwardRequest, type ModelCatalog } from '../router/index.ts'
 import type { RouteRequest, UpstreamResponse, WaitState } from '../router/types.ts'
@@ -17,6 +18,8 @@ export interface ForwardHandlerDeps {
   nodeName: string
   catalog: ModelCatalog
   route: (req: RouteRequest) => Promise<UpstreamResponse>
+  /** The converter the node's backends use. */
+  convert?: Converter
 }
 
 export function forwardHandler(deps: ForwardHandlerDeps) {
@@ -27,17 +30,21 @@ export function forwardHandler(deps: ForwardHandlerDeps) {
       if (endpoint === undefined || ENDPOINTS[endpoint].method !== fwd.method)
         throw new HerdError('not_found', `no route for ${clip(fwd.method)} ${clip(fwd.path)}`)
       const deadline = parseWaitHeader(fwd.headers[WAIT_HEADER])
-      const route = prepareRoute(deps.catalog, {
-        endpoint,
-        body: fwd.body,
-        query: forwardedQuery(search),
-        requestId: fwd.requestId,
-        hops: fwd.hops,
-        accept: fwd.headers['accept'],
-        signal: options.signal,
-        ...(deadline === undefined ? {} : { deadline }),
-        noEgress: noEgressRequested(fwd.headers[NO_EGRESS_HEADER]),
-      })
+      const route = prepareRoute(
+        deps.catalog,
+        {
+          endpoint,
+          body: fwd.body,
+          query: forwardedQuery(search),
+          requestId: fwd.requestId,
+          hops: fwd.hops,
+          accept: fwd.headers['accept'],
+          signal: options.signal,
+          ...(deadline === undefined ? {} : { deadline }),
+          noEgress: noEgressRequested(fwd.headers[NO_EGRESS_HEADER]),
+        },
+        deps.convert === undefined ? {} : { convert: deps.convert },
+      )
       // What a stream waits on here travels back to the asking node in keep-alives (its client hears it as SSE comments).
       return await deps.route(route.stream && options.onWaiting !== undefined ? { ...route, onWaiting: options.onWaiting } : route)
     } catch (err: unknown) {

@@ -2,9 +2,15 @@
  * Validate a request (a JSON body, or a GET's query) and turn it into a RouteRequest.
  * Shared by the HTTP routes and by requests forwarded from peers, so both are checked the
  * same way.
+ *
+ * A model of a backend that speaks the other protocol serves the request through a
+ * conversion; whether the request converts at all is decided here, before it is routed
+ * anywhere (the node that serves it converts it again, the same way): the model asked
+ * for must take it (else the converter's 400, naming the field), a route's or fallback's
+ * other candidates that cannot are left out, like those that do not serve the endpoint.
  */
-import { HerdError } from '../errors/index.ts'
-import { backendEndpoints, backendServes } from '../backends/index.ts'
+import { HerdError, isHerdError } from '../errors/index.ts'
+import { backendEndpoints, backendServes, conversionFor, type Converter } from '../backends/index.ts'
 import type { ModelCatalog } from '../router/catalog.ts'
 import { NO_EGRESS_HEADER } from '../router/backend-target.ts'
 import type { Endpoint, RouteRequest } from '../router/types.ts'
@@ -27,7 +33,12 @@ export interface PrepareInput {
   noEgress?: boolean
 }
 
-export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteRequest {
+export interface PrepareOptions {
+  /** OpenAI ⇄ Anthropic conversion for backends (the same the backends use); absent: none. */
+  convert?: Converter
+}
+
+export function prepareRoute(catalog: ModelCatalog, input: PrepareInput, options: PrepareOptions = {}): RouteRequest {
   const spec = ENDPOINTS[input.endpoint]
   const get = spec.method === 'GET'
   const parsed = get ? (input.query ?? {}) : parseJsonObject(input.body)
@@ -40,11 +51,12 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteR
     if (requested === undefined) throw new HerdError('invalid_request', "request has no 'model' and no default_model is set", { param: 'model' })
     throw new HerdError('model_not_found', `model '${clip(requested)}' does not exist on any node`, { param: 'model' })
   }
-  // Alternatives that cannot serve this endpoint are no alternatives; the first one must.
-  const servesIt = (id: string): boolean => unservedBy(catalog, id, input.endpoint) === undefined
+  const refusal = conversionCheck(catalog, input.endpoint, parsed, options.convert)
+  // Alternatives that cannot serve this endpoint (or this request) are no alternatives; the first one must.
+  const servesIt = (id: string): boolean => unservedBy(catalog, id, input.endpoint, options.convert) === undefined && refusal(id) === undefined
   const usable = plan.route === undefined ? [plan.profileIds[0] as string, ...plan.profileIds.slice(1).filter(servesIt)] : plan.profileIds.filter(servesIt)
   const profileId = usable[0] ?? (plan.profileIds[0] as string)
-  const served = unservedBy(catalog, profileId, input.endpoint)
+  const served = unservedBy(catalog, profileId, input.endpoint, options.convert)
   if (served !== undefined) {
     const backend = catalog.backend(profileId)
     const what = backend === undefined ? '' : ` (an ${backend.protocol} backend's model)`
@@ -54,6 +66,8 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput): RouteR
         : `no candidate of route '${clip(plan.route)}' serves ${spec.upstream} (${clip(profileId)}${what} serves ${served.join(', ')})`
     throw new HerdError('unsupported_endpoint', message, { param: 'model' })
   }
+  const refused = refusal(profileId)
+  if (refused !== undefined) throw refused
   // Only the node the client asked chooses among models; a forwarded request is for one.
   // GET endpoints (props) describe one model: no alternatives.
   const alternatives = input.hops === 0 && !get ? usable.slice(1) : []
@@ -100,13 +114,44 @@ function outputCap(parsed: Record<string, unknown>): { maxTokens?: number } {
  * The paths a model serves when it does not serve `endpoint` (by its capabilities, or its
  * backend's protocol), else undefined (it serves it, or nothing is known of it).
  */
-function unservedBy(catalog: ModelCatalog, profileId: string, endpoint: Endpoint): string[] | undefined {
+function unservedBy(catalog: ModelCatalog, profileId: string, endpoint: Endpoint, convert: Converter | undefined): string[] | undefined {
   const backend = catalog.backend(profileId)
   if (backend !== undefined) {
-    return backendServes(endpoint, backend.protocol) ? undefined : backendEndpoints(backend.protocol).map((e) => ENDPOINTS[e].paths[0] ?? ENDPOINTS[e].upstream)
+    if (backendServes(endpoint, backend.protocol, convert)) return undefined
+    return backendEndpoints(backend.protocol, convert).map((e) => ENDPOINTS[e].paths[0] ?? ENDPOINTS[e].upstream)
   }
   const caps = catalog.capabilities(profileId)
   return caps === undefined || serves(caps, endpoint) ? undefined : servedPaths(caps)
+}
+
+/**
+ * Why a model cannot take this request through its backend's conversion (the converter's
+ * 400), or undefined: it can, or needs none. The answer depends only on the backend's
+ * protocol, so each is tried once.
+ */
+function conversionCheck(
+  catalog: ModelCatalog,
+  endpoint: Endpoint,
+  body: Record<string, unknown>,
+  convert: Converter | undefined,
+): (profileId: string) => HerdError | undefined {
+  const seen = new Map<string, HerdError | undefined>()
+  return (profileId) => {
+    const protocol = catalog.backend(profileId)?.protocol
+    const conversion = protocol === undefined ? undefined : conversionFor(endpoint, protocol, convert)
+    if (protocol === undefined || conversion === undefined) return undefined
+    if (!seen.has(protocol)) {
+      try {
+        // The backend's own settings (max_tokens) change what is sent, never whether it converts.
+        conversion.request({ ...body, model: profileId }, { maxTokensField: 'max_tokens' })
+        seen.set(protocol, undefined)
+      } catch (err: unknown) {
+        if (!isHerdError(err)) throw err
+        seen.set(protocol, err)
+      }
+    }
+    return seen.get(protocol)
+  }
 }
 
 /** A request body as a JSON object, or the right 400 (invalid_json / invalid_request). */

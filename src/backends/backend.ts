@@ -11,6 +11,13 @@
  *   credential, should the backend echo it);
  * - a body that stops mid-stream (nothing for `idle_ms`): an SSE stream ends with an
  *   error event, another body is cut off.
+ *
+ * A client of the other protocol (an OpenAI chat on an `anthropic` backend, an Anthropic
+ * message on an `openai` one) is served through a Conversion (protocol.ts): the request
+ * converted before it takes a slot (a refusal is the client's 400, naming the field), the
+ * answer converted back: a JSON answer read whole first (one that cannot be converted is
+ * a failed attempt, 502), an event stream event by event, a 4xx body into the client's
+ * error envelope.
  */
 import { PassThrough, Readable } from 'node:stream'
 import type { Logger } from 'pino'
@@ -24,11 +31,15 @@ import type { RouteRequest, UpstreamResponse } from '../router/types.ts'
 import { BackendClient } from './client.ts'
 import { errorCode, probeBackend, ProbeLoop } from './health.ts'
 import { ConcurrencyLimit, type Slot } from './limiter.ts'
-import { BACKEND_PATHS, type Converter } from './protocol.ts'
+import { BACKEND_PATHS, conversionFor, type Conversion, type Converter } from './protocol.ts'
 import { backendModels } from './models.ts'
+import { parseClientBody, readPrefix, upstreamBody } from './bodies.ts'
+import { readCapped } from './discovery.ts'
 
 /** A 4xx body relayed to the client is read up to this much (and cleaned of secrets). */
 export const MAX_ERROR_BODY_BYTES = 64 * 1024
+/** A non-streaming answer to convert is read whole first, up to this much; a longer one is a failed attempt. */
+export const MAX_CONVERTED_ANSWER_BYTES = 16 * 1024 * 1024
 
 export interface BackendComponents {
   logger: Logger
@@ -110,11 +121,14 @@ export class Backend {
     if (req.noEgress === true && this.spec.egress) {
       throw new HerdError('no_route', `backend '${this.name}' is outside the network (egress) and the request says x-herd-no-egress`)
     }
-    // A client endpoint of another protocol reaches the backend only through a conversion (none yet: see protocol.ts).
-    const conversion = BACKEND_PATHS[this.spec.protocol][req.endpoint] === undefined ? this.c.convert?.(req.endpoint, this.spec.protocol) : undefined
+    // A client endpoint of another protocol reaches the backend only through a conversion.
+    const conversion = conversionFor(req.endpoint, this.spec.protocol, this.c.convert)
     const path = BACKEND_PATHS[this.spec.protocol][conversion?.endpoint ?? req.endpoint]
     if (path === undefined)
       throw new HerdError('unsupported_endpoint', `'${model.id}' is a ${this.spec.protocol} backend's model and does not serve ${req.path}`, { param: 'model' })
+    // The request's own faults (not JSON, nothing the backend's protocol can express) come first: they are the client's 400 whatever the backend's state.
+    const clientBody = parseClientBody(req.body)
+    const body = upstreamBody(clientBody, model.model, conversion, this.spec)
     if (this.health === 'down') {
       throw new HerdError('no_route', `backend '${this.name}' is down (${this.downReason ?? 'probe failed'}); herd probes it again shortly`, {
         retryAfterSeconds: 2,
@@ -126,7 +140,6 @@ export class Backend {
         retryAfterSeconds: Math.max(1, wait),
       })
     }
-    const body = upstreamBody(req.body, model.model, conversion?.request)
     const slot = await this.limit.acquire({ signal: req.signal, requestId: req.requestId, ...(req.deadline === undefined ? {} : { deadline: req.deadline }) })
     this.c.circuits.attempt(this.name)
     let res: Dispatcher.ResponseData
@@ -145,11 +158,12 @@ export class Backend {
     }
     this.c.circuits.success(this.name)
     const headers = this.clean(relayableHeaders(res.headers))
-    const answer =
-      status >= 400
-        ? await this.errorAnswer(res, headers, slot)
-        : { status, headers, body: this.guard(res, req, slot), servedBy: this.c.nodeName, guarded: true }
-    return conversion ? conversion.response(answer, { stream: req.stream }) : answer
+    if (status >= 400) return this.errorAnswer(res, headers, slot, conversion)
+    const sse = String(res.headers['content-type'] ?? '').includes('text/event-stream')
+    if (conversion === undefined) return { status, headers, body: this.guard(res, req, slot, sse), servedBy: this.c.nodeName, guarded: true }
+    // A converted stream fails with the HerdError itself (not an event in the backend's shape): the relay ends the client's stream in its own.
+    if (sse) return { status, headers, body: conversion.stream(this.guard(res, req, slot, false), clientBody), servedBy: this.c.nodeName, guarded: false }
+    return this.convertedAnswer(res, headers, req, slot, conversion)
   }
 
   /** One health probe (and, with discover, the model list). */
@@ -206,8 +220,11 @@ export class Backend {
     return new HerdError('upstream_error', `backend '${this.name}' answered ${status}`, options)
   }
 
-  /** A 4xx: relayed as the backend wrote it, but read whole (it is small) so the node's credential can be taken out. */
-  private async errorAnswer(res: Dispatcher.ResponseData, headers: Record<string, string>, slot: Slot): Promise<UpstreamResponse> {
+  /**
+   * A 4xx: relayed as the backend wrote it, but read whole (it is small) so the node's
+   * credential can be taken out; through a conversion, in the client's error envelope.
+   */
+  private async errorAnswer(res: Dispatcher.ResponseData, headers: Record<string, string>, slot: Slot, conversion?: Conversion): Promise<UpstreamResponse> {
     let text: string
     try {
       text = await readPrefix(res.body, MAX_ERROR_BODY_BYTES)
@@ -216,23 +233,71 @@ export class Backend {
     } finally {
       slot.release()
     }
-    return { status: res.statusCode, headers, body: Readable.from([Buffer.from(this.scrub(text))]), servedBy: this.c.nodeName, guarded: true }
+    const clean = this.scrub(text)
+    const out = conversion === undefined ? clean : JSON.stringify(conversion.error(res.statusCode, parsedOrText(clean)))
+    const outHeaders = conversion === undefined ? headers : { ...headers, 'content-type': 'application/json' }
+    return { status: res.statusCode, headers: outHeaders, body: Readable.from([Buffer.from(out)]), servedBy: this.c.nodeName, guarded: true }
   }
 
-  /** The body as it streams, ending the right way on failure, and freeing the slot whatever happens. */
-  private guard(res: Dispatcher.ResponseData, req: RouteRequest, slot: Slot): PassThrough {
-    const sse = String(res.headers['content-type'] ?? '').includes('text/event-stream')
+  /** A 2xx JSON answer through a conversion: read whole, then converted; what cannot be is a failed attempt (502). */
+  private async convertedAnswer(
+    res: Dispatcher.ResponseData,
+    headers: Record<string, string>,
+    req: RouteRequest,
+    slot: Slot,
+    conversion: Conversion,
+  ): Promise<UpstreamResponse> {
+    let read: string | Error
+    try {
+      read = await readCapped(res.body, MAX_CONVERTED_ANSWER_BYTES)
+    } catch (err: unknown) {
+      if (req.signal.aborted) throw req.signal.reason
+      throw this.brokeOff(err)
+    } finally {
+      slot.release()
+    }
+    const unconvertible = (why: string, cause?: unknown): HerdError => {
+      this.c.circuits.failure(this.name)
+      return new HerdError('upstream_error', `backend '${this.name}': ${why}`, cause === undefined ? {} : { cause })
+    }
+    if (typeof read !== 'string') throw unconvertible(`its answer is larger than ${MAX_CONVERTED_ANSWER_BYTES} bytes, more than herd converts`)
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(read)
+    } catch (err: unknown) {
+      throw unconvertible('its answer is not JSON', err)
+    }
+    let converted: unknown
+    try {
+      converted = conversion.answer(parsed)
+    } catch (err: unknown) {
+      throw unconvertible(err instanceof Error ? err.message : String(err), err)
+    }
+    const body = Readable.from([Buffer.from(JSON.stringify(converted))])
+    return { status: res.statusCode, headers: { ...headers, 'content-type': 'application/json' }, body, servedBy: this.c.nodeName, guarded: true }
+  }
+
+  /** A body that failed after the head: counted against the backend, and said in herd's words. */
+  private brokeOff(err: unknown): HerdError {
+    this.c.circuits.failure(this.name)
+    this.probes.soon()
+    return errorCode(err) === 'UND_ERR_BODY_TIMEOUT'
+      ? new HerdError('upstream_timeout', `backend '${this.name}' sent nothing for ${this.spec.timeouts.idleMs} ms (idle_ms)`, { cause: err })
+      : new HerdError('upstream_error', `backend '${this.name}' failed mid-answer (${errorCode(err)})`, { cause: err })
+  }
+
+  /**
+   * The body as it streams, ending the right way on failure (`sseEvents`: with an error
+   * event in the client's shape; else destroyed with the HerdError), and freeing the slot
+   * whatever happens.
+   */
+  private guard(res: Dispatcher.ResponseData, req: RouteRequest, slot: Slot, sseEvents: boolean): PassThrough {
     const out = new PassThrough()
     res.body.once('error', (err: Error) => {
       slot.release()
       if (req.signal.aborted || out.destroyed) return
-      this.c.circuits.failure(this.name)
-      this.probes.soon()
-      const failure =
-        errorCode(err) === 'UND_ERR_BODY_TIMEOUT'
-          ? new HerdError('upstream_timeout', `backend '${this.name}' sent nothing for ${this.spec.timeouts.idleMs} ms (idle_ms)`, { cause: err })
-          : new HerdError('upstream_error', `backend '${this.name}' failed mid-answer (${errorCode(err)})`, { cause: err })
-      if (sse) out.end(sseErrorEvent(failure, req.errorShape))
+      const failure = this.brokeOff(err)
+      if (sseEvents) out.end(sseErrorEvent(failure, req.errorShape))
       else out.destroy(failure)
     })
     res.body.once('end', () => slot.release())
@@ -269,18 +334,6 @@ function circuitOf(c: CircuitState): BackendState['circuit'] {
   return c.state === 'half-open' && c.probing ? 'open' : c.state
 }
 
-/** The client's body with `model` set to the backend's own name (herd's id is `backend/model`). */
-function upstreamBody(raw: Buffer, model: string, convert?: (body: Record<string, unknown>) => Record<string, unknown>): Buffer {
-  let body: Record<string, unknown>
-  try {
-    body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>
-  } catch (err: unknown) {
-    throw new HerdError('invalid_json', 'request body is not valid JSON', { cause: err })
-  }
-  const out = convert ? convert(body) : body
-  return Buffer.from(JSON.stringify({ ...out, model }))
-}
-
 /** `Retry-After` in ms: delta-seconds or an HTTP date; undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
   const v = Array.isArray(value) ? value[0] : value
@@ -290,18 +343,11 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   return Number.isFinite(date) ? Math.max(0, date - now) : undefined
 }
 
-/** Up to `max` bytes of a body as text; the rest is dropped. */
-async function readPrefix(body: Readable, max: number): Promise<string> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of body) {
-    const b = chunk as Buffer
-    chunks.push(b.subarray(0, max - size))
-    size += b.byteLength
-    if (size >= max) {
-      body.destroy()
-      break
-    }
+/** A JSON body parsed, else its text (an error body of neither protocol keeps its text as the message). */
+function parsedOrText(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return text
   }
-  return Buffer.concat(chunks).toString('utf8')
 }

@@ -81,6 +81,8 @@ export async function buildBackend(b: BackendFile, options: BuildBackendOptions)
     healthIntervalMs: b.health_interval_ms,
     headers,
     anthropicVersion: b.anthropic_version,
+    ...(b.default_max_tokens === undefined ? {} : { defaultMaxTokens: b.default_max_tokens }),
+    maxTokensField: b.max_tokens_field,
     source: options.source,
   }
 }

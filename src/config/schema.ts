@@ -256,6 +256,10 @@ export const backendSchema = z
     headers: extraHeaders.default({}),
     /** Sent as `anthropic-version` to anthropic backends. */
     anthropic_version: z.string().min(1).max(64).default('2023-06-01'),
+    /** anthropic backends: `max_tokens` for an OpenAI client's request that sets none (Anthropic requires one). Default 4096 (DEFAULT_ANTHROPIC_MAX_TOKENS). */
+    default_max_tokens: z.number().int().positive().optional(),
+    /** openai backends: where an Anthropic client's `max_tokens` goes (OpenAI's reasoning models take only `max_completion_tokens`). */
+    max_tokens_field: z.enum(['max_tokens', 'max_completion_tokens']).default('max_tokens'),
   })
   .refine((b) => b.api_key_env === undefined || b.api_key_file === undefined, {
     message: 'api_key_env and api_key_file are both set; keep one',

@@ -97,6 +97,10 @@ export interface BackendSpec {
   /** Extra request headers; values may be credentials too. */
   readonly headers: Readonly<Record<string, Secret>>
   readonly anthropicVersion: string
+  /** `max_tokens` sent to an anthropic backend for an OpenAI request that sets none; undefined: DEFAULT_ANTHROPIC_MAX_TOKENS. */
+  readonly defaultMaxTokens?: number
+  /** Where an openai backend takes an Anthropic client's `max_tokens`. */
+  readonly maxTokensField: 'max_tokens' | 'max_completion_tokens'
   /** The cookbook file it came from, or `admin` for a runtime registration. */
   readonly source: string
 }

@@ -107,7 +107,7 @@ describe('a backend', () => {
     expect(seen?.headers['authorization']).toBeUndefined()
   })
 
-  it('refuses an endpoint of the other protocol (no conversion yet)', async () => {
+  it('refuses an endpoint of the other protocol when given no converter', async () => {
     const fake = await openai()
     const { backends } = await serveWith(await spec({ base_url: fake.baseUrl, api_key_env: 'K' }, { K: KEY }))
     const err = await failureOf(backends.serve(routeRequest({ endpoint: 'messages', path: '/v1/messages' })))

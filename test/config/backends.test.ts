@@ -59,6 +59,22 @@ describe('backends in the cookbook', () => {
     expect(Object.isFrozen(b)).toBe(true)
   })
 
+  it('takes the conversion settings: default_max_tokens (none: the converter’s default) and max_tokens_field', async () => {
+    const file = await book(
+      [
+        '- { name: a, protocol: anthropic, base_url: http://h/v1, models: [c], default_max_tokens: 16000 }',
+        '- { name: o, protocol: openai, base_url: http://h/v1, models: [m], max_tokens_field: max_completion_tokens }',
+        '- { name: p, protocol: openai, base_url: http://h/v1, models: [m] }',
+      ].join('\n'),
+    )
+    const [a, o, p] = (await loadCookbook(file)).backends ?? []
+    expect(a).toMatchObject({ defaultMaxTokens: 16_000, maxTokensField: 'max_tokens' })
+    expect(o).toMatchObject({ maxTokensField: 'max_completion_tokens' })
+    expect(p?.defaultMaxTokens).toBeUndefined()
+    const bad = await book('- { name: o, protocol: openai, base_url: http://h/v1, models: [m], max_tokens_field: max_output_tokens }')
+    expect((await errorOf(() => loadCookbook(bad))).message).toContain('max_tokens_field')
+  })
+
   it('still loads a llamesh cookbook without backends', async () => {
     const file = await tmp.write('c.yaml', 'models:\n  - name: m\n    profiles:\n      - id: default\n        model_path: m.gguf\n')
     expect((await loadCookbook(file)).backends).toEqual([])

@@ -197,10 +197,13 @@ describe('an anthropic backend for Anthropic clients', () => {
     expect(counted.input_tokens).toBe(7)
   })
 
-  it('refuses an OpenAI client on an anthropic backend’s model (no conversion yet)', async () => {
+  it('serves an OpenAI client on an anthropic backend’s model through the converter (test/e2e/conversion.test.ts has more)', async () => {
     const res = await chat('claude/claude-fake')
-    expect(res.status).toBe(400)
-    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('unsupported_endpoint')
+    expect(res.status).toBe(200)
+    expect(res.headers.get('x-herd-model')).toBe('claude/claude-fake')
+    const body = (await res.json()) as { object: string; model: string }
+    expect(body).toMatchObject({ object: 'chat.completion', model: 'claude-fake' })
+    answers.push(JSON.stringify(body))
   })
 
   it('ends a stream that stalls mid-answer with an error event within idle_ms', async () => {

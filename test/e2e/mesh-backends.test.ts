@@ -3,8 +3,10 @@
  * request is forwarded over the mesh to A, which holds it. B learns A's backends (models,
  * health, load) from gossip, never their key, URL or headers: B's logs, its /cluster/nodes
  * and /v1/models are searched for the key. A dead backend on A is routed around from B
- * once A's gossip says it is down.
+ * once A's gossip says it is down. An Anthropic client at B reaches A's `openai` backend
+ * through the converter on A (B checks the request converts before forwarding it).
  */
+import Anthropic from '@anthropic-ai/sdk'
 import OpenAI from 'openai'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -108,6 +110,23 @@ describe('a backend on another node', () => {
     expect(posts).toHaveLength(2)
     expect(posts.every((r) => r.headers['authorization'] === `Bearer ${KEY}`)).toBe(true)
     expect(JSON.stringify(office.requests)).not.toContain('client-key-at-b')
+  })
+
+  it("serves an Anthropic client at B from A's openai backend, converted on A, and refuses at B what does not convert", async () => {
+    const client = new Anthropic({ baseURL: b.url, apiKey: 'client-key-at-b', maxRetries: 0, timeout: 20_000 })
+    const { data, response } = await client.messages.create({ model: 'office/qwen', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] }).withResponse()
+    expect(data).toMatchObject({ type: 'message', model: 'qwen', content: [{ type: 'text', text: 'Hello from the fake backend' }], stop_reason: 'end_turn' })
+    expect(response.headers.get('x-herd-node')).toBe('a')
+    expect(response.headers.get('x-herd-model')).toBe('office/qwen')
+    const final = await client.messages.stream({ model: 'office/qwen', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] }).finalMessage()
+    expect(final.content[0]).toMatchObject({ type: 'text', text: 'Hello from the fake backend' })
+    const before = office.requests.length
+    const refused = await client.messages
+      .create({ model: 'office/qwen', max_tokens: 8, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e: unknown) => e)
+    expect(refused).toBeInstanceOf(Anthropic.BadRequestError)
+    expect((refused as InstanceType<typeof Anthropic.BadRequestError>).headers?.get('x-herd-node')).toBe('b')
+    expect(office.requests.slice(before).filter((r) => r.method === 'POST')).toEqual([])
   })
 
   it("lists A's backend models at B, owned by A, with their state in /cluster/nodes", async () => {

@@ -5,9 +5,9 @@ import type { CatalogEntry } from '../../router/catalog.ts'
 import type { ApiDeps } from '../app.ts'
 import { clip } from '../clip.ts'
 import { ENDPOINTS, servedPaths } from '../endpoints.ts'
-import { backendEndpoints } from '../../backends/index.ts'
+import { backendEndpoints, type Converter } from '../../backends/index.ts'
 
-function toOpenAi(e: CatalogEntry): Record<string, unknown> {
+function toOpenAi(e: CatalogEntry, convert: Converter | undefined): Record<string, unknown> {
   return {
     id: e.id,
     object: 'model',
@@ -21,7 +21,9 @@ function toOpenAi(e: CatalogEntry): Record<string, unknown> {
       status: e.status,
       capabilities: e.capabilities,
       endpoints:
-        e.backend === undefined ? servedPaths(e.capabilities) : backendEndpoints(e.backend.protocol).map((x) => ENDPOINTS[x].paths[0] ?? ENDPOINTS[x].upstream),
+        e.backend === undefined
+          ? servedPaths(e.capabilities)
+          : backendEndpoints(e.backend.protocol, convert).map((x) => ENDPOINTS[x].paths[0] ?? ENDPOINTS[x].upstream),
       description: e.description ?? null,
       ...(e.route === undefined ? {} : { route: e.route }),
       // External backends' models: whose, and whether a request to it leaves the network.
@@ -31,13 +33,13 @@ function toOpenAi(e: CatalogEntry): Record<string, unknown> {
 }
 
 export function modelRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  app.get('/v1/models', { config: { auth: 'key' } }, async () => ({ object: 'list', data: deps.catalog.list().map(toOpenAi) }))
+  app.get('/v1/models', { config: { auth: 'key' } }, async () => ({ object: 'list', data: deps.catalog.list().map((e) => toOpenAi(e, deps.convert)) }))
   app.get<{ Params: { '*': string } }>('/v1/models/*', { config: { auth: 'key' } }, async (request) => {
     // Model ids may contain '/', so the id is the rest of the path (the router has already
     // percent-decoded it: decoding again would turn `%25` into a URIError).
     const id = request.params['*']
     const entry = deps.catalog.list().find((e) => e.id === id)
     if (!entry) throw new HerdError('model_not_found', `model '${clip(id)}' does not exist on any node`, { param: 'model' })
-    return toOpenAi(entry)
+    return toOpenAi(entry, deps.convert)
   })
 }

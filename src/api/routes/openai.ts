@@ -38,16 +38,20 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
   }
   reply.raw.once('close', abort)
   const started = performance.now()
-  let route = prepareRoute(deps.catalog, {
-    endpoint,
-    body: (request.body as Buffer | undefined) ?? Buffer.alloc(0),
-    query: request.query as Record<string, unknown>,
-    requestId: request.id,
-    hops: 0,
-    accept: request.headers.accept,
-    signal: controller.signal,
-    noEgress: noEgressRequested(request.headers[NO_EGRESS_HEADER]),
-  })
+  let route = prepareRoute(
+    deps.catalog,
+    {
+      endpoint,
+      body: (request.body as Buffer | undefined) ?? Buffer.alloc(0),
+      query: request.query as Record<string, unknown>,
+      requestId: request.id,
+      hops: 0,
+      accept: request.headers.accept,
+      signal: controller.signal,
+      noEgress: noEgressRequested(request.headers[NO_EGRESS_HEADER]),
+    },
+    deps.convert === undefined ? {} : { convert: deps.convert },
+  )
   request.herdProfile = route.profileId
   // A tenant key's models and limits, checked before routing (and its answer metered).
   const tenancy = admitTenant(deps.tenants, request, reply, route)
