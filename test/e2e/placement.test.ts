@@ -171,7 +171,11 @@ describe('placement by free VRAM', () => {
     })()
     try {
       const answers = await Promise.all(['a', 'b', 'c'].map((m) => chat(herd, m)))
-      expect(answers.map((r) => r.status)).toEqual([200, 200, 200])
+      const bodies = await Promise.all(answers.map((r) => r.text()))
+      expect(
+        answers.map((r) => r.status),
+        `answers: ${bodies.join(' | ')}`,
+      ).toEqual([200, 200, 200])
     } finally {
       watching = false
       await watcher
