@@ -16,7 +16,7 @@ import { InstanceManager } from './instances/index.ts'
 import { admission, NodeResources } from './hardware/index.ts'
 import { resolveLlamaServer } from './llama/index.ts'
 import { createLogger } from './logging/index.ts'
-import { Router, ModelCatalog, localModels, localState, type LocalStateSources, type RemoteTargets } from './router/index.ts'
+import { Router, ModelCatalog, costMicros, localModels, localPrice, localState, type LocalStateSources, type RemoteTargets } from './router/index.ts'
 import { Tenants } from './tenants/index.ts'
 import { HERD_VERSION } from './version.ts'
 import { createMesh, MESH_SECRET_MISSING, type Mesh, type NodeState } from './mesh/index.ts'
@@ -124,6 +124,7 @@ export class Daemon {
       fit: (p) => this.resources.fit(p),
       fileMissing: (id) => this.modelFiles.missing(id),
       backends: () => this.backends.state(),
+      costPerHour: config.tenants.cost_per_hour,
     }
     const remote: RemoteTargets = {
       peers: () => this.mesh?.peers() ?? [],
@@ -139,6 +140,11 @@ export class Daemon {
       peers: remote.peers,
       fileMissing: (id) => this.modelFiles.missing(id),
       backends: () => this.backends.state(),
+      localPrice: (id) => {
+        const p = this.cookbook.profiles.get(id)
+        const rate = this.instances.load().find((l) => l.profileId === id)?.tokensPerSecond ?? null
+        return p === undefined ? undefined : localPrice(p, config.tenants.cost_per_hour, rate)
+      },
     })
     this.metrics = new Metrics({ load: () => this.instances.load() })
     this.router = new Router(
@@ -159,6 +165,7 @@ export class Daemon {
         draining: () => this.draining,
         remote,
         backends: this.backends,
+        price: (id) => this.catalog.price(id),
       },
       { maxHops: config.mesh.max_hops },
     )
@@ -169,6 +176,7 @@ export class Daemon {
         rateWindowMs: config.tenants.rate_window_ms,
         counterPushMs: config.tenants.counter_push_ms,
         heartbeatMs: config.mesh.gossip_interval_ms,
+        cost: (usage) => costMicros(this.catalog.price(usage.model), usage.promptTokens, usage.completionTokens),
       },
     )
     this.app = buildApp({

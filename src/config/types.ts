@@ -40,6 +40,8 @@ export interface ProfileSpec {
   readonly minEvictionTenureMs?: number | undefined
   readonly estimatedVramMb: number | undefined
   readonly estimatedSysmemMb: number | undefined
+  /** `price:` as written (undefined: free, or `tenants.cost_per_hour` spread over its tokens). */
+  readonly price?: Price | undefined
   /** A stable hash of what is launched (binary-independent): model path + args. Keys learned memory. */
   readonly launchHash: string
 }
@@ -74,6 +76,14 @@ export type CredentialRef = { readonly env: string } | { readonly file: string }
 export interface BackendModelSpec {
   readonly name: string
   readonly aliases: readonly string[]
+  /** Its own price, else the backend's. */
+  readonly price?: Price | undefined
+}
+
+/** Currency units (the node's `tenants.currency`) per million tokens; also millionths of a unit per token. */
+export interface Price {
+  readonly inputPerMtok: number
+  readonly outputPerMtok: number
 }
 
 /** One external backend, validated, with the node's credential read. */
@@ -88,6 +98,8 @@ export interface BackendSpec {
   /** Listed models (discovered ones come on top at run time). */
   readonly models: readonly BackendModelSpec[]
   readonly discover: boolean
+  /** The price of models that name none (discovered ones included). */
+  readonly price?: Price | undefined
   readonly egress: boolean
   readonly maxConcurrency: number
   readonly maxQueueSize: number
