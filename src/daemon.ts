@@ -170,7 +170,7 @@ export class Daemon {
       { maxHops: config.mesh.max_hops },
     )
     this.tenants = new Tenants(
-      { logger: logger.child({ component: 'tenants' }), nodeId: () => this.mesh?.peerId ?? name },
+      { logger: logger.child({ component: 'tenants' }), nodeId: () => this.mesh?.peerId ?? name, nodeName: () => name },
       {
         home: config.home,
         rateWindowMs: config.tenants.rate_window_ms,

@@ -12,6 +12,7 @@ import { anyMatch } from './glob.ts'
 import { decide } from './limits.ts'
 import type { KeyRecord } from './record.ts'
 import { tapUsage, type SeenUsage } from './usage-tap.ts'
+import { askForUsage, stripUsageChunk } from './stream-usage.ts'
 
 /** The key a request authenticated with (on `request.tenant`). */
 export interface Tenant {
@@ -112,7 +113,9 @@ export function estimateTokens(route: RouteRequest): number {
 
 export function admit(deps: GateDeps, tenant: Tenant, requested: RouteRequest): Admission {
   const record = tenant.record
-  const route = allowedRoute(record, requested)
+  const allowed = allowedRoute(record, requested)
+  // Streams tell their tokens only when asked to (the extra chunk is removed again when the client did not ask).
+  const { route, strip } = askForUsage(allowed)
   const now = deps.now()
   const estimate = estimateTokens(route)
   const tokens = record.tpm === null ? estimate : Math.min(estimate, record.tpm)
@@ -160,7 +163,8 @@ export function admit(deps: GateDeps, tenant: Tenant, requested: RouteRequest): 
       const model = res.headers['x-herd-model'] ?? route.profileId
       // An error answer generated nothing: its estimate is given back.
       const tapped = tapUsage(res, (seen) => settle(res.status >= 400 ? { promptTokens: 0, completionTokens: 0 } : seen, model, res.servedBy))
-      return { ...tapped, headers: { ...tapped.headers, ...decision.headers } }
+      const out = strip ? stripUsageChunk(tapped) : tapped
+      return { ...out, headers: { ...out.headers, ...decision.headers } }
     },
     failed: () => {
       if (settled) return

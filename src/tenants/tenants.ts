@@ -18,6 +18,7 @@ import { keyView, unusable, type KeyRecord } from './record.ts'
 import { Replication } from './replication.ts'
 import { hashSecret, type KeySecret } from './secret.ts'
 import { KeyStore } from './store.ts'
+import { UsageLedger, USAGE_DB } from './ledger.ts'
 import { bucketMsOf, dayStart, monthStart } from './windows.ts'
 
 /** The file under HERD_HOME. */
@@ -29,6 +30,8 @@ export interface TenantsComponents {
   nodeId: () => string
   /** @default Date.now */
   now?: () => number
+  /** This node's name, as answers name it in `servedBy` (the ledger's node for cache hits). @default nodeId */
+  nodeName?: () => string
 }
 
 export interface TenantsInit {
@@ -50,8 +53,8 @@ export interface TenantsInit {
 }
 
 export interface TenantsEvents {
-  /** An answer under a key ended and its usage was settled (the seam for the usage ledger). */
-  'usage:settled': [SettledUsage & { costMicros: number }]
+  /** An answer under a key ended and its usage was settled (the usage ledger counts it; `cached`: a response-cache hit, cost 0). */
+  'usage:settled': [SettledUsage & { costMicros: number; cached?: boolean }]
   'key:changed': [KeyRecord, 'local' | 'remote']
 }
 
@@ -66,6 +69,7 @@ export class Tenants extends EventEmitter<TenantsEvents> {
   readonly counters: UsageCounters
   readonly replication: Replication
   private store: KeyStore | undefined
+  private book: UsageLedger | undefined
   private ring: Keyring | undefined
   private flushTimer: NodeJS.Timeout | undefined
 
@@ -107,12 +111,14 @@ export class Tenants extends EventEmitter<TenantsEvents> {
           .map((u) => ({ keyId: u.key_id, period: u.period, start: u.start, tally: { requests: u.requests, tokens: u.tokens, cost: u.cost_micros } })),
         this.now(),
       )
+      this.book = new UsageLedger(this.init.home === ':memory:' ? ':memory:' : join(this.init.home, USAGE_DB))
       this.store = store
       this.ring = ring
     } catch (err: unknown) {
       store.close()
       throw err
     }
+    this.on('usage:settled', this.toLedger)
     this.flushTimer = setInterval(() => this.flush(), this.init.flushMs)
     this.flushTimer.unref()
   }
@@ -126,7 +132,22 @@ export class Tenants extends EventEmitter<TenantsEvents> {
     this.flush()
     this.store.close()
     this.store = undefined
+    this.book?.close()
+    this.book = undefined
+    this.off('usage:settled', this.toLedger)
   }
+
+  private readonly toLedger = (u: TenantsEvents['usage:settled'][0]): void =>
+    this.book?.record({
+      keyId: u.keyId,
+      model: u.model,
+      node: u.servedBy,
+      at: this.now(),
+      promptTokens: u.promptTokens,
+      completionTokens: u.completionTokens,
+      costMicros: u.costMicros,
+      ...(u.cached === true ? { cached: true } : {}),
+    })
 
   private flush(): void {
     const store = this.store
@@ -146,6 +167,11 @@ export class Tenants extends EventEmitter<TenantsEvents> {
       store.saveUsage(rows, Math.min(dayStart(now), monthStart(now)))
     } catch (err: unknown) {
       this.c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not write key usage counters')
+    }
+    try {
+      this.book?.flush()
+    } catch (err: unknown) {
+      this.c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not write the usage ledger')
     }
   }
 
@@ -194,6 +220,20 @@ export class Tenants extends EventEmitter<TenantsEvents> {
   /** A record as the admin API shows it (no hash; its status at this node's time). */
   view(record: KeyRecord): Record<string, unknown> {
     return keyView(record, this.now())
+  }
+
+  /** The usage ledger of this node (for `GET /admin/usage`). */
+  get ledger(): UsageLedger {
+    if (this.book === undefined) throw new Error('tenants not started')
+    return this.book
+  }
+
+  /**
+   * A request under a key answered from the response cache: counted in the ledger as a
+   * request and a cache hit with its tokens, at cost 0 (the cache's hook).
+   */
+  recordCacheHit(hit: { keyId: string; model: string; promptTokens: number; completionTokens: number }): void {
+    this.emit('usage:settled', { ...hit, servedBy: this.c.nodeName?.() ?? this.c.nodeId(), measured: true, costMicros: 0, cached: true })
   }
 
   /** A key's use summed over the mesh (admin `show`). */
