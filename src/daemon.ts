@@ -186,6 +186,7 @@ export class Daemon {
       apiKeys: config.http.api_keys,
       adminKeys: config.http.admin_keys,
       tenants: this.tenants,
+      currency: config.tenants.currency,
       metricsAuth: config.http.metrics_auth,
       corsOrigins: config.http.cors_origins,
       ...(tls === undefined ? {} : { tls }),
@@ -217,6 +218,7 @@ export class Daemon {
       this.llamaVersion = info.version
       this.fitParamsPath = info.fitParamsPath
       await this.tenants.start()
+      this.tenants.on('usage:settled', (u) => this.metrics.tenantUsage(u))
       await this.instances.start()
       this.instances.on('instance:ready', (e) => this.metrics.spawnSeconds.observe({ model: e.profileId }, e.spawnMs / 1000))
       this.instances.on('load:changed', () => this.replan())

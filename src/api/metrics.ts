@@ -10,6 +10,24 @@ export interface MetricsSources {
   load: () => ProfileLoad[]
 }
 
+/** Keys (and models) with a label value of their own in the tenant metrics; later ones are counted as `other`. */
+export const MAX_TENANT_LABELS = 100
+
+/** The first `max` distinct values keep their name; the rest become `other` (bounded label sets). */
+class LabelCap {
+  private readonly seen = new Set<string>()
+  private readonly max: number
+  constructor(max: number) {
+    this.max = max
+  }
+  label(value: string): string {
+    if (this.seen.has(value)) return value
+    if (this.seen.size >= this.max) return 'other'
+    this.seen.add(value)
+    return value
+  }
+}
+
 export class Metrics {
   readonly registry = new Registry()
   readonly requests: Counter<'endpoint' | 'model' | 'status'>
@@ -18,6 +36,10 @@ export class Metrics {
   readonly ttfb: Histogram<'endpoint' | 'served_by'>
   readonly spawnSeconds: Histogram<'model'>
   readonly tokens: Counter<'model'>
+  readonly tenantTokens: Counter<'key' | 'model' | 'kind'>
+  readonly tenantSpend: Counter<'key' | 'model'>
+  private readonly keyLabels = new LabelCap(MAX_TENANT_LABELS)
+  private readonly modelLabels = new LabelCap(MAX_TENANT_LABELS)
 
   constructor(sources: MetricsSources, options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry]
@@ -49,6 +71,18 @@ export class Metrics {
       labelNames: ['model'],
       registers,
     })
+    this.tenantTokens = new Counter({
+      name: 'herd_tenant_tokens_total',
+      help: `Tokens of answers under tenant keys, by key id (the first ${MAX_TENANT_LABELS}; the rest: other), model and kind (prompt, completion)`,
+      labelNames: ['key', 'model', 'kind'],
+      registers,
+    })
+    this.tenantSpend = new Counter({
+      name: 'herd_tenant_spend_total',
+      help: 'Spend of answers under tenant keys, in tenants.currency, by key id and model',
+      labelNames: ['key', 'model'],
+      registers,
+    })
     const gauge = (name: string, help: string, pick: (l: ProfileLoad) => number): void => {
       new Gauge({
         name,
@@ -66,6 +100,15 @@ export class Metrics {
     gauge('herd_slots', 'Slots on ready instances', (l) => l.slotsTotal)
     gauge('herd_slots_busy', 'Slots serving a request', (l) => l.slotsBusy)
     if (options.defaultMetrics !== false) this.processMetrics()
+  }
+
+  /** One settled answer under a tenant key (key ids only, never secrets). */
+  tenantUsage(u: { keyId: string; model: string; promptTokens: number; completionTokens: number; costMicros: number }): void {
+    const key = this.keyLabels.label(u.keyId)
+    const model = this.modelLabels.label(u.model)
+    if (u.promptTokens > 0) this.tenantTokens.inc({ key, model, kind: 'prompt' }, u.promptTokens)
+    if (u.completionTokens > 0) this.tenantTokens.inc({ key, model, kind: 'completion' }, u.completionTokens)
+    this.tenantSpend.inc({ key, model }, u.costMicros / 1_000_000)
   }
 
   /**

@@ -64,7 +64,8 @@ export type Identified = { tenant: Tenant } | { refused: 'revoked' | 'expired'; 
 export class Tenants extends EventEmitter<TenantsEvents> {
   private readonly c: TenantsComponents
   private readonly init: Required<Omit<TenantsInit, 'cost'>> & Pick<TenantsInit, 'cost'>
-  private readonly now: () => number
+  /** The clock keys, windows and the ledger go by. */
+  readonly now: () => number
   readonly bucketMs: number
   readonly counters: UsageCounters
   readonly replication: Replication
