@@ -259,6 +259,10 @@ export const routeSchema = z.strictObject({
   description: z.string().optional(),
 })
 
+/** `equivalents:` groups one cookbook file may hold, and models in one group. */
+export const MAX_EQUIVALENT_GROUPS = 64
+export const MAX_EQUIVALENT_GROUP = 16
+
 export const cookbookSchema = z.strictObject({
   default_model: z.string().optional(),
   models: z.array(modelSchema).default([]),
@@ -266,6 +270,11 @@ export const cookbookSchema = z.strictObject({
   routes: z.record(modelName, routeSchema).default({}),
   /** External OpenAI- or Anthropic-protocol endpoints whose models herd serves as `name/model`. */
   backends: z.array(backendSchema).max(MAX_BACKENDS).default([]),
+  /** Groups of models a user accepts as substitutes (any id a client could send): where a `downgrade` key over budget goes. */
+  equivalents: z
+    .array(z.array(z.string().min(1).max(256)).min(2).max(MAX_EQUIVALENT_GROUP))
+    .max(MAX_EQUIVALENT_GROUPS)
+    .default([]),
 })
 
 export type BackendFile = z.infer<typeof backendSchema>

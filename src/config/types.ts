@@ -62,6 +62,8 @@ export interface Cookbook {
   readonly fallbacks?: ReadonlyMap<string, readonly string[]>
   /** Files it was read from (for messages and the watcher). */
   readonly sources: readonly string[]
+  /** `equivalents:` of every file, as written (ids resolved at request time). Optional so test fakes can omit it. */
+  readonly equivalents?: readonly (readonly string[])[]
   /** External endpoints (`backends:`), credentials resolved. Optional so test fakes can omit it. */
   readonly backends?: readonly BackendSpec[]
 }

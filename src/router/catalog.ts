@@ -132,6 +132,20 @@ export class ModelCatalog {
     return best
   }
 
+  /**
+   * The models the cookbook's `equivalents:` groups name beside this one (resolved, those
+   * that exist somewhere now, the model itself left out).
+   */
+  equivalents(profileId: string): string[] {
+    const out: string[] = []
+    for (const group of this.c.cookbook().equivalents ?? []) {
+      const ids = this.resolveAll(group)
+      if (!ids.includes(profileId)) continue
+      for (const id of ids) if (id !== profileId && !out.includes(id)) out.push(id)
+    }
+    return out
+  }
+
   /** What the profile can serve, wherever it lives. */
   capabilities(profileId: string): Capabilities | undefined {
     const local = this.c.cookbook().profiles.get(profileId)

@@ -12,6 +12,7 @@ import { anyMatch } from './glob.ts'
 import { decide } from './limits.ts'
 import type { KeyRecord } from './record.ts'
 import { tapUsage, type SeenUsage } from './usage-tap.ts'
+import { budgetState } from './budget.ts'
 import { askForUsage, stripUsageChunk } from './stream-usage.ts'
 
 /** The key a request authenticated with (on `request.tenant`). */
@@ -66,6 +67,19 @@ export interface GateDeps {
   nearLimit: () => void
 }
 
+/** What the api lends the gate for one request. */
+export interface AdmitOptions {
+  /**
+   * The request moved to the cheaper equivalents of its model, cheapest first (the
+   * catalog's `equivalents:` and prices), or undefined when there is none: used for a
+   * `downgrade` key whose budget is spent or projected to be.
+   */
+  downgrade?: (route: RouteRequest) => RouteRequest | undefined
+}
+
+/** Said on an answer that went to a cheaper equivalent because of the key's budget. */
+export const ROUTED_HEADER = 'x-herd-routed'
+
 /** Within this share of a limit, a key's counts are pushed at once (they decide the overshoot). */
 export const NEAR_LIMIT = 0.8
 
@@ -77,6 +91,17 @@ function namesOf(profileId: string, asked: string | undefined): string[] {
   const i = profileId.lastIndexOf(':')
   const names = i > 0 ? [profileId, profileId.slice(0, i)] : [profileId]
   return asked === undefined ? names : [...names, asked]
+}
+
+/** The request moved to the cheaper equivalents the key may use, or undefined. */
+function downgraded(record: KeyRecord, route: RouteRequest, options: AdmitOptions): RouteRequest | undefined {
+  const moved = options.downgrade?.(route)
+  if (moved === undefined) return undefined
+  // The key's model list still holds: an equivalent it may not use is no way out.
+  const ok = [moved.profileId, ...(moved.alternatives ?? [])].filter((id) => record.models.length === 0 || anyMatch(record.models, namesOf(id, undefined)))
+  const [first, ...rest] = ok
+  if (first === undefined) return undefined
+  return { ...moved, profileId: first, alternatives: rest.length === 0 ? undefined : rest }
 }
 
 /**
@@ -111,16 +136,20 @@ export function estimateTokens(route: RouteRequest): number {
   return Math.ceil(route.body.length / 4) + (route.maxTokens ?? 0)
 }
 
-export function admit(deps: GateDeps, tenant: Tenant, requested: RouteRequest): Admission {
+export function admit(deps: GateDeps, tenant: Tenant, requested: RouteRequest, options: AdmitOptions = {}): Admission {
   const record = tenant.record
-  const allowed = allowedRoute(record, requested)
+  const now = deps.now()
+  const totals = deps.counters.totals(record.id, now)
+  let allowed = allowedRoute(record, requested)
+  // A downgrade key over (or heading over) budget goes to a cheaper equivalent it may use; spent with none, it is refused below.
+  const budget = budgetState(record, totals, now)
+  const moved = budget === 'spent' || budget === 'projected' ? downgraded(record, allowed, options) : undefined
+  if (moved !== undefined) allowed = moved
   // Streams tell their tokens only when asked to (the extra chunk is removed again when the client did not ask).
   const { route, strip } = askForUsage(allowed)
-  const now = deps.now()
   const estimate = estimateTokens(route)
   const tokens = record.tpm === null ? estimate : Math.min(estimate, record.tpm)
-  const totals = deps.counters.totals(record.id, now)
-  const decision = decide(record, totals, { requests: 1, tokens }, now, deps.bucketMs)
+  const decision = decide(moved === undefined ? record : { ...record, budget: null }, totals, { requests: 1, tokens }, now, deps.bucketMs)
   if (!decision.ok) {
     throw new TenantRefusal(decision.code ?? 'rate_limited', decision.message ?? 'limited', decision.headers, {
       ...(decision.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: decision.retryAfterSeconds }),
@@ -164,7 +193,7 @@ export function admit(deps: GateDeps, tenant: Tenant, requested: RouteRequest): 
       // An error answer generated nothing: its estimate is given back.
       const tapped = tapUsage(res, (seen) => settle(res.status >= 400 ? { promptTokens: 0, completionTokens: 0 } : seen, model, res.servedBy))
       const out = strip ? stripUsageChunk(tapped) : tapped
-      return { ...out, headers: { ...out.headers, ...decision.headers } }
+      return { ...out, headers: { ...out.headers, ...decision.headers, ...(moved === undefined ? {} : { [ROUTED_HEADER]: 'budget', 'x-herd-model': model }) } }
     },
     failed: () => {
       if (settled) return

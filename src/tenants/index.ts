@@ -12,8 +12,9 @@
  */
 export { Tenants, KEYS_DB } from './tenants.ts'
 export type { Identified, TenantsComponents, TenantsEvents, TenantsInit } from './tenants.ts'
-export { TenantRefusal, allowedRoute, estimateTokens } from './gate.ts'
-export type { Admission, SettledUsage, Tenant } from './gate.ts'
+export { TenantRefusal, allowedRoute, estimateTokens, ROUTED_HEADER } from './gate.ts'
+export type { Admission, AdmitOptions, SettledUsage, Tenant } from './gate.ts'
+export { budgetState } from './budget.ts'
 export { KeySecret, hashSecret, KEY_SECRET_PREFIX } from './secret.ts'
 export { keyView, keyRecordSchema } from './record.ts'
 export type { KeyBudget, KeyRecord } from './record.ts'

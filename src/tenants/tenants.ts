@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { RouteRequest } from '../router/types.ts'
 import { UsageCounters, type KeyTotals } from './counters.ts'
-import { admit, type Admission, type SettledUsage, type Tenant } from './gate.ts'
+import { admit, type Admission, type AdmitOptions, type SettledUsage, type Tenant } from './gate.ts'
 import { Keyring } from './keyring.ts'
 import { rateHeaders } from './limits.ts'
 import type { KeyChanges } from './parse.ts'
@@ -203,7 +203,7 @@ export class Tenants extends EventEmitter<TenantsEvents> {
   }
 
   /** Checks a routed request against the key (models, budget, quotas, rates) and counts it; throws the refusal. */
-  admit(tenant: Tenant, route: RouteRequest): Admission {
+  admit(tenant: Tenant, route: RouteRequest, options: AdmitOptions = {}): Admission {
     return admit(
       {
         counters: this.counters,
@@ -215,6 +215,7 @@ export class Tenants extends EventEmitter<TenantsEvents> {
       },
       tenant,
       route,
+      options,
     )
   }
 

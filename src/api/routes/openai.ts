@@ -49,7 +49,7 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
   })
   request.herdProfile = route.profileId
   // A tenant key's models and limits, checked before routing (and its answer metered).
-  const tenancy = admitTenant(deps.tenants, request, reply, route)
+  const tenancy = admitTenant(deps.tenants, request, reply, route, deps.catalog)
   route = tenancy.route
   // A streaming client that waits (cold start, queue) hears about it in SSE comments.
   const loading =
