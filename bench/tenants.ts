@@ -5,7 +5,7 @@
  * one is identified, admitted, counted, metered and written to the usage ledger). Both in
  * child processes, measured in the same run, segments interleaved in rotating order.
  *
- *   npm run bench:tenants -- [--keys 1000] [--duration-ms 2000] [--rounds 3] [--concurrency 16] [--out FILE]
+ *   npm run bench:tenants -- [--keys 1000] [--duration-ms 2000] [--rounds 3] [--concurrency 16] [--profile] [--out FILE]
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Agent } from 'undici'
 import { startChild, type BenchChild } from './lib/child.ts'
+import { profileMarkdown, summarizeProfile } from './lib/cpuprofile.ts'
 import { runLoad, type LoadResult } from './lib/load.ts'
 import { summarize } from './lib/stats.ts'
 
@@ -24,6 +25,7 @@ const { values: opt } = parseArgs({
     'duration-ms': { type: 'string', default: '2000' },
     rounds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '16' },
+    profile: { type: 'boolean', default: false },
     out: { type: 'string', default: join(here, 'results', 'tenants.md') },
   },
 })
@@ -74,6 +76,8 @@ try {
   for (const stream of [false, true]) for (const n of names) await segment(n, stream, 500)
   process.stderr.write(`bench:tenants: 2 modes x 2 targets x ${rounds} rounds x ${durationMs} ms ≈ ${Math.round((4 * rounds * durationMs) / 1000)} s\n`)
   const acc = new Map<string, { loads: LoadResult[]; cpuUs: number }>()
+  const profileFile = opt.profile ? join(home, 'keys-on.cpuprofile') : undefined
+  if (profileFile) await on.profileStart()
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? names : [...names].reverse()
     for (const stream of [false, true]) {
@@ -89,6 +93,10 @@ try {
     process.stderr.write(`  round ${r + 1}/${rounds} done\n`)
   }
 
+  if (profileFile) {
+    await on.profileStop(profileFile)
+    process.stderr.write(`\n## keys-on CPU profile\n\n${profileMarkdown(await summarizeProfile(profileFile, 40))}\n`)
+  }
   const rows: string[] = []
   for (const stream of [false, true]) {
     const off = acc.get(`${stream}|keys off`)!

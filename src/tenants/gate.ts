@@ -13,7 +13,7 @@ import { decide } from './limits.ts'
 import type { KeyRecord } from './record.ts'
 import { tapUsage, type SeenUsage } from './usage-tap.ts'
 import { budgetState } from './budget.ts'
-import { askForUsage, stripUsageChunk } from './stream-usage.ts'
+import { askForUsage, strips, usageChunkFilter } from './stream-usage.ts'
 
 /** The key a request authenticated with (on `request.tenant`). */
 export interface Tenant {
@@ -191,8 +191,11 @@ export function admit(deps: GateDeps, tenant: Tenant, requested: RouteRequest, o
     meter: (res) => {
       const model = res.headers['x-herd-model'] ?? route.profileId
       // An error answer generated nothing: its estimate is given back.
-      const tapped = tapUsage(res, (seen) => settle(res.status >= 400 ? { promptTokens: 0, completionTokens: 0 } : seen, model, res.servedBy))
-      const out = strip ? stripUsageChunk(tapped) : tapped
+      const out = tapUsage(
+        res,
+        (seen) => settle(res.status >= 400 ? { promptTokens: 0, completionTokens: 0 } : seen, model, res.servedBy),
+        strip && strips(res) ? usageChunkFilter() : undefined,
+      )
       return { ...out, headers: { ...out.headers, ...decision.headers, ...(moved === undefined ? {} : { [ROUTED_HEADER]: 'budget', 'x-herd-model': model }) } }
     },
     failed: () => {

@@ -6,8 +6,8 @@
  * is dropped (a `data:` chunk with `"choices": []` and a `usage`); every other byte passes
  * as it came.
  */
-import { Transform, type TransformCallback } from 'node:stream'
 import type { Endpoint, RouteRequest, UpstreamResponse } from '../router/types.ts'
+import type { ChunkFilter } from './usage-tap.ts'
 
 const USAGE_ENDPOINTS: ReadonlySet<Endpoint> = new Set(['chat', 'completions'])
 /** An SSE event this long without its end is passed on as it is (no usage chunk is that big). */
@@ -38,29 +38,45 @@ export function isUsageChunk(event: string): boolean {
   return event.startsWith('data:') && EMPTY_CHOICES.test(event) && HAS_USAGE.test(event)
 }
 
-class UsageChunkStrip extends Transform {
-  private held: Buffer = Buffer.alloc(0)
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.held = this.held.length === 0 ? chunk : Buffer.concat([this.held, chunk])
-    const out: Buffer[] = []
-    for (;;) {
-      const end = eventEnd(this.held)
-      if (end < 0) break
-      const event = this.held.subarray(0, end)
-      this.held = this.held.subarray(end)
-      if (!isUsageChunk(event.toString('utf8'))) out.push(event)
-    }
-    if (this.held.length > MAX_HELD_BYTES) {
-      out.push(this.held)
-      this.held = Buffer.alloc(0)
-    }
-    cb(null, out.length === 0 ? undefined : out.length === 1 ? out[0] : Buffer.concat(out))
+/** A ChunkFilter (for the usage tap) that drops the usage-only SSE event and passes every other byte. */
+export function usageChunkFilter(): ChunkFilter {
+  let held: Buffer = Buffer.alloc(0)
+  return {
+    push(chunk) {
+      held = held.length === 0 ? chunk : Buffer.concat([held, chunk])
+      // Fast path: whole events that never say "usage" hold no usage chunk; they pass as one piece.
+      const whole = lastEventEnd(held)
+      if (whole > 0 && held.subarray(0, whole).indexOf('"usage"') < 0) {
+        const pass = held.subarray(0, whole)
+        held = held.subarray(whole)
+        return pass
+      }
+      const out: Buffer[] = []
+      for (;;) {
+        const end = eventEnd(held)
+        if (end < 0) break
+        const event = held.subarray(0, end)
+        held = held.subarray(end)
+        if (!isUsageChunk(event.toString('utf8'))) out.push(event)
+      }
+      if (held.length > MAX_HELD_BYTES) {
+        out.push(held)
+        held = Buffer.alloc(0)
+      }
+      return out.length === 0 ? undefined : out.length === 1 ? out[0] : Buffer.concat(out)
+    },
+    end() {
+      const rest = held
+      held = Buffer.alloc(0)
+      return rest.length === 0 || isUsageChunk(rest.toString('utf8')) ? undefined : rest
+    },
   }
+}
 
-  override _flush(cb: TransformCallback): void {
-    cb(null, this.held.length === 0 || isUsageChunk(this.held.toString('utf8')) ? undefined : this.held)
-  }
+/** The end (exclusive) of the last whole event in `buf`, or -1. */
+function lastEventEnd(buf: Buffer): number {
+  const lf = buf.lastIndexOf('\n\n')
+  return lf < 0 ? -1 : lf + 2
 }
 
 /** The end (exclusive, after the blank line) of the first whole event in `buf`, or -1. */
@@ -72,13 +88,7 @@ function eventEnd(buf: Buffer): number {
   return lf + 2
 }
 
-/** The answer without the usage chunk (SSE answers only; others, and error answers, as they are). */
-export function stripUsageChunk(res: UpstreamResponse): UpstreamResponse {
-  if (res.status >= 400 || !(res.headers['content-type'] ?? '').includes('text/event-stream')) return res
-  const strip = new UsageChunkStrip()
-  res.body.once('error', (err: Error) => strip.destroy(err))
-  strip.once('close', () => {
-    if (!res.body.destroyed) res.body.destroy()
-  })
-  return { ...res, body: res.body.pipe(strip), guarded: false }
+/** Whether the usage chunk should be taken out of this answer (SSE answers only; others, and error answers, are left as they are). */
+export function strips(res: UpstreamResponse): boolean {
+  return res.status < 400 && (res.headers['content-type'] ?? '').includes('text/event-stream')
 }

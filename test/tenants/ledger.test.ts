@@ -3,7 +3,8 @@ import { Readable } from 'node:stream'
 import { text } from 'node:stream/consumers'
 import { describe, expect, it } from 'vitest'
 import { UsageLedger } from '../../src/tenants/index.ts'
-import { askForUsage, isUsageChunk, stripUsageChunk } from '../../src/tenants/stream-usage.ts'
+import { askForUsage, isUsageChunk, usageChunkFilter } from '../../src/tenants/stream-usage.ts'
+import { tapUsage } from '../../src/tenants/usage-tap.ts'
 import type { RouteRequest } from '../../src/router/types.ts'
 import { memoryTenants } from './helpers.ts'
 
@@ -102,8 +103,15 @@ describe('usage from streams', () => {
     const joined = events.join('')
     // Cut at odd places, so events span chunks.
     const chunks = [joined.slice(0, 7), joined.slice(7, 60), joined.slice(60, 150), joined.slice(150)].map((s) => Buffer.from(s))
-    const res = stripUsageChunk({ status: 200, headers: { 'content-type': 'text/event-stream' }, body: Readable.from(chunks), servedBy: 'n' })
+    let seen: unknown
+    const res = tapUsage(
+      { status: 200, headers: { 'content-type': 'text/event-stream' }, body: Readable.from(chunks), servedBy: 'n' },
+      (u) => (seen = u),
+      usageChunkFilter(),
+    )
     expect(await text(res.body)).toBe(events[0]! + events[1]! + events[3]!)
+    // The tap read the usage before the chunk was taken out.
+    expect(seen).toEqual({ promptTokens: 1, completionTokens: 2 })
     expect(isUsageChunk(events[2]!)).toBe(true)
     expect(isUsageChunk(events[1]!)).toBe(false)
   })
