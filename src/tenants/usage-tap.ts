@@ -102,5 +102,6 @@ export function tapUsage(res: UpstreamResponse, onDone: (usage: SeenUsage | unde
     tap.finish(undefined)
     if (!res.body.destroyed) res.body.destroy()
   })
-  return { ...res, body: (res.body as Readable).pipe(tap), guarded: false }
+  // Errors pass through as they came (the same error destroys the tap; an SSE error event is bytes like any), so a body that ended the right way on failure still does.
+  return { ...res, body: (res.body as Readable).pipe(tap), guarded: res.guarded === true }
 }
