@@ -17,7 +17,7 @@ import { InstanceManager } from './instances/index.ts'
 import { admission, NodeResources } from './hardware/index.ts'
 import { resolveLlamaServer } from './llama/index.ts'
 import { createLogger } from './logging/index.ts'
-import { Router, ModelCatalog, localModels, localState, type LocalStateSources, type RemoteTargets } from './router/index.ts'
+import { Router, ModelCatalog, costMicros, localModels, localPrice, localState, type LocalStateSources, type RemoteTargets } from './router/index.ts'
 import { Tenants } from './tenants/index.ts'
 import { HERD_VERSION } from './version.ts'
 import { createMesh, MESH_SECRET_MISSING, type Mesh, type NodeState } from './mesh/index.ts'
@@ -129,6 +129,7 @@ export class Daemon {
       fit: (p) => this.resources.fit(p),
       fileMissing: (id) => this.modelFiles.missing(id),
       backends: () => this.backends.state(),
+      costPerHour: config.tenants.cost_per_hour,
     }
     const remote: RemoteTargets = {
       peers: () => this.mesh?.peers() ?? [],
@@ -144,6 +145,11 @@ export class Daemon {
       peers: remote.peers,
       fileMissing: (id) => this.modelFiles.missing(id),
       backends: () => this.backends.state(),
+      localPrice: (id) => {
+        const p = this.cookbook.profiles.get(id)
+        const rate = this.instances.load().find((l) => l.profileId === id)?.tokensPerSecond ?? null
+        return p === undefined ? undefined : localPrice(p, config.tenants.cost_per_hour, rate)
+      },
     })
     this.metrics = new Metrics({ load: () => this.instances.load(), cache: () => this.cache?.stats() ?? { bytes: 0, entries: 0 } })
     this.router = new Router(
@@ -164,16 +170,18 @@ export class Daemon {
         draining: () => this.draining,
         remote,
         backends: this.backends,
+        price: (id) => this.catalog.price(id),
       },
       { maxHops: config.mesh.max_hops },
     )
     this.tenants = new Tenants(
-      { logger: logger.child({ component: 'tenants' }), nodeId: () => this.mesh?.peerId ?? name },
+      { logger: logger.child({ component: 'tenants' }), nodeId: () => this.mesh?.peerId ?? name, nodeName: () => name },
       {
         home: config.home,
         rateWindowMs: config.tenants.rate_window_ms,
         counterPushMs: config.tenants.counter_push_ms,
         heartbeatMs: config.mesh.gossip_interval_ms,
+        cost: (usage) => costMicros(this.catalog.price(usage.model), usage.promptTokens, usage.completionTokens),
       },
     )
     this.cache = config.cache.enabled
@@ -192,6 +200,7 @@ export class Daemon {
       apiKeys: config.http.api_keys,
       adminKeys: config.http.admin_keys,
       tenants: this.tenants,
+      currency: config.tenants.currency,
       metricsAuth: config.http.metrics_auth,
       corsOrigins: config.http.cors_origins,
       ...(tls === undefined ? {} : { tls }),
@@ -225,6 +234,7 @@ export class Daemon {
       this.llamaVersion = info.version
       this.fitParamsPath = info.fitParamsPath
       await this.tenants.start()
+      this.tenants.on('usage:settled', (u) => this.metrics.tenantUsage(u))
       await this.instances.start()
       this.instances.on('instance:ready', (e) => this.metrics.spawnSeconds.observe({ model: e.profileId }, e.spawnMs / 1000))
       this.instances.on('load:changed', () => this.replan())

@@ -5,6 +5,8 @@
  *
  *   node bench/lib/herd-proxy-server.ts --upstream http://127.0.0.1:PORT
  */
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import pino from 'pino'
 import { Agent } from 'undici'
@@ -12,6 +14,7 @@ import { buildApp, Metrics } from '../../src/api/index.ts'
 import type { Cookbook, ProfileSpec } from '../../src/config/types.ts'
 import type { ModelState } from '../../src/mesh/types.ts'
 import { ModelCatalog, Router } from '../../src/router/index.ts'
+import { Tenants } from '../../src/tenants/index.ts'
 import { serveProbes } from './probe.ts'
 
 export const BENCH_MODEL = 'bench'
@@ -55,8 +58,20 @@ const MODEL_STATE: ModelState = {
   canFitAfterEviction: true,
 }
 
-export async function startHerdProxy(upstream: string): Promise<{ url: string; close: () => Promise<void> }> {
+/** With `tenants`: that many tenant keys (with rpm, tpm and a daily quota) in a real store under `home`, their secrets written to `home/secrets.json`. */
+export async function startHerdProxy(upstream: string, tenants?: { keys: number; home: string }): Promise<{ url: string; close: () => Promise<void> }> {
   const logger = pino({ level: 'silent' })
+  let keyring: Tenants | undefined
+  if (tenants !== undefined) {
+    keyring = new Tenants({ logger, nodeId: () => 'bench' }, { home: tenants.home })
+    await keyring.start()
+    const secrets: string[] = []
+    for (let i = 0; i < tenants.keys; i++) {
+      const made = keyring.createKey({ name: `bench-${i}`, rpm: 1_000_000, tpm: 1_000_000_000, tokens_per_day: 1_000_000_000_000 })
+      secrets.push(made.secret.reveal())
+    }
+    await writeFile(join(tenants.home, 'secrets.json'), JSON.stringify(secrets))
+  }
   const cookbook: Cookbook = {
     profiles: new Map([[PROFILE.id, PROFILE]]),
     names: new Map([[BENCH_MODEL, PROFILE.id]]),
@@ -85,6 +100,7 @@ export async function startHerdProxy(upstream: string): Promise<{ url: string; c
     nodeName: 'bench',
     bodyLimitBytes: 1024 * 1024,
     apiKeys: [],
+    ...(keyring === undefined ? {} : { tenants: keyring, adminKeys: ['bench-admin'] }),
     version: { herd: 'bench', llama: () => null },
     router,
     catalog,
@@ -105,14 +121,16 @@ export async function startHerdProxy(upstream: string): Promise<{ url: string; c
     close: async () => {
       await app.close()
       await dispatcher.close()
+      await keyring?.stop()
     },
   }
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { upstream: { type: 'string' } } })
+  const { values } = parseArgs({ options: { upstream: { type: 'string' }, keys: { type: 'string' }, home: { type: 'string' } } })
   if (values.upstream === undefined) throw new Error('--upstream http://host:port is required')
-  const proxy = await startHerdProxy(values.upstream)
+  const tenants = values.keys === undefined || values.home === undefined ? undefined : { keys: Number(values.keys), home: values.home }
+  const proxy = await startHerdProxy(values.upstream, tenants)
   process.stdout.write(`${proxy.url}\n`)
   serveProbes(() => void proxy.close())
 }

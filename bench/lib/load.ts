@@ -16,6 +16,8 @@ export interface LoadSpec {
   durationMs: number
   /** SSE events (before `[DONE]`) a complete stream carries; a stream with fewer counts as an error. */
   expectEvents?: number
+  /** The `authorization` of each request (e.g. a rotating tenant key). Absent: none. */
+  authorization?: () => string
 }
 
 export interface LoadResult {
@@ -44,7 +46,8 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
       let boundaries = 0
       let lastByte = 0
       try {
-        const res = await spec.dispatcher.request({ origin: spec.origin, path: spec.path, method: 'POST', headers, body: spec.body })
+        const sent = spec.authorization === undefined ? headers : { ...headers, authorization: spec.authorization() }
+        const res = await spec.dispatcher.request({ origin: spec.origin, path: spec.path, method: 'POST', headers: sent, body: spec.body })
         for await (const chunk of res.body as AsyncIterable<Buffer>) {
           if (ttfb < 0) ttfb = performance.now() - t0
           if (spec.stream) {

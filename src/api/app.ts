@@ -21,6 +21,7 @@ import { adminRoutes } from './routes/admin.ts'
 import { backendRoutes, type BackendAdmin } from './routes/backends.ts'
 import { clusterRoutes } from './routes/cluster.ts'
 import { keyRoutes } from './routes/keys.ts'
+import { usageRoutes } from './routes/usage.ts'
 import { modelRoutes } from './routes/models.ts'
 import { openaiRoutes } from './routes/openai.ts'
 import { opsRoutes } from './routes/ops.ts'
@@ -42,6 +43,8 @@ export interface ApiDeps {
   adminKeys?: readonly string[]
   /** Tenant keys: checked at authentication and before routing; `/admin/keys` manages them. Absent: no tenant keys. */
   tenants?: Tenants
+  /** `tenants.currency`: what `/admin/usage` counts spend in. @default usd */
+  currency?: string
   /** `http.metrics_auth`: /metrics needs a key too (default: open, for scrapers). */
   metricsAuth?: boolean
   /** `http.cors_origins`: browser origins allowed to call the API. Default: none. */
@@ -119,7 +122,10 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
   opsRoutes(app, deps)
   adminRoutes(app, deps)
   backendRoutes(app, deps)
-  if (deps.tenants !== undefined) keyRoutes(app, deps.tenants, { adminConfigured: deps.apiKeys.length > 0 || (deps.adminKeys ?? []).length > 0 })
+  if (deps.tenants !== undefined) {
+    keyRoutes(app, deps.tenants, { adminConfigured: deps.apiKeys.length > 0 || (deps.adminKeys ?? []).length > 0 })
+    usageRoutes(app, deps.tenants, { currency: deps.currency ?? 'usd' })
+  }
   clusterRoutes(app, deps)
   return app
 }

@@ -12,6 +12,24 @@ export interface MetricsSources {
   cache?: () => { bytes: number; entries: number }
 }
 
+/** Keys (and models) with a label value of their own in the tenant metrics; later ones are counted as `other`. */
+export const MAX_TENANT_LABELS = 100
+
+/** The first `max` distinct values keep their name; the rest become `other` (bounded label sets). */
+class LabelCap {
+  private readonly seen = new Set<string>()
+  private readonly max: number
+  constructor(max: number) {
+    this.max = max
+  }
+  label(value: string): string {
+    if (this.seen.has(value)) return value
+    if (this.seen.size >= this.max) return 'other'
+    this.seen.add(value)
+    return value
+  }
+}
+
 export class Metrics {
   readonly registry = new Registry()
   readonly requests: Counter<'endpoint' | 'model' | 'status'>
@@ -23,6 +41,10 @@ export class Metrics {
   readonly cacheHits: Counter<'endpoint' | 'kind'>
   readonly cacheMisses: Counter<'endpoint'>
   readonly cacheEmbedSeconds: Histogram
+  readonly tenantTokens: Counter<'key' | 'model' | 'kind'>
+  readonly tenantSpend: Counter<'key' | 'model'>
+  private readonly keyLabels = new LabelCap(MAX_TENANT_LABELS)
+  private readonly modelLabels = new LabelCap(MAX_TENANT_LABELS)
 
   constructor(sources: MetricsSources, options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry]
@@ -84,6 +106,18 @@ export class Metrics {
     }
     cacheGauge('herd_cache_bytes', 'Bytes the response cache holds (bodies and overhead)', (s) => s.bytes)
     cacheGauge('herd_cache_entries', 'Answers the response cache holds', (s) => s.entries)
+    this.tenantTokens = new Counter({
+      name: 'herd_tenant_tokens_total',
+      help: `Tokens of answers under tenant keys, by key id (the first ${MAX_TENANT_LABELS}; the rest: other), model and kind (prompt, completion)`,
+      labelNames: ['key', 'model', 'kind'],
+      registers,
+    })
+    this.tenantSpend = new Counter({
+      name: 'herd_tenant_spend_total',
+      help: 'Spend of answers under tenant keys, in tenants.currency, by key id and model',
+      labelNames: ['key', 'model'],
+      registers,
+    })
     const gauge = (name: string, help: string, pick: (l: ProfileLoad) => number): void => {
       new Gauge({
         name,
@@ -101,6 +135,15 @@ export class Metrics {
     gauge('herd_slots', 'Slots on ready instances', (l) => l.slotsTotal)
     gauge('herd_slots_busy', 'Slots serving a request', (l) => l.slotsBusy)
     if (options.defaultMetrics !== false) this.processMetrics()
+  }
+
+  /** One settled answer under a tenant key (key ids only, never secrets). */
+  tenantUsage(u: { keyId: string; model: string; promptTokens: number; completionTokens: number; costMicros: number }): void {
+    const key = this.keyLabels.label(u.keyId)
+    const model = this.modelLabels.label(u.model)
+    if (u.promptTokens > 0) this.tenantTokens.inc({ key, model, kind: 'prompt' }, u.promptTokens)
+    if (u.completionTokens > 0) this.tenantTokens.inc({ key, model, kind: 'completion' }, u.completionTokens)
+    this.tenantSpend.inc({ key, model }, u.costMicros / 1_000_000)
   }
 
   /**

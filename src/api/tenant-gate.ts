@@ -7,6 +7,25 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { RouteRequest, UpstreamResponse } from '../router/types.ts'
 import { TenantRefusal, type Tenants } from '../tenants/index.ts'
+import type { ModelCatalog } from '../router/catalog.ts'
+import { byPrice, priceRank } from '../router/pricing.ts'
+
+/**
+ * The request sent to the `equivalents:` of its model that cost less than it, cheapest
+ * first (the router tries the next when one cannot serve before the first byte), or
+ * undefined when none is cheaper. Only the node the client asked moves a request.
+ */
+export function cheaperEquivalents(catalog: ModelCatalog, route: RouteRequest): RouteRequest | undefined {
+  if (route.hops > 0) return undefined
+  const now = priceRank(catalog.price(route.profileId))
+  const cheaper = byPrice(
+    catalog.equivalents(route.profileId).filter((id) => priceRank(catalog.price(id)) < now),
+    (id) => catalog.price(id),
+  )
+  const [first, ...rest] = cheaper
+  if (first === undefined) return undefined
+  return { ...route, profileId: first, alternatives: rest.length === 0 ? undefined : rest, strategy: 'first-available' }
+}
 
 export interface Tenancy {
   route: RouteRequest
@@ -14,10 +33,10 @@ export interface Tenancy {
   failed(): void
 }
 
-export function admitTenant(tenants: Tenants | undefined, request: FastifyRequest, reply: FastifyReply, route: RouteRequest): Tenancy {
+export function admitTenant(tenants: Tenants | undefined, request: FastifyRequest, reply: FastifyReply, route: RouteRequest, catalog: ModelCatalog): Tenancy {
   if (tenants === undefined || request.tenant === null) return { route, meter: (res) => res, failed: () => {} }
   try {
-    const admission = tenants.admit(request.tenant, route)
+    const admission = tenants.admit(request.tenant, route, { downgrade: (r) => cheaperEquivalents(catalog, r) })
     reply.headers(admission.headers)
     request.herdProfile = admission.route.profileId
     return admission

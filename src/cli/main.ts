@@ -24,6 +24,7 @@ Usage:
   herd models [--config FILE] [--url URL] [--json]  models served anywhere in the mesh
   herd ps [--config FILE] [--url URL] [--logs] [--json]  this node's llama-server instances
   herd keys create|list|show|update|revoke [...]   tenant keys with models, rates, quotas, budgets
+  herd usage [--by key|model|node|day] [--since 7d] [--json|--csv]  tokens and spend per key
   herd llama build [--git URL --ref REF] [--force] [-- CMAKE_ARGS...]
   herd gguf FILE [--ctx N] [--parallel N] [--json]
 
@@ -45,6 +46,8 @@ async function main(args: string[]): Promise<number> {
       return (await import('./inspect.ts')).inspectCommand(command, rest, stdout)
     case 'keys':
       return (await import('./keys.ts')).keysCommand(rest, stdout)
+    case 'usage':
+      return (await import('./usage-report.ts')).usageCommand(rest, stdout)
     case 'llama': {
       if (rest[0] !== 'build') break
       const { llamaBuildCommand } = await import('../llama/index.ts')

@@ -42,6 +42,12 @@ create prints the secret once. --rpm and --tpm count per minute (tenants.rate_wi
 tokens per day and month per UTC day and calendar month. The node is found from the
 config's http.listen, and the admin key is --key, else the config's first http.admin_keys,
 else its first http.api_keys.`,
+  usage: `usage: herd usage [--by key|model|node|day|hour[,...]] [--since 7d] [--json|--csv]
+                  [--config FILE] [--url URL] [--key ADMIN_KEY]
+
+Tokens, requests, cache hits and spend under tenant keys, from a running node's usage
+ledger (its /admin/usage), per group (default --by key) over the last --since (default 7d).
+Each node counts the answers its own clients got (whichever node served them).`,
 } as const
 
 export type CommandName = keyof typeof COMMAND_USAGE

@@ -10,7 +10,7 @@ import { backendSchema, type BackendFile } from './schema.ts'
 import type { BackendProtocol, BackendSpec, CredentialRef } from './types.ts'
 import { configError, formatPath, toProblems } from './issues.ts'
 import { Secret } from './secret.ts'
-import { resolveFrom } from './util.ts'
+import { priceOf, resolveFrom } from './util.ts'
 
 /** A key file holds one key: anything longer is not what the user meant to point at. */
 export const MAX_KEY_FILE_BYTES = 16 * 1024
@@ -60,7 +60,9 @@ export async function buildBackend(b: BackendFile, options: BuildBackendOptions)
     headers[lower] = new Secret(value)
   }
   const seen = new Set<string>()
-  const models = b.models.map((m) => (typeof m === 'string' ? { name: m, aliases: [] } : m))
+  const models = b.models.map((m) =>
+    typeof m === 'string' ? { name: m, aliases: [] } : { name: m.name, aliases: m.aliases, ...(m.price === undefined ? {} : { price: priceOf(m.price) }) },
+  )
   for (const m of models) {
     if (seen.has(m.name)) fail(`models: "${m.name}" is listed twice`)
     seen.add(m.name)
@@ -73,6 +75,7 @@ export async function buildBackend(b: BackendFile, options: BuildBackendOptions)
     apiKey,
     models,
     discover: b.discover,
+    ...(b.price === undefined ? {} : { price: priceOf(b.price) }),
     egress: b.egress,
     maxConcurrency: b.max_concurrency,
     maxQueueSize: b.max_queue_size,

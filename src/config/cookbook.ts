@@ -140,7 +140,8 @@ export async function loadCookbook(path: string, options: LoadCookbookOptions = 
   )
   const fallbacks = collectFallbacks(parsed, (model) => [...profiles.values()].filter((p) => p.model === model).map((p) => p.id))
   logger?.debug({ sources, profiles: profiles.size, routes: routes.size, backends: backends.length }, 'cookbook loaded')
-  return deepFreeze({ profiles, names, aliases, defaultModel, sources, routes, fallbacks, backends })
+  const equivalents = parsed.flatMap(({ data }) => data.equivalents.map((group) => [...group]))
+  return deepFreeze({ profiles, names, aliases, defaultModel, sources, routes, fallbacks, backends, equivalents })
 }
 
 /** Every file's `backends:`, built, with names unique and no model id or alias that a cookbook model already uses. */

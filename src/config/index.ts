@@ -22,6 +22,7 @@ export type {
   BackendModelSpec,
   BackendProtocol,
   CredentialRef,
+  Price,
 } from './types.ts'
 export type { ConfigFile, CookbookFile, ProfileFile, BackendFile } from './schema.ts'
 export { backendSchema, backendNameSchema, MAX_BACKENDS, MAX_BACKEND_MODELS } from './schema.ts'

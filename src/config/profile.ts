@@ -16,7 +16,7 @@ import {
   tokenizeArgs,
 } from './args.ts'
 import { configError } from './issues.ts'
-import { resolveFrom } from './util.ts'
+import { priceOf, resolveFrom } from './util.ts'
 
 /** Hash of what is launched, independent of the binary and of herd's own flags. */
 export function launchHash(modelPath: string | undefined, args: readonly string[]): string {
@@ -98,6 +98,7 @@ export function buildProfile(modelName: string, profile: ProfileFile, file: stri
     minEvictionTenureMs: profile.min_eviction_tenure_secs === undefined ? undefined : seconds(profile.min_eviction_tenure_secs),
     estimatedVramMb: profile.estimated_vram_mb,
     estimatedSysmemMb: profile.estimated_sysmem_mb,
+    ...(profile.price === undefined ? {} : { price: priceOf(profile.price) }),
     launchHash: launchHash(modelPath, args),
   }
 }

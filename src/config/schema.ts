@@ -66,11 +66,30 @@ export const resourcesSchema = z.strictObject({
   sample_interval_ms: z.number().int().min(100).default(3000),
 })
 
+/** The largest price one may write (currency units per million tokens): keeps cost arithmetic far from overflow. */
+export const MAX_PRICE_PER_MTOK = 1_000_000
+
+/** What a million tokens cost, in the node's `tenants.currency` (cost accounting, the `cheapest` strategy, budget downgrades). */
+export const priceSchema = z.strictObject({
+  input_per_mtok: z.number().nonnegative().max(MAX_PRICE_PER_MTOK),
+  output_per_mtok: z.number().nonnegative().max(MAX_PRICE_PER_MTOK),
+})
+
 export const tenantsSchema = z.strictObject({
   /** The span a key's rpm and tpm count over. Shorter only for tests; every node of a mesh must agree. */
   rate_window_ms: z.number().int().min(1200).default(60_000),
   /** A key's changed counters reach peers within this long: the gossip lag in the overshoot bound. */
   counter_push_ms: z.number().int().min(1).max(10_000).default(50),
+  /** The one currency of this node's prices and spend (a key's budget is counted in it). */
+  currency: z
+    .string()
+    .regex(/^[a-z]{3}$/, 'three lower-case letters, e.g. usd')
+    .default('usd'),
+  /**
+   * What this node's hardware costs an hour, in `currency`: a local profile without a
+   * `price` then costs cost_per_hour / (3600 × its learned tokens per second) per token. 0: free.
+   */
+  cost_per_hour: z.number().nonnegative().max(MAX_PRICE_PER_MTOK).default(0),
 })
 
 export const cacheSchema = z.strictObject({
@@ -150,6 +169,8 @@ export const profileSchema = z.strictObject({
   min_eviction_tenure_secs: z.number().nonnegative().optional(),
   estimated_vram_mb: z.number().nonnegative().optional(),
   estimated_sysmem_mb: z.number().nonnegative().optional(),
+  /** Default: free (0), or `tenants.cost_per_hour` spread over the tokens this node makes. */
+  price: priceSchema.optional(),
 })
 
 const modelName = z.string().regex(/^[A-Za-z0-9._/-]+$/, 'letters, digits, ".", "_", "/" and "-" only')
@@ -231,9 +252,11 @@ export const backendSchema = z
     /** …or a file (mode 600) holding it. */
     api_key_file: z.string().min(1).optional(),
     models: z
-      .array(z.union([upstreamModel, z.strictObject({ name: upstreamModel, aliases: z.array(modelName).default([]) })]))
+      .array(z.union([upstreamModel, z.strictObject({ name: upstreamModel, aliases: z.array(modelName).default([]), price: priceSchema.optional() })]))
       .max(MAX_BACKEND_MODELS)
       .default([]),
+    /** The price of its models that do not name their own (discovered ones included). Absent: unknown. */
+    price: priceSchema.optional(),
     /** List the models from GET {base_url}/models, refreshed with every health probe. */
     discover: z.boolean().default(false),
     /** The backend is outside your network (a cloud API): requests with `x-herd-no-egress: 1` never go there. */
@@ -270,10 +293,14 @@ export const backendSchema = z
 /** A role or task name ("coder", "planner") standing for several models, tried by a strategy. */
 export const routeSchema = z.strictObject({
   candidates: z.array(z.string().min(1).max(256)).min(1).max(32),
-  /** first-available: in order; least-busy: by the mesh router's scoring; cheapest: by price (in order while none is known). */
+  /** first-available: in order; least-busy: by the mesh router's scoring; cheapest: by price (unknown prices last). */
   strategy: z.enum(['first-available', 'least-busy', 'cheapest']).default('first-available'),
   description: z.string().optional(),
 })
+
+/** `equivalents:` groups one cookbook file may hold, and models in one group. */
+export const MAX_EQUIVALENT_GROUPS = 64
+export const MAX_EQUIVALENT_GROUP = 16
 
 export const cookbookSchema = z.strictObject({
   default_model: z.string().optional(),
@@ -282,6 +309,11 @@ export const cookbookSchema = z.strictObject({
   routes: z.record(modelName, routeSchema).default({}),
   /** External OpenAI- or Anthropic-protocol endpoints whose models herd serves as `name/model`. */
   backends: z.array(backendSchema).max(MAX_BACKENDS).default([]),
+  /** Groups of models a user accepts as substitutes (any id a client could send): where a `downgrade` key over budget goes. */
+  equivalents: z
+    .array(z.array(z.string().min(1).max(256)).min(2).max(MAX_EQUIVALENT_GROUP))
+    .max(MAX_EQUIVALENT_GROUPS)
+    .default([]),
 })
 
 export type BackendFile = z.infer<typeof backendSchema>

@@ -40,6 +40,8 @@ export interface ProfileSpec {
   readonly minEvictionTenureMs?: number | undefined
   readonly estimatedVramMb: number | undefined
   readonly estimatedSysmemMb: number | undefined
+  /** `price:` as written (undefined: free, or `tenants.cost_per_hour` spread over its tokens). */
+  readonly price?: Price | undefined
   /** A stable hash of what is launched (binary-independent): model path + args. Keys learned memory. */
   readonly launchHash: string
 }
@@ -60,6 +62,8 @@ export interface Cookbook {
   readonly fallbacks?: ReadonlyMap<string, readonly string[]>
   /** Files it was read from (for messages and the watcher). */
   readonly sources: readonly string[]
+  /** `equivalents:` of every file, as written (ids resolved at request time). Optional so test fakes can omit it. */
+  readonly equivalents?: readonly (readonly string[])[]
   /** External endpoints (`backends:`), credentials resolved. Optional so test fakes can omit it. */
   readonly backends?: readonly BackendSpec[]
 }
@@ -74,6 +78,14 @@ export type CredentialRef = { readonly env: string } | { readonly file: string }
 export interface BackendModelSpec {
   readonly name: string
   readonly aliases: readonly string[]
+  /** Its own price, else the backend's. */
+  readonly price?: Price | undefined
+}
+
+/** Currency units (the node's `tenants.currency`) per million tokens; also millionths of a unit per token. */
+export interface Price {
+  readonly inputPerMtok: number
+  readonly outputPerMtok: number
 }
 
 /** One external backend, validated, with the node's credential read. */
@@ -88,6 +100,8 @@ export interface BackendSpec {
   /** Listed models (discovered ones come on top at run time). */
   readonly models: readonly BackendModelSpec[]
   readonly discover: boolean
+  /** The price of models that name none (discovered ones included). */
+  readonly price?: Price | undefined
   readonly egress: boolean
   readonly maxConcurrency: number
   readonly maxQueueSize: number

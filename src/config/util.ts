@@ -4,6 +4,7 @@
  */
 import { homedir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
+import type { Price } from './types.ts'
 
 /** Expands a leading `~` (alone or `~/…`). `~user` is left alone: no user database lookups. */
 export function expandHome(path: string, home: string = homedir()): string {
@@ -62,4 +63,9 @@ export function getPath(obj: unknown, path: readonly PropertyKey[]): unknown {
     cur = (cur as Record<PropertyKey, unknown>)[key]
   }
   return cur
+}
+
+/** A cookbook `price:` in its resolved form. */
+export function priceOf(p: { input_per_mtok: number; output_per_mtok: number }): Price {
+  return { inputPerMtok: p.input_per_mtok, outputPerMtok: p.output_per_mtok }
 }

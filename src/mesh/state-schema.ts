@@ -22,6 +22,8 @@ export const MAX_DESCRIPTION = 4096
 export const MAX_GOSSIP_BACKENDS = 64
 /** Backend models one state may list, over all its backends. */
 export const MAX_GOSSIP_BACKEND_MODELS = 1024
+/** The largest price per million tokens a peer may state (the cookbook's cap). */
+export const MAX_GOSSIP_PRICE = 1_000_000
 
 const num = z.number().finite()
 const short = z.string().max(MAX_SHORT_STRING)
@@ -34,6 +36,9 @@ const resources = z.looseObject({
   vramBudgetFreeMb: num.nullable(),
   sysmemBudgetFreeMb: num,
 })
+
+/** A price per million tokens: capped like the cookbook's, so a peer cannot make a sum overflow. */
+const price = z.looseObject({ inputPerMtok: z.number().nonnegative().max(MAX_GOSSIP_PRICE), outputPerMtok: z.number().nonnegative().max(MAX_GOSSIP_PRICE) })
 
 const model = z.looseObject({
   id: short,
@@ -55,9 +60,10 @@ const model = z.looseObject({
   canFitNow: z.boolean(),
   canFitAfterEviction: z.boolean(),
   fileMissing: z.boolean().optional(),
+  price: price.optional(),
 })
 
-const backendModel = z.looseObject({ id: short, model: short, names: z.array(short).max(MAX_MODEL_NAMES) })
+const backendModel = z.looseObject({ id: short, model: short, names: z.array(short).max(MAX_MODEL_NAMES), price: price.optional() })
 
 const backend = z.looseObject({
   name: short,

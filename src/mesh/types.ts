@@ -47,6 +47,14 @@ export interface ModelState {
   canFitAfterEviction: boolean
   /** The profile's `model_path` does not exist on that node (then both fit flags are false). Absent: it exists, or the node does not say. */
   fileMissing?: boolean
+  /** Currency units (the node's `tenants.currency`) per million tokens. Absent: the node does not say (older versions). */
+  price?: PriceState
+}
+
+/** A model's price as gossiped: per million tokens, in the node's currency. */
+export interface PriceState {
+  inputPerMtok: number
+  outputPerMtok: number
 }
 
 /** One model of an external backend: `backend/model` to clients, `model` upstream. */
@@ -57,6 +65,8 @@ export interface BackendModelState {
   model: string
   /** Aliases that resolve to it. */
   names: string[]
+  /** Absent: unknown. */
+  price?: PriceState
 }
 
 /**

@@ -5,7 +5,7 @@
  * `model:profile` or backend model id, and lists the union for /v1/models.
  */
 import type { Capabilities, Cookbook, RouteStrategy } from '../config/types.ts'
-import type { BackendState, ModelState } from '../mesh/types.ts'
+import type { BackendState, ModelState, PriceState } from '../mesh/types.ts'
 import type { RoutablePeer } from './router.ts'
 
 export interface CatalogEntry {
@@ -52,6 +52,8 @@ export interface CatalogComponents {
   fileMissing?: (profileId: string) => boolean
   /** This node's backends (absent: none). */
   backends?: () => BackendState[]
+  /** A local profile's price as this node gossips it (absent: its `price:`, else free). */
+  localPrice?: (profileId: string) => PriceState | undefined
 }
 
 export class ModelCatalog {
@@ -108,6 +110,38 @@ export class ModelCatalog {
     for (const n of names) {
       const id = this.resolve(n)
       if (id !== undefined && !out.includes(id)) out.push(id)
+    }
+    return out
+  }
+
+  /**
+   * What a million tokens of the model cost: this node's say for its own profiles and
+   * backends, else the cheapest a fresh peer gossips; undefined when nobody says.
+   */
+  price(profileId: string): PriceState | undefined {
+    const local = this.c.cookbook().profiles.get(profileId)
+    if (local !== undefined) return this.c.localPrice?.(profileId) ?? local.price ?? { inputPerMtok: 0, outputPerMtok: 0 }
+    const mine = this.backendModels(this.localBackends()).find(({ model }) => model.id === profileId)
+    if (mine !== undefined) return mine.model.price
+    let best: PriceState | undefined
+    const consider = (p: PriceState | undefined): void => {
+      if (p !== undefined && (best === undefined || p.inputPerMtok + p.outputPerMtok < best.inputPerMtok + best.outputPerMtok)) best = p
+    }
+    for (const { model } of this.remoteModels()) if (model.id === profileId) consider(model.price)
+    for (const { model } of this.remoteBackendModels()) if (model.id === profileId) consider(model.price)
+    return best
+  }
+
+  /**
+   * The models the cookbook's `equivalents:` groups name beside this one (resolved, those
+   * that exist somewhere now, the model itself left out).
+   */
+  equivalents(profileId: string): string[] {
+    const out: string[] = []
+    for (const group of this.c.cookbook().equivalents ?? []) {
+      const ids = this.resolveAll(group)
+      if (!ids.includes(profileId)) continue
+      for (const id of ids) if (id !== profileId && !out.includes(id)) out.push(id)
     }
     return out
   }

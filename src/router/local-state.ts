@@ -5,7 +5,7 @@
 import type { Cookbook, ProfileSpec } from '../config/types.ts'
 import type { ProfileLoad } from '../instances/types.ts'
 import type { FitAnswer } from '../hardware/index.ts'
-import type { BackendState, ModelState, NodeState, ResourceState } from '../mesh/types.ts'
+import type { BackendState, ModelState, NodeState, PriceState, ResourceState } from '../mesh/types.ts'
 
 export interface LocalStateSources {
   name: string
@@ -21,6 +21,19 @@ export interface LocalStateSources {
   fileMissing?: (profileId: string) => boolean
   /** This node's external backends (never their URLs, headers or keys). */
   backends?: () => BackendState[]
+  /** `tenants.cost_per_hour`: priced into local profiles that name no `price`. @default 0 */
+  costPerHour?: number
+}
+
+/**
+ * A local profile's price: its `price:`, else the hour's cost charged to its generated
+ * tokens at the rate it has been measured to make them (prompt tokens free: prompt
+ * processing is one to two orders of magnitude faster), else free.
+ */
+export function localPrice(p: ProfileSpec, costPerHour: number, tokensPerSecond: number | null): PriceState {
+  if (p.price !== undefined) return { inputPerMtok: p.price.inputPerMtok, outputPerMtok: p.price.outputPerMtok }
+  if (costPerHour <= 0 || tokensPerSecond === null || tokensPerSecond <= 0) return { inputPerMtok: 0, outputPerMtok: 0 }
+  return { inputPerMtok: 0, outputPerMtok: (costPerHour * 1e6) / (3600 * tokensPerSecond) }
 }
 
 export type LocalState = Omit<NodeState, 'id' | 'seq' | 'peers'>
@@ -56,6 +69,7 @@ export function localModels(s: LocalStateSources): ModelState[] {
       canFitNow: fit.now && !fileMissing,
       canFitAfterEviction: fit.afterEviction && !fileMissing,
       ...(fileMissing ? { fileMissing: true } : {}),
+      price: localPrice(p, s.costPerHour ?? 0, load?.tokensPerSecond ?? null),
     })
   }
   return out

@@ -5,7 +5,8 @@
  */
 import type { Logger } from 'pino'
 import { HerdError, isHerdError, isRetryable } from '../errors/index.ts'
-import type { ForwardRequest, ModelState, NodeState, ResourceState } from '../mesh/types.ts'
+import type { ForwardRequest, ModelState, NodeState, PriceState, ResourceState } from '../mesh/types.ts'
+import { byPrice } from './pricing.ts'
 import { CircuitBreakers, type CircuitState } from './circuit-breaker.ts'
 import { pastDeadline } from './deadline.ts'
 import { DEFAULT_WAIT_BOUND_MS, WAIT_HEADER, waitHeader } from './wait-bound.ts'
@@ -51,6 +52,8 @@ export interface RouterComponents {
   remote?: RemoteTargets
   /** This node's external backends (absent: none). */
   backends?: BackendTargets
+  /** A model's price (the catalog's), for the `cheapest` strategy. Absent: none known. */
+  price?: (profileId: string) => PriceState | undefined
 }
 
 export interface RouterInit {
@@ -105,7 +108,7 @@ export class Router {
 
   /** Alternatives in the order a strategy tries them (stable: ties keep the cookbook's order). */
   private order(profileIds: readonly string[], strategy: RouteStrategy, noEgress: boolean): string[] {
-    // `cheapest` needs prices, which the cookbook does not carry yet: the cookbook's order stands.
+    if (strategy === 'cheapest') return byPrice([...new Set(profileIds)], (id) => this.c.price?.(id))
     if (strategy !== 'least-busy') return [...new Set(profileIds)]
     const best = (id: string): { tier: number; wait: number } => this.ranked(id, noEgress).candidates[0] ?? { tier: Infinity, wait: Infinity }
     return [...new Set(profileIds)]

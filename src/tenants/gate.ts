@@ -12,6 +12,8 @@ import { anyMatch } from './glob.ts'
 import { decide } from './limits.ts'
 import type { KeyRecord } from './record.ts'
 import { tapUsage, type SeenUsage } from './usage-tap.ts'
+import { budgetState } from './budget.ts'
+import { askForUsage, strips, usageChunkFilter } from './stream-usage.ts'
 
 /** The key a request authenticated with (on `request.tenant`). */
 export interface Tenant {
@@ -60,10 +62,24 @@ export interface GateDeps {
   now: () => number
   /** Spend of a settled answer in millionths of the key's budget currency (0 until prices exist). */
   cost: (usage: SettledUsage, record: KeyRecord) => number
-  onSettled: (usage: SettledUsage, costMicros: number) => void
+  /** `cached`: the answer came from the response cache (cost 0). */
+  onSettled: (usage: SettledUsage, costMicros: number, cached: boolean) => void
   /** The key is close to a limit: its counts should reach the peers now, not within the usual push delay. */
   nearLimit: () => void
 }
+
+/** What the api lends the gate for one request. */
+export interface AdmitOptions {
+  /**
+   * The request moved to the cheaper equivalents of its model, cheapest first (the
+   * catalog's `equivalents:` and prices), or undefined when there is none: used for a
+   * `downgrade` key whose budget is spent or projected to be.
+   */
+  downgrade?: (route: RouteRequest) => RouteRequest | undefined
+}
+
+/** Said on an answer that went to a cheaper equivalent because of the key's budget. */
+export const ROUTED_HEADER = 'x-herd-routed'
 
 /** Within this share of a limit, a key's counts are pushed at once (they decide the overshoot). */
 export const NEAR_LIMIT = 0.8
@@ -76,6 +92,17 @@ function namesOf(profileId: string, asked: string | undefined): string[] {
   const i = profileId.lastIndexOf(':')
   const names = i > 0 ? [profileId, profileId.slice(0, i)] : [profileId]
   return asked === undefined ? names : [...names, asked]
+}
+
+/** The request moved to the cheaper equivalents the key may use, or undefined. */
+function downgraded(record: KeyRecord, route: RouteRequest, options: AdmitOptions): RouteRequest | undefined {
+  const moved = options.downgrade?.(route)
+  if (moved === undefined) return undefined
+  // The key's model list still holds: an equivalent it may not use is no way out.
+  const ok = [moved.profileId, ...(moved.alternatives ?? [])].filter((id) => record.models.length === 0 || anyMatch(record.models, namesOf(id, undefined)))
+  const [first, ...rest] = ok
+  if (first === undefined) return undefined
+  return { ...moved, profileId: first, alternatives: rest.length === 0 ? undefined : rest }
 }
 
 /**
@@ -110,14 +137,20 @@ export function estimateTokens(route: RouteRequest): number {
   return Math.ceil(route.body.length / 4) + (route.maxTokens ?? 0)
 }
 
-export function admit(deps: GateDeps, tenant: Tenant, requested: RouteRequest): Admission {
+export function admit(deps: GateDeps, tenant: Tenant, requested: RouteRequest, options: AdmitOptions = {}): Admission {
   const record = tenant.record
-  const route = allowedRoute(record, requested)
   const now = deps.now()
+  const totals = deps.counters.totals(record.id, now)
+  let allowed = allowedRoute(record, requested)
+  // A downgrade key over (or heading over) budget goes to a cheaper equivalent it may use; spent with none, it is refused below.
+  const budget = budgetState(record, totals, now)
+  const moved = budget === 'spent' || budget === 'projected' ? downgraded(record, allowed, options) : undefined
+  if (moved !== undefined) allowed = moved
+  // Streams tell their tokens only when asked to (the extra chunk is removed again when the client did not ask).
+  const { route, strip } = askForUsage(allowed)
   const estimate = estimateTokens(route)
   const tokens = record.tpm === null ? estimate : Math.min(estimate, record.tpm)
-  const totals = deps.counters.totals(record.id, now)
-  const decision = decide(record, totals, { requests: 1, tokens }, now, deps.bucketMs)
+  const decision = decide(moved === undefined ? record : { ...record, budget: null }, totals, { requests: 1, tokens }, now, deps.bucketMs)
   if (!decision.ok) {
     throw new TenantRefusal(decision.code ?? 'rate_limited', decision.message ?? 'limited', decision.headers, {
       ...(decision.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: decision.retryAfterSeconds }),
@@ -133,7 +166,7 @@ export function admit(deps: GateDeps, tenant: Tenant, requested: RouteRequest): 
     deps.nearLimit()
   const at: CountedAt = deps.counters.add(record.id, { requests: 1, tokens, cost: 0 }, now)
   let settled = false
-  const settle = (seen: SeenUsage | undefined, model: string, servedBy: string): void => {
+  const settle = (seen: SeenUsage | undefined, model: string, servedBy: string, cached = false): void => {
     if (settled) return
     settled = true
     const measured = seen?.promptTokens !== undefined || seen?.completionTokens !== undefined
@@ -147,10 +180,11 @@ export function admit(deps: GateDeps, tenant: Tenant, requested: RouteRequest): 
       completionTokens: measured ? (seen?.completionTokens ?? 0) : tokens - promptEstimate,
       measured,
     }
-    const cost = deps.cost(usage, record)
+    // A response-cache hit generated nothing: its tokens count, at no cost.
+    const cost = cached ? 0 : deps.cost(usage, record)
     const actual = TOKEN_ENDPOINTS.has(route.endpoint) ? (measured ? usage.promptTokens + usage.completionTokens : tokens) : 0
     deps.counters.settle(at, { requests: 0, tokens: actual - tokens, cost })
-    deps.onSettled(usage, cost)
+    deps.onSettled(usage, cost, cached)
   }
   return {
     // The router then leaves out backends with `egress: true`, here and on the peers it forwards to.
@@ -159,8 +193,12 @@ export function admit(deps: GateDeps, tenant: Tenant, requested: RouteRequest): 
     meter: (res) => {
       const model = res.headers['x-herd-model'] ?? route.profileId
       // An error answer generated nothing: its estimate is given back.
-      const tapped = tapUsage(res, (seen) => settle(res.status >= 400 ? { promptTokens: 0, completionTokens: 0 } : seen, model, res.servedBy))
-      return { ...tapped, headers: { ...tapped.headers, ...decision.headers } }
+      const out = tapUsage(
+        res,
+        (seen) => settle(res.status >= 400 ? { promptTokens: 0, completionTokens: 0 } : seen, model, res.servedBy, res.headers['x-herd-cache'] === 'hit'),
+        strip && strips(res) ? usageChunkFilter() : undefined,
+      )
+      return { ...out, headers: { ...out.headers, ...decision.headers, ...(moved === undefined ? {} : { [ROUTED_HEADER]: 'budget', 'x-herd-model': model }) } }
     },
     failed: () => {
       if (settled) return

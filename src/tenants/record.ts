@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { z } from 'zod'
 
 export type BudgetPeriod = 'day' | 'month'
-/** `block`: refuse once spent; `downgrade`: move to a cheaper equivalent (budget-aware routing, later work). */
+/** `block`: refuse once spent; `downgrade`: move to a cheaper equivalent once spent or projected to be (tenants/budget.ts). */
 export type BudgetAction = 'block' | 'downgrade'
 
 export interface KeyBudget {

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { RouteRequest } from '../router/types.ts'
 import { UsageCounters, type KeyTotals } from './counters.ts'
-import { admit, type Admission, type SettledUsage, type Tenant } from './gate.ts'
+import { admit, type Admission, type AdmitOptions, type SettledUsage, type Tenant } from './gate.ts'
 import { Keyring } from './keyring.ts'
 import { rateHeaders } from './limits.ts'
 import type { KeyChanges } from './parse.ts'
@@ -18,6 +18,7 @@ import { keyView, unusable, type KeyRecord } from './record.ts'
 import { Replication } from './replication.ts'
 import { hashSecret, type KeySecret } from './secret.ts'
 import { KeyStore } from './store.ts'
+import { UsageLedger, USAGE_DB } from './ledger.ts'
 import { bucketMsOf, dayStart, monthStart } from './windows.ts'
 
 /** The file under HERD_HOME. */
@@ -29,6 +30,8 @@ export interface TenantsComponents {
   nodeId: () => string
   /** @default Date.now */
   now?: () => number
+  /** This node's name, as answers name it in `servedBy` (the ledger's node for cache hits). @default nodeId */
+  nodeName?: () => string
 }
 
 export interface TenantsInit {
@@ -50,8 +53,8 @@ export interface TenantsInit {
 }
 
 export interface TenantsEvents {
-  /** An answer under a key ended and its usage was settled (the seam for the usage ledger). */
-  'usage:settled': [SettledUsage & { costMicros: number }]
+  /** An answer under a key ended and its usage was settled (the usage ledger counts it; `cached`: a response-cache hit, cost 0). */
+  'usage:settled': [SettledUsage & { costMicros: number; cached?: boolean }]
   'key:changed': [KeyRecord, 'local' | 'remote']
 }
 
@@ -61,11 +64,13 @@ export type Identified = { tenant: Tenant } | { refused: 'revoked' | 'expired'; 
 export class Tenants extends EventEmitter<TenantsEvents> {
   private readonly c: TenantsComponents
   private readonly init: Required<Omit<TenantsInit, 'cost'>> & Pick<TenantsInit, 'cost'>
-  private readonly now: () => number
+  /** The clock keys, windows and the ledger go by. */
+  readonly now: () => number
   readonly bucketMs: number
   readonly counters: UsageCounters
   readonly replication: Replication
   private store: KeyStore | undefined
+  private book: UsageLedger | undefined
   private ring: Keyring | undefined
   private flushTimer: NodeJS.Timeout | undefined
 
@@ -107,12 +112,14 @@ export class Tenants extends EventEmitter<TenantsEvents> {
           .map((u) => ({ keyId: u.key_id, period: u.period, start: u.start, tally: { requests: u.requests, tokens: u.tokens, cost: u.cost_micros } })),
         this.now(),
       )
+      this.book = new UsageLedger(this.init.home === ':memory:' ? ':memory:' : join(this.init.home, USAGE_DB))
       this.store = store
       this.ring = ring
     } catch (err: unknown) {
       store.close()
       throw err
     }
+    this.on('usage:settled', this.toLedger)
     this.flushTimer = setInterval(() => this.flush(), this.init.flushMs)
     this.flushTimer.unref()
   }
@@ -126,7 +133,22 @@ export class Tenants extends EventEmitter<TenantsEvents> {
     this.flush()
     this.store.close()
     this.store = undefined
+    this.book?.close()
+    this.book = undefined
+    this.off('usage:settled', this.toLedger)
   }
+
+  private readonly toLedger = (u: TenantsEvents['usage:settled'][0]): void =>
+    this.book?.record({
+      keyId: u.keyId,
+      model: u.model,
+      node: u.servedBy,
+      at: this.now(),
+      promptTokens: u.promptTokens,
+      completionTokens: u.completionTokens,
+      costMicros: u.costMicros,
+      ...(u.cached === true ? { cached: true } : {}),
+    })
 
   private flush(): void {
     const store = this.store
@@ -146,6 +168,11 @@ export class Tenants extends EventEmitter<TenantsEvents> {
       store.saveUsage(rows, Math.min(dayStart(now), monthStart(now)))
     } catch (err: unknown) {
       this.c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not write key usage counters')
+    }
+    try {
+      this.book?.flush()
+    } catch (err: unknown) {
+      this.c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not write the usage ledger')
     }
   }
 
@@ -176,24 +203,39 @@ export class Tenants extends EventEmitter<TenantsEvents> {
   }
 
   /** Checks a routed request against the key (models, budget, quotas, rates) and counts it; throws the refusal. */
-  admit(tenant: Tenant, route: RouteRequest): Admission {
+  admit(tenant: Tenant, route: RouteRequest, options: AdmitOptions = {}): Admission {
     return admit(
       {
         counters: this.counters,
         bucketMs: this.bucketMs,
         now: this.now,
         cost: this.init.cost ?? (() => 0),
-        onSettled: (usage, costMicros) => this.emit('usage:settled', { ...usage, costMicros }),
+        onSettled: (usage, costMicros, cached) => this.emit('usage:settled', { ...usage, costMicros, ...(cached ? { cached: true } : {}) }),
         nearLimit: () => this.replication.countersChanged(true),
       },
       tenant,
       route,
+      options,
     )
   }
 
   /** A record as the admin API shows it (no hash; its status at this node's time). */
   view(record: KeyRecord): Record<string, unknown> {
     return keyView(record, this.now())
+  }
+
+  /** The usage ledger of this node (for `GET /admin/usage`). */
+  get ledger(): UsageLedger {
+    if (this.book === undefined) throw new Error('tenants not started')
+    return this.book
+  }
+
+  /**
+   * A request under a key answered from the response cache: counted in the ledger as a
+   * request and a cache hit with its tokens, at cost 0 (the cache's hook).
+   */
+  recordCacheHit(hit: { keyId: string; model: string; promptTokens: number; completionTokens: number }): void {
+    this.emit('usage:settled', { ...hit, servedBy: this.c.nodeName?.() ?? this.c.nodeId(), measured: true, costMicros: 0, cached: true })
   }
 
   /** A key's use summed over the mesh (admin `show`). */

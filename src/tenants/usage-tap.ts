@@ -16,12 +16,23 @@ export interface SeenUsage {
   completionTokens?: number
 }
 
+const patterns = new Map<string, RegExp>()
+function pattern(field: string): RegExp {
+  let re = patterns.get(field)
+  if (re === undefined) {
+    re = new RegExp(`"${field}"\\s*:\\s*(\\d+)`, 'g')
+    patterns.set(field, re)
+  }
+  return re
+}
+
 /** The last value of any of `fields` in `text`. */
 function last(text: string, fields: readonly string[]): number | undefined {
   let best: { at: number; value: number } | undefined
   for (const f of fields) {
-    const re = new RegExp(`"${f}"\\s*:\\s*(\\d+)`, 'g')
-    for (const m of text.matchAll(re)) if (best === undefined || m.index > best.at) best = { at: m.index, value: Number(m[1]) }
+    // A cheap look first: most tails hold none of the names.
+    if (!text.includes(`"${f}"`)) continue
+    for (const m of text.matchAll(pattern(f))) if (best === undefined || m.index > best.at) best = { at: m.index, value: Number(m[1]) }
   }
   return best?.value
 }
@@ -36,24 +47,40 @@ export function usageFromTail(tail: string): SeenUsage {
   return out
 }
 
+/** Changes the bytes on their way after the tap has read them (stream-usage.ts): what to pass on for a chunk, and at the end. */
+export interface ChunkFilter {
+  push(chunk: Buffer): Buffer | undefined
+  end(): Buffer | undefined
+}
+
 class UsageTap extends Transform {
-  private tail = ''
+  /** The last chunks, at least USAGE_TAIL_BYTES of them when the body was that long (decoded once, at the end). */
+  private chunks: Buffer[] = []
+  private held = 0
   private readonly onDone: (usage: SeenUsage | undefined) => void
+  private readonly pass: ((chunk: Buffer) => Buffer | undefined) | undefined
+  private readonly flushFilter: (() => Buffer | undefined) | undefined
   private done = false
 
-  constructor(onDone: (usage: SeenUsage | undefined) => void) {
+  constructor(onDone: (usage: SeenUsage | undefined) => void, filter?: ChunkFilter) {
     super()
     this.onDone = onDone
+    this.pass = filter?.push
+    this.flushFilter = filter?.end
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.tail = (this.tail + chunk.toString('latin1')).slice(-USAGE_TAIL_BYTES)
-    cb(null, chunk)
+    this.chunks.push(chunk)
+    this.held += chunk.length
+    while (this.chunks.length > 1 && this.held - (this.chunks[0]?.length ?? 0) >= USAGE_TAIL_BYTES) this.held -= this.chunks.shift()?.length ?? 0
+    cb(null, this.pass === undefined ? chunk : this.pass(chunk))
   }
 
   override _flush(cb: TransformCallback): void {
-    this.finish(usageFromTail(this.tail))
-    cb()
+    const tail = Buffer.concat(this.chunks)
+    this.chunks = []
+    this.finish(usageFromTail(tail.subarray(Math.max(0, tail.length - USAGE_TAIL_BYTES)).toString('latin1')))
+    cb(null, this.flushFilter?.())
   }
 
   /** Called on the end of the body (with what it says) or when it stopped early (undefined). */
@@ -68,12 +95,13 @@ class UsageTap extends Transform {
  * The same response, its body passed through a tap that calls `onDone` once: with the
  * usage found at the end, or undefined when the body failed or the client left first.
  */
-export function tapUsage(res: UpstreamResponse, onDone: (usage: SeenUsage | undefined) => void): UpstreamResponse {
-  const tap = new UsageTap(onDone)
+export function tapUsage(res: UpstreamResponse, onDone: (usage: SeenUsage | undefined) => void, filter?: ChunkFilter): UpstreamResponse {
+  const tap = new UsageTap(onDone, filter)
   res.body.once('error', (err: Error) => tap.destroy(err))
   tap.once('close', () => {
     tap.finish(undefined)
     if (!res.body.destroyed) res.body.destroy()
   })
-  return { ...res, body: (res.body as Readable).pipe(tap), guarded: false }
+  // Errors pass through as they came (the same error destroys the tap; an SSE error event is bytes like any), so a body that ended the right way on failure still does.
+  return { ...res, body: (res.body as Readable).pipe(tap), guarded: res.guarded === true }
 }

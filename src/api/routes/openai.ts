@@ -54,7 +54,7 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
   )
   request.herdProfile = route.profileId
   // A tenant key's models and limits, checked before routing (and its answer metered).
-  const tenancy = admitTenant(deps.tenants, request, reply, route)
+  const tenancy = admitTenant(deps.tenants, request, reply, route, deps.catalog)
   route = tenancy.route
   // The response cache: a hit answers without routing; a miss's answer is recorded as it streams (api/cache.ts).
   const answer = await cachedRoute(deps, endpoint, route, request, reply)

@@ -1,0 +1,118 @@
+/** The usage ledger: settled answers summed per key × model × node × hour, read back grouped; cache hits at cost 0; streams asked for usage. */
+import { Readable } from 'node:stream'
+import { text } from 'node:stream/consumers'
+import { describe, expect, it } from 'vitest'
+import { UsageLedger } from '../../src/tenants/index.ts'
+import { askForUsage, isUsageChunk, usageChunkFilter } from '../../src/tenants/stream-usage.ts'
+import { tapUsage } from '../../src/tenants/usage-tap.ts'
+import type { RouteRequest } from '../../src/router/types.ts'
+import { memoryTenants } from './helpers.ts'
+
+const H = 3_600_000
+const T0 = 1_700_000_000_000 - (1_700_000_000_000 % (24 * H))
+
+function entry(over: Partial<Parameters<UsageLedger['record']>[0]> = {}): Parameters<UsageLedger['record']>[0] {
+  return { keyId: 'key_a', model: 'm:default', node: 'n1', at: T0, promptTokens: 10, completionTokens: 5, costMicros: 100, ...over }
+}
+
+function route(body: unknown, over: Partial<RouteRequest> = {}): RouteRequest {
+  return {
+    requestId: 'r',
+    endpoint: 'chat',
+    path: '/v1/chat/completions',
+    profileId: 'm:default',
+    body: Buffer.from(JSON.stringify(body)),
+    stream: true,
+    hops: 0,
+    headers: {},
+    signal: new AbortController().signal,
+    ...over,
+  }
+}
+
+describe('the usage ledger', () => {
+  it('sums answers per key, model, node and hour, and groups them on reading', () => {
+    const ledger = new UsageLedger(':memory:')
+    ledger.record(entry())
+    ledger.record(entry({ at: T0 + 10 }))
+    ledger.record(entry({ at: T0 + H, model: 'other', costMicros: 1000 }))
+    ledger.record(entry({ keyId: 'key_b', node: 'n2', at: T0 + 25 * H }))
+    ledger.flush()
+    ledger.record(entry({ at: T0 + 20 }))
+    expect(ledger.query({ from: T0, to: T0 + 48 * H, groupBy: [] })).toEqual([
+      { requests: 5, prompt_tokens: 50, completion_tokens: 25, cost_micros: 1400, cache_hits: 0 },
+    ])
+    expect(ledger.query({ from: T0, to: T0 + 48 * H, groupBy: ['key', 'day'] })).toEqual([
+      { key: 'key_a', day: new Date(T0).toISOString().slice(0, 10), requests: 4, prompt_tokens: 40, completion_tokens: 20, cost_micros: 1300, cache_hits: 0 },
+      {
+        key: 'key_b',
+        day: new Date(T0 + 24 * H).toISOString().slice(0, 10),
+        requests: 1,
+        prompt_tokens: 10,
+        completion_tokens: 5,
+        cost_micros: 100,
+        cache_hits: 0,
+      },
+    ])
+    expect(ledger.query({ from: T0, to: T0 + H, groupBy: ['model'] })).toEqual([
+      { model: 'm:default', requests: 3, prompt_tokens: 30, completion_tokens: 15, cost_micros: 300, cache_hits: 0 },
+    ])
+    expect(ledger.query({ from: T0 + 2 * H, to: T0 + 3 * H, groupBy: ['node'] })).toEqual([])
+    ledger.close()
+  })
+
+  it('counts settled answers of Tenants, and cache hits as requests at cost 0', async () => {
+    const { tenants, clock } = await memoryTenants({ cost: (u) => u.promptTokens * 2 + u.completionTokens * 10 })
+    const { record } = tenants.createKey({ name: 'app' })
+    const tenant = { id: record.id, name: record.name, noEgress: false, record }
+    const admission = tenants.admit(tenant, route({ model: 'm' }, { stream: false }))
+    const res = admission.meter({
+      status: 200,
+      headers: { 'content-type': 'application/json', 'x-herd-model': 'm:default' },
+      body: Readable.from([Buffer.from('{"usage":{"prompt_tokens":7,"completion_tokens":3}}')]),
+      servedBy: 'n1',
+    })
+    await text(res.body)
+    tenants.recordCacheHit({ keyId: record.id, model: 'm:default', promptTokens: 7, completionTokens: 3 })
+    expect(tenants.ledger.query({ from: clock.now - H, to: clock.now + H, groupBy: ['key', 'model'] })).toEqual([
+      { key: record.id, model: 'm:default', requests: 2, prompt_tokens: 14, completion_tokens: 6, cost_micros: 44, cache_hits: 1 },
+    ])
+    await tenants.stop()
+  })
+})
+
+describe('usage from streams', () => {
+  it('asks a streaming chat for usage and says to strip it when the client did not ask', () => {
+    const asked = askForUsage(route({ model: 'm', stream: true }))
+    expect(asked.strip).toBe(true)
+    expect(JSON.parse(asked.route.body.toString())).toEqual({ model: 'm', stream: true, stream_options: { include_usage: true } })
+    const own = route({ model: 'm', stream: true, stream_options: { include_usage: true } })
+    expect(askForUsage(own)).toEqual({ route: own, strip: false })
+    const plain = route({ model: 'm' }, { stream: false })
+    expect(askForUsage(plain).route).toBe(plain)
+    expect(askForUsage(route({ model: 'm', stream: true }, { endpoint: 'messages' })).strip).toBe(false)
+  })
+
+  it('drops only the usage-only chunk and keeps every other byte', async () => {
+    const events = [
+      'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n',
+      'data: {"choices":[{"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1}}\n\n',
+      'data: {"id":"x","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}\n\n',
+      'data: [DONE]\n\n',
+    ]
+    const joined = events.join('')
+    // Cut at odd places, so events span chunks.
+    const chunks = [joined.slice(0, 7), joined.slice(7, 60), joined.slice(60, 150), joined.slice(150)].map((s) => Buffer.from(s))
+    let seen: unknown
+    const res = tapUsage(
+      { status: 200, headers: { 'content-type': 'text/event-stream' }, body: Readable.from(chunks), servedBy: 'n' },
+      (u) => (seen = u),
+      usageChunkFilter(),
+    )
+    expect(await text(res.body)).toBe(events[0]! + events[1]! + events[3]!)
+    // The tap read the usage before the chunk was taken out.
+    expect(seen).toEqual({ promptTokens: 1, completionTokens: 2 })
+    expect(isUsageChunk(events[2]!)).toBe(true)
+    expect(isUsageChunk(events[1]!)).toBe(false)
+  })
+})
