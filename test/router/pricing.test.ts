@@ -8,55 +8,15 @@ import { Agent } from 'undici'
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { loadCookbook } from '../../src/config/index.ts'
 import type { Cookbook, ProfileSpec } from '../../src/config/types.ts'
-import type { BackendState, ModelState, NodeState } from '../../src/mesh/types.ts'
+import type { BackendState } from '../../src/mesh/types.ts'
 import { parseNodeState } from '../../src/mesh/state-schema.ts'
-import { ModelCatalog, Router, byPrice, costMicros, localPrice, type RoutablePeer } from '../../src/router/index.ts'
+import { ModelCatalog, Router, byPrice, costMicros, localPrice } from '../../src/router/index.ts'
 import type { RouteRequest, UpstreamResponse } from '../../src/router/types.ts'
 import { errorOf, tempDir, type TempDir } from '../config/helpers.ts'
+import { loadedModel, routablePeer } from './fixtures.ts'
 
 const dispatcher = new Agent()
 afterAll(() => dispatcher.close())
-
-function model(id: string, over: Partial<ModelState> = {}): ModelState {
-  const [name = id, profile = 'default'] = id.split(':')
-  return {
-    id,
-    model: name,
-    profile,
-    names: [name],
-    capabilities: { completion: true, embeddings: false, rerank: false },
-    instances: 1,
-    readyInstances: 1,
-    slotsTotal: 4,
-    slotsBusy: 0,
-    queueLength: 0,
-    maxInstances: 1,
-    maxQueueSize: 8,
-    tokensPerSecond: null,
-    estimatedVramMb: null,
-    estimatedSysmemMb: null,
-    canFitNow: true,
-    canFitAfterEviction: true,
-    ...over,
-  }
-}
-
-function peer(id: string, models: ModelState[], backends: BackendState[] = []): RoutablePeer {
-  const state: NodeState = {
-    id,
-    name: id,
-    herdVersion: 't',
-    llamaVersion: null,
-    startedAt: 1,
-    seq: 1,
-    status: 'ready',
-    resources: { gpus: [], sysmem: { totalMb: 1000, freeMb: 1000 }, vramBudgetFreeMb: null, sysmemBudgetFreeMb: 1000 },
-    models,
-    backends,
-    peers: [],
-  }
-  return { id, name: id, fresh: true, state }
-}
 
 const emptyCookbook: Cookbook = { profiles: new Map(), names: new Map(), defaultModel: undefined, sources: [] }
 
@@ -130,7 +90,7 @@ describe('prices', () => {
   })
 
   it('prices a model a peer serves from its gossip, and keeps a price a peer states within the cap', () => {
-    const remote = model('big:default', { price: { inputPerMtok: 3, outputPerMtok: 15 } })
+    const remote = loadedModel('big:default', { price: { inputPerMtok: 3, outputPerMtok: 15 } })
     const backend: BackendState = {
       name: 'oa',
       protocol: 'openai',
@@ -143,21 +103,21 @@ describe('prices', () => {
       maxQueueSize: 4,
       models: [{ id: 'oa/gpt-4o', model: 'gpt-4o', names: [], price: { inputPerMtok: 2.5, outputPerMtok: 10 } }],
     }
-    const p = peer('p1', [remote], [backend])
+    const p = routablePeer('p1', [remote], { backends: [backend] })
     const catalog = new ModelCatalog({ nodeName: 'self', startedAt: 0, cookbook: () => emptyCookbook, peers: () => [p] })
     expect(catalog.price('big:default')).toEqual({ inputPerMtok: 3, outputPerMtok: 15 })
     expect(catalog.price('oa/gpt-4o')).toEqual({ inputPerMtok: 2.5, outputPerMtok: 10 })
     expect(catalog.price('nobody:default')).toBeUndefined()
     const parsed = parseNodeState(JSON.stringify(p.state))
     expect(parsed).not.toBeInstanceOf(Error)
-    const tooDear = { ...p.state, models: [model('x:default', { price: { inputPerMtok: 1e12, outputPerMtok: 0 } })] }
+    const tooDear = { ...p.state, models: [loadedModel('x:default', { price: { inputPerMtok: 1e12, outputPerMtok: 0 } })] }
     expect(parseNodeState(JSON.stringify(tooDear))).toBeInstanceOf(Error)
   })
 
   it('cheapest tries the lowest-priced candidate first, whatever the cookbook order', async () => {
-    const dear = model('dear:default', { price: { inputPerMtok: 10, outputPerMtok: 30 } })
-    const cheap = model('cheap:default', { price: { inputPerMtok: 0.1, outputPerMtok: 0.1 } })
-    const peers = [peer('p-dear', [dear]), peer('p-cheap', [cheap])]
+    const dear = loadedModel('dear:default', { price: { inputPerMtok: 10, outputPerMtok: 30 } })
+    const cheap = loadedModel('cheap:default', { price: { inputPerMtok: 0.1, outputPerMtok: 0.1 } })
+    const peers = [routablePeer('p-dear', [dear]), routablePeer('p-cheap', [cheap])]
     const catalog = new ModelCatalog({ nodeName: 'self', startedAt: 0, cookbook: () => emptyCookbook, peers: () => peers })
     const tried: string[] = []
     const r = new Router({

@@ -10,56 +10,21 @@ import pino from 'pino'
 import { Agent } from 'undici'
 import { afterAll, describe, expect, it } from 'vitest'
 import { HerdError } from '../../src/errors/index.ts'
-import type { ModelState, NodeState } from '../../src/mesh/types.ts'
+import type { ModelState } from '../../src/mesh/types.ts'
 import type { AcquireOptions, Lease } from '../../src/instances/index.ts'
 import { Router, WAIT_HEADER, serveLocal, type RemoteTargets, type RoutablePeer } from '../../src/router/index.ts'
 import type { RouteRequest, UpstreamResponse } from '../../src/router/types.ts'
 import type { CircuitBreakerInit } from '../../src/router/circuit-breaker.ts'
 import { profile } from '../api/helpers.ts'
+import { coldModel, routablePeer } from './fixtures.ts'
 
 const dispatcher = new Agent()
 afterAll(() => dispatcher.close())
 
-function model(over: Partial<ModelState> = {}): ModelState {
-  return {
-    id: 'm:default',
-    model: 'm',
-    profile: 'default',
-    names: ['m'],
-    capabilities: { completion: true, embeddings: false, rerank: false },
-    instances: 0,
-    readyInstances: 0,
-    slotsTotal: 0,
-    slotsBusy: 0,
-    queueLength: 0,
-    maxInstances: 1,
-    maxQueueSize: 8,
-    tokensPerSecond: null,
-    estimatedVramMb: null,
-    estimatedSysmemMb: null,
-    canFitNow: true,
-    canFitAfterEviction: true,
-    ...over,
-  }
-}
+const model = (over: Partial<ModelState> = {}): ModelState => coldModel('m:default', over)
+const peer = (id: string, models: ModelState[]): RoutablePeer => routablePeer(id, models, { name: `node-${id}` })
 const full = (): ModelState => model({ canFitNow: false, canFitAfterEviction: false })
 const loaded = (): ModelState => model({ instances: 1, readyInstances: 1, slotsTotal: 1 })
-
-function peer(id: string, models: ModelState[]): RoutablePeer {
-  const state: NodeState = {
-    id,
-    name: `node-${id}`,
-    herdVersion: 't',
-    llamaVersion: null,
-    startedAt: 1,
-    seq: 1,
-    status: 'ready',
-    resources: { gpus: [], sysmem: { totalMb: 1000, freeMb: 1000 }, vramBudgetFreeMb: null, sysmemBudgetFreeMb: 1000 },
-    models,
-    peers: [],
-  }
-  return { id, name: `node-${id}`, fresh: true, state }
-}
 
 function request(over: Partial<RouteRequest> = {}): RouteRequest {
   return {

@@ -7,52 +7,13 @@ import pino from 'pino'
 import { Agent } from 'undici'
 import { afterAll, describe, expect, it } from 'vitest'
 import { HerdError } from '../../src/errors/index.ts'
-import type { ModelState, NodeState } from '../../src/mesh/types.ts'
-import { Router, type RoutablePeer } from '../../src/router/index.ts'
+import type { ModelState } from '../../src/mesh/types.ts'
+import { Router } from '../../src/router/index.ts'
 import type { RouteRequest, UpstreamResponse } from '../../src/router/types.ts'
+import { loadedModel, routablePeer } from './fixtures.ts'
 
 const dispatcher = new Agent()
 afterAll(() => dispatcher.close())
-
-function model(id: string, over: Partial<ModelState> = {}): ModelState {
-  const [name = id, profile = 'default'] = id.split(':')
-  return {
-    id,
-    model: name,
-    profile,
-    names: [name],
-    capabilities: { completion: true, embeddings: false, rerank: false },
-    instances: 1,
-    readyInstances: 1,
-    slotsTotal: 4,
-    slotsBusy: 0,
-    queueLength: 0,
-    maxInstances: 1,
-    maxQueueSize: 8,
-    tokensPerSecond: null,
-    estimatedVramMb: null,
-    estimatedSysmemMb: null,
-    canFitNow: true,
-    canFitAfterEviction: true,
-    ...over,
-  }
-}
-
-function peer(id: string, models: ModelState[]): RoutablePeer {
-  const state: NodeState = {
-    id,
-    name: id,
-    herdVersion: 't',
-    llamaVersion: null,
-    startedAt: 1,
-    seq: 1,
-    status: 'ready',
-    resources: { gpus: [], sysmem: { totalMb: 1000, freeMb: 1000 }, vramBudgetFreeMb: null, sysmemBudgetFreeMb: 1000 },
-    models,
-    peers: [],
-  }
-  return { id, name: id, fresh: true, state }
-}
 
 function ok(servedBy: string): UpstreamResponse {
   return { status: 200, headers: { 'content-type': 'application/json' }, body: Readable.from([Buffer.from('{}')]), servedBy }
@@ -74,7 +35,7 @@ function setup(models: ModelState[], answer: (peerId: string) => Promise<Upstrea
     localResources: () => ({ gpus: [], sysmem: { totalMb: 1000, freeMb: 1000 }, vramBudgetFreeMb: null, sysmemBudgetFreeMb: 1000 }),
     draining: () => false,
     remote: {
-      peers: () => models.map((m) => peer(`p-${m.model}`, [m])),
+      peers: () => models.map((m) => routablePeer(`p-${m.model}`, [m])),
       forward: async (peerId) => {
         tried.push(peerId)
         return answer(peerId)
@@ -101,7 +62,7 @@ function request(over: Partial<RouteRequest>): RouteRequest {
 
 describe('routes and fallbacks', () => {
   it('serves with the first model that can answer, trying the next when one has no room, and names it in x-herd-model', async () => {
-    const { r, tried } = setup([model('a:default'), model('b:default'), model('c:default')], async (peerId) => {
+    const { r, tried } = setup([loadedModel('a:default'), loadedModel('b:default'), loadedModel('c:default')], async (peerId) => {
       if (peerId === 'p-a') throw new HerdError('queue_full', 'full')
       return ok(peerId)
     })
@@ -112,7 +73,7 @@ describe('routes and fallbacks', () => {
   })
 
   it('does not fall back when the request itself is at fault', async () => {
-    const { r, tried } = setup([model('a:default'), model('b:default')], async () => {
+    const { r, tried } = setup([loadedModel('a:default'), loadedModel('b:default')], async () => {
       throw new HerdError('invalid_request', 'bad body')
     })
     await expect(r.route(request({ alternatives: ['b:default'] }))).rejects.toMatchObject({ code: 'invalid_request' })
@@ -120,15 +81,15 @@ describe('routes and fallbacks', () => {
   })
 
   it('least-busy tries the model with a free slot before a busy one, whatever the cookbook order', async () => {
-    const busy = model('a:default', { slotsTotal: 1, slotsBusy: 1, queueLength: 3 })
-    const { r, tried } = setup([busy, model('b:default')], async (peerId) => ok(peerId))
+    const busy = loadedModel('a:default', { slotsTotal: 1, slotsBusy: 1, queueLength: 3 })
+    const { r, tried } = setup([busy, loadedModel('b:default')], async (peerId) => ok(peerId))
     const res = await r.route(request({ alternatives: ['b:default'], strategy: 'least-busy' }))
     expect(res.headers['x-herd-model']).toBe('b:default')
     expect(tried).toEqual(['p-b'])
   })
 
   it('throws the last failure when no alternative can answer', async () => {
-    const { r, tried } = setup([model('a:default'), model('b:default')], async () => {
+    const { r, tried } = setup([loadedModel('a:default'), loadedModel('b:default')], async () => {
       throw new HerdError('no_capacity', 'no room')
     })
     await expect(r.route(request({ alternatives: ['b:default'] }))).rejects.toMatchObject({ code: 'no_capacity' })
@@ -136,17 +97,17 @@ describe('routes and fallbacks', () => {
   })
 
   it('names the model in x-herd-model on a plain request, and keeps a peer’s own answer to that', async () => {
-    const { r } = setup([model('a:default')], async (peerId) => ({
+    const { r } = setup([loadedModel('a:default')], async (peerId) => ({
       ...ok(peerId),
       headers: { 'content-type': 'application/json', 'x-herd-model': 'office/qwen' },
     }))
     expect((await r.route(request({}))).headers['x-herd-model']).toBe('office/qwen')
-    const plain = setup([model('a:default')], async (peerId) => ok(peerId))
+    const plain = setup([loadedModel('a:default')], async (peerId) => ok(peerId))
     expect((await plain.r.route(request({}))).headers['x-herd-model']).toBe('a:default')
   })
 
   it('ignores alternatives on a forwarded request: the first node chose the model', async () => {
-    const { r } = setup([model('a:default')], async (peerId) => ok(peerId))
+    const { r } = setup([loadedModel('a:default')], async (peerId) => ok(peerId))
     // hops 1 is served locally, and this node has no local models: the answer is its own refusal.
     await expect(r.route(request({ hops: 1, alternatives: ['b:default'] }))).rejects.toMatchObject({ code: 'model_not_found' })
   })
