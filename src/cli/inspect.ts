@@ -74,12 +74,21 @@ async function show(
     return 0
   }
   if (command === 'models') {
-    const { data } = (await get('/v1/models')) as { data: { id: string; owned_by: string; herd: { profile: string; local: boolean; backend?: string } }[] }
+    const { data } = (await get('/v1/models')) as {
+      data: { id: string; owned_by: string; herd: { profile: string; local: boolean; backend?: string; status?: string } }[]
+    }
     if (values.json) return write(out, data)
     out.write(
       table(
-        ['MODEL', 'PROFILE', 'NODE', 'WHERE'],
-        data.map((m) => [m.id, m.herd.profile, m.owned_by, `${m.herd.local ? 'local' : 'peer'}${m.herd.backend === undefined ? '' : ' backend'}`]),
+        ['MODEL', 'PROFILE', 'NODE', 'WHERE', 'STATUS'],
+        data.map((m) => [
+          m.id,
+          m.herd.profile,
+          m.owned_by,
+          `${m.herd.local ? 'local' : 'peer'}${m.herd.backend === undefined ? '' : ' backend'}`,
+          // missing_file: the node's model_path does not exist (requests get 503 model_file_missing).
+          m.herd.status ?? 'ok',
+        ]),
       ),
     )
     return 0

@@ -106,7 +106,8 @@ describe('a mesh from explicit peers', () => {
         .sort(),
     ).toEqual(['a', 'b', 'c'])
     const modelsTable = cli('models')
-    expect(modelsTable).toMatch(/^only-b\s+only-b:default\s+b\s+peer$/m)
-    expect(modelsTable).toMatch(/^only-c\s+only-c:default\s+c\s+peer$/m)
+    expect(modelsTable).toMatch(/^MODEL\s+PROFILE\s+NODE\s+WHERE\s+STATUS$/m)
+    expect(modelsTable).toMatch(/^only-b\s+only-b:default\s+b\s+peer\s+ok$/m)
+    expect(modelsTable).toMatch(/^only-c\s+only-c:default\s+c\s+peer\s+ok$/m)
   })
 })
