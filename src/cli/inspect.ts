@@ -1,7 +1,5 @@
 /** `herd nodes`, `herd models`, `herd ps`: ask a running node over HTTP and print tables. */
-import { readFile } from 'node:fs/promises'
-import { Agent, request } from 'undici'
-import { loadConfig } from '../config/index.ts'
+import { nodeClient } from './client.ts'
 import { commonFlags } from './flags.ts'
 import { table } from './table.ts'
 
@@ -20,30 +18,13 @@ interface NodeRow {
 
 export async function inspectCommand(command: 'nodes' | 'models' | 'ps', args: string[], out: NodeJS.WritableStream): Promise<number> {
   const { values } = commonFlags(command, args)
-  const config = await loadConfig(values.config === undefined ? {} : { file: values.config })
-  const scheme = config.http.tls === null ? 'http' : 'https'
-  const base = values.url ?? `${scheme}://${config.http.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:')}`
-  // With TLS on, trust exactly the node's own certificate (often self-signed, and issued
-  // for a host name rather than the loopback address the CLI dials).
-  const dispatcher =
-    config.http.tls === null ? undefined : new Agent({ connect: { ca: await readFile(config.http.tls.cert_file), checkServerIdentity: () => undefined } })
   // An admin key passes every route (`herd ps` reads /admin/*); else the first API key.
-  const key = config.http.admin_keys[0] ?? config.http.api_keys[0]
-  const headers: Record<string, string> = key ? { authorization: `Bearer ${key}` } : {}
-  const get = async (path: string): Promise<unknown> => {
-    const res = await request(new URL(path, base), { headers, headersTimeout: 10_000, bodyTimeout: 10_000, ...(dispatcher ? { dispatcher } : {}) }).catch(
-      (err: unknown) => {
-        throw unreachable(command, base, err)
-      },
-    )
-    const body: unknown = await res.body.json()
-    if (res.statusCode >= 400) throw new Error(`${path}: HTTP ${res.statusCode}: ${JSON.stringify(body)}`)
-    return body
-  }
+  const client = await nodeClient(values)
+  const get = (path: string): Promise<unknown> => client.call('GET', path)
   try {
     return await show(command, get, values, out)
   } finally {
-    await dispatcher?.close()
+    await client.close()
   }
 }
 
@@ -116,17 +97,6 @@ async function show(
     for (const l of logs) out.write(`\n== ${l.instanceId} ==\n${l.lines.join('\n')}\n`)
   }
   return 0
-}
-
-/** A node that does not answer: say which URL was tried and how to point elsewhere. */
-function unreachable(command: string, base: string, err: unknown): Error {
-  const code = (err as { code?: unknown } | null)?.code
-  const why = typeof code === 'string' ? code : err instanceof Error ? err.message : String(err)
-  return new Error(
-    `no herd node answers at ${base} (${why}). Is \`herd start\` running there? ` +
-      `Point elsewhere with --url http://HOST:PORT, or --config FILE for a node with another http.listen.`,
-    { cause: err },
-  )
 }
 
 function write(out: NodeJS.WritableStream, value: unknown): number {
