@@ -6,50 +6,22 @@
  * prints `[redacted]`; only `reveal()` gives the text (once, to the operator who made it).
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { inspect } from 'node:util'
+import { Secret } from '../config/index.ts'
 
 export const KEY_SECRET_PREFIX = 'herd-'
 /** Random bytes in a secret (the issue asks for at least 128 bits). */
 export const KEY_SECRET_BYTES = 32
-const REDACTED = '[redacted]'
 
-export class KeySecret {
-  // A private field: not enumerable, not copied by spreads or structuredClone.
-  readonly #value: string
-
-  constructor(value: string) {
-    this.#value = value
-  }
-
+/** A Secret (prints `[redacted]` everywhere) that can make a fresh key and name its digest. */
+export class KeySecret extends Secret {
   /** A fresh secret. */
   static generate(): KeySecret {
     return new KeySecret(KEY_SECRET_PREFIX + randomBytes(KEY_SECRET_BYTES).toString('base64url'))
   }
 
-  /** The text, for the one answer that shows it to its owner. */
-  reveal(): string {
-    return this.#value
-  }
-
   /** What nodes store and replicate instead of the secret. */
   hash(): string {
-    return hashSecret(this.#value)
-  }
-
-  toJSON(): string {
-    return REDACTED
-  }
-
-  toString(): string {
-    return REDACTED
-  }
-
-  [Symbol.toPrimitive](): string {
-    return REDACTED
-  }
-
-  [inspect.custom](): string {
-    return REDACTED
+    return hashSecret(this.reveal())
   }
 }
 
