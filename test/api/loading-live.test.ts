@@ -14,32 +14,12 @@ import { Router, type LocalInstances, type RemoteTargets } from '../../src/route
 import type { ProfileSpec } from '../../src/config/types.ts'
 import { harness, waitFor, type Harness } from '../instances/helpers.ts'
 import { cookbook, profile, testApp } from './helpers.ts'
+import { coldModel } from '../router/fixtures.ts'
 
 const dispatcher = new Agent()
 afterAll(() => dispatcher.close())
 
-function model(id: string, over: Partial<ModelState> = {}): ModelState {
-  return {
-    id,
-    model: id.split(':')[0] ?? id,
-    profile: 'default',
-    names: [],
-    capabilities: { completion: true, embeddings: false, rerank: false },
-    instances: 0,
-    readyInstances: 0,
-    slotsTotal: 0,
-    slotsBusy: 0,
-    queueLength: 0,
-    maxInstances: 1,
-    maxQueueSize: 8,
-    tokensPerSecond: null,
-    estimatedVramMb: null,
-    estimatedSysmemMb: null,
-    canFitNow: true,
-    canFitAfterEviction: true,
-    ...over,
-  }
-}
+const model = (id: string, over: Partial<ModelState> = {}): ModelState => coldModel(id, { names: [], ...over })
 
 function appOver(p: ProfileSpec, instances: LocalInstances, remote?: { name: string; forward: RemoteTargets['forward'] }) {
   const peerState: NodeState | undefined = remote && {

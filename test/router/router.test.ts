@@ -6,10 +6,14 @@ import pino from 'pino'
 import { Agent } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { HerdError } from '../../src/errors/index.ts'
-import type { ModelState, NodeState } from '../../src/mesh/types.ts'
+import type { ModelState } from '../../src/mesh/types.ts'
 import { Router, type RemoteTargets, type RoutablePeer } from '../../src/router/index.ts'
 import type { RouteRequest, UpstreamResponse } from '../../src/router/types.ts'
 import { profile } from '../api/helpers.ts'
+import { coldModel, routablePeer } from './fixtures.ts'
+
+const model = (over: Partial<ModelState> = {}): ModelState => coldModel('m:default', over)
+const peer = (id: string, models: ModelState[], over: Partial<RoutablePeer> = {}): RoutablePeer => ({ ...routablePeer(id, models), ...over })
 
 let upstream: Server
 let baseUrl: string
@@ -27,45 +31,6 @@ afterAll(async () => {
   await dispatcher.close()
   await new Promise((resolve) => upstream.close(resolve))
 })
-
-function model(over: Partial<ModelState> = {}): ModelState {
-  return {
-    id: 'm:default',
-    model: 'm',
-    profile: 'default',
-    names: ['m'],
-    capabilities: { completion: true, embeddings: false, rerank: false },
-    instances: 0,
-    readyInstances: 0,
-    slotsTotal: 0,
-    slotsBusy: 0,
-    queueLength: 0,
-    maxInstances: 1,
-    maxQueueSize: 8,
-    tokensPerSecond: null,
-    estimatedVramMb: null,
-    estimatedSysmemMb: null,
-    canFitNow: true,
-    canFitAfterEviction: true,
-    ...over,
-  }
-}
-
-function peer(id: string, models: ModelState[], over: Partial<RoutablePeer> = {}): RoutablePeer {
-  const state: NodeState = {
-    id,
-    name: id,
-    herdVersion: 't',
-    llamaVersion: null,
-    startedAt: 1,
-    seq: 1,
-    status: 'ready',
-    resources: { gpus: [], sysmem: { totalMb: 1000, freeMb: 1000 }, vramBudgetFreeMb: null, sysmemBudgetFreeMb: 1000 },
-    models,
-    peers: [],
-  }
-  return { id, name: id, fresh: true, state, ...over }
-}
 
 function request(over: Partial<RouteRequest> = {}): RouteRequest {
   return {

@@ -1,29 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { rank, score, type ScoreInput } from '../../src/router/index.ts'
 import type { ModelState } from '../../src/mesh/types.ts'
+import { coldModel } from './fixtures.ts'
 
-function model(over: Partial<ModelState> = {}): ModelState {
-  return {
-    id: 'm:default',
-    model: 'm',
-    profile: 'default',
-    names: ['m'],
-    capabilities: { completion: true, embeddings: false, rerank: false },
-    instances: 0,
-    readyInstances: 0,
-    slotsTotal: 0,
-    slotsBusy: 0,
-    queueLength: 0,
-    maxInstances: 1,
-    maxQueueSize: 8,
-    tokensPerSecond: null,
-    estimatedVramMb: null,
-    estimatedSysmemMb: null,
-    canFitNow: true,
-    canFitAfterEviction: true,
-    ...over,
-  }
-}
+const model = (over: Partial<ModelState> = {}): ModelState => coldModel('m:default', over)
 
 function input(m: ModelState, over: Partial<ScoreInput> = {}): ScoreInput {
   return { nodeId: 'n', local: false, model: m, pending: 0, freeMemoryMb: 1000, ...over }

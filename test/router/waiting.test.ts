@@ -8,49 +8,14 @@ import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import { HerdError } from '../../src/errors/index.ts'
 import type { Lease, QueueWait } from '../../src/instances/index.ts'
-import type { ModelState, NodeState } from '../../src/mesh/types.ts'
+import type { ModelState } from '../../src/mesh/types.ts'
 import { localModels, Router, type RemoteTargets, type RoutablePeer } from '../../src/router/index.ts'
 import type { RouteRequest, UpstreamResponse, WaitStatus } from '../../src/router/types.ts'
 import { cookbook, profile } from '../api/helpers.ts'
+import { coldModel, routablePeer } from './fixtures.ts'
 
-function model(over: Partial<ModelState> = {}): ModelState {
-  return {
-    id: 'm:default',
-    model: 'm',
-    profile: 'default',
-    names: ['m'],
-    capabilities: { completion: true, embeddings: false, rerank: false },
-    instances: 0,
-    readyInstances: 0,
-    slotsTotal: 0,
-    slotsBusy: 0,
-    queueLength: 0,
-    maxInstances: 1,
-    maxQueueSize: 8,
-    tokensPerSecond: null,
-    estimatedVramMb: null,
-    estimatedSysmemMb: null,
-    canFitNow: true,
-    canFitAfterEviction: true,
-    ...over,
-  }
-}
-
-function peer(id: string, name: string, models: ModelState[]): RoutablePeer {
-  const state: NodeState = {
-    id,
-    name,
-    herdVersion: 't',
-    llamaVersion: null,
-    startedAt: 1,
-    seq: 1,
-    status: 'ready',
-    resources: { gpus: [], sysmem: { totalMb: 1000, freeMb: 1000 }, vramBudgetFreeMb: null, sysmemBudgetFreeMb: 1000 },
-    models,
-    peers: [],
-  }
-  return { id, name, fresh: true, state }
-}
+const model = (over: Partial<ModelState> = {}): ModelState => coldModel('m:default', over)
+const peer = (id: string, name: string, models: ModelState[]): RoutablePeer => routablePeer(id, models, { name })
 
 const served = (servedBy: string): UpstreamResponse => ({
   status: 200,
