@@ -22,10 +22,9 @@ import { Agent } from 'undici'
 import { startChild, type BenchChild } from './lib/child.ts'
 import { profileMarkdown, summarizeProfile } from './lib/cpuprofile.ts'
 import { BACKEND_MODEL } from './lib/herd-backend-server.ts'
-import { runLoad, type LoadResult } from './lib/load.ts'
+import { runInterleaved } from './lib/interleaved.ts'
 import { benchConvertStream, type Direction, type StreamBenchResult } from './lib/protocols-streams.ts'
 import { latencyTable, throughputTable, type ScenarioResult } from './lib/report.ts'
-import { summarize } from './lib/stats.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const { values: opt } = parseArgs({
@@ -63,50 +62,20 @@ try {
   const herd = await startChild(join(here, 'lib', 'herd-backend-server.ts'), ['--upstream', upstream.url])
   children.set('herd', { child: herd, agent: new Agent({ connections, keepAliveTimeout: 60_000 }) })
 
-  const segment = async (name: Name, stream: boolean, concurrency: number, ms: number): Promise<{ load: LoadResult; cpuUs: number }> => {
-    const { child, agent } = children.get(name)!
-    const before = await child.cpuUs()
-    const load = await runLoad({
-      dispatcher: agent,
-      origin: child.url,
-      path: PATH,
-      body: body(name, stream),
-      stream,
-      concurrency,
-      durationMs: ms,
-      expectEvents: events,
-    })
-    return { load, cpuUs: (await child.cpuUs()) - before }
-  }
-
-  // Warm-up (JIT, connections, the backend's pool), discarded.
-  for (const stream of [false, true]) for (const name of NAMES) await segment(name, stream, connections, 500)
-
-  const scenarios = [false, true].flatMap((stream) => levels.map((concurrency) => ({ stream, concurrency })))
-  const acc = new Map(scenarios.map((s) => [s, new Map(NAMES.map((n) => [n, { loads: [] as LoadResult[], cpuUs: 0 }]))]))
-  process.stderr.write(
-    `bench:backends: ${scenarios.length} scenarios x ${NAMES.length} targets x ${rounds} rounds x ${durationMs} ms ≈ ${Math.round((scenarios.length * NAMES.length * rounds * durationMs) / 1000)} s\n`,
-  )
   // The profile covers the measured rounds only; idle time is left out when summarized.
-  if (profileFile) await herd.profileStart()
-  for (let r = 0; r < rounds; r++) {
-    const order = r % 2 === 0 ? NAMES : [...NAMES].reverse()
-    for (const s of scenarios) {
-      for (const name of order) {
-        const { load, cpuUs } = await segment(name, s.stream, s.concurrency, durationMs)
-        const a = acc.get(s)!.get(name)!
-        a.loads.push(load)
-        a.cpuUs += cpuUs
-      }
-    }
-    process.stderr.write(`  round ${r + 1}/${rounds} done\n`)
-  }
-  if (profileFile) await herd.profileStop(profileFile)
-  results = scenarios.map((s) => {
-    const runs = Object.fromEntries([...acc.get(s)!].map(([name, a]) => [name, summarize(a.loads)])) as ScenarioResult['runs']
-    const cpuUsPerReq = Object.fromEntries([...acc.get(s)!].map(([name, a]) => [name, a.cpuUs / (runs[name]?.requests ?? Number.NaN)]))
-    return { ...s, runs, cpuUsPerReq }
+  results = await runInterleaved({
+    label: 'bench:backends',
+    names: NAMES,
+    targets: children,
+    path: PATH,
+    body,
+    levels,
+    rounds,
+    durationMs,
+    events,
+    ...(profileFile ? { beforeRounds: () => herd.profileStart() } : {}),
   })
+  if (profileFile) await herd.profileStop(profileFile)
 } finally {
   for (const { child, agent } of [...children.values()].reverse()) {
     await agent.close()

@@ -16,9 +16,9 @@ import { parseArgs } from 'node:util'
 import { Agent } from 'undici'
 import { startChild, type BenchChild } from './lib/child.ts'
 import { profileMarkdown, summarizeProfile } from './lib/cpuprofile.ts'
-import { runLoad, type LoadResult } from './lib/load.ts'
+import { runInterleaved } from './lib/interleaved.ts'
 import { latencyTable, met, targetTable, throughputTable, type ScenarioResult, type Target, type TargetName } from './lib/report.ts'
-import { summarize, type Summary } from './lib/stats.ts'
+import type { Summary } from './lib/stats.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const { values: opt } = parseArgs({
@@ -59,59 +59,21 @@ try {
     endpoints.set(name, { child: await startChild(script, ['--upstream', upstream.url]), agent: new Agent({ connections, keepAliveTimeout: 60_000 }) })
   }
 
-  /** One closed-loop segment against one target, with the CPU its serving process spent. */
-  const segment = async (name: TargetName, stream: boolean, concurrency: number, ms: number): Promise<{ load: LoadResult; cpuUs: number }> => {
-    const { child, agent } = endpoints.get(name)!
-    const before = await child.cpuUs()
-    const load = await runLoad({
-      dispatcher: agent,
-      origin: child.url,
-      path: PATH,
-      body: body(stream),
-      stream,
-      concurrency,
-      durationMs: ms,
-      expectEvents: events,
-    })
-    return { load, cpuUs: (await child.cpuUs()) - before }
-  }
-
-  // Warm-up (JIT, connections), discarded.
-  for (const stream of [false, true]) for (const name of names) await segment(name, stream, connections, 500)
-
-  const scenarios = [false, true].flatMap((stream) => levels.map((concurrency) => ({ stream, concurrency })))
-  const acc = new Map(scenarios.map((s) => [s, new Map(names.map((n) => [n, { loads: [] as LoadResult[], cpuUs: 0 }]))]))
-  process.stderr.write(
-    `bench:proxy: ${scenarios.length} scenarios x ${names.length} targets x ${rounds} rounds x ${durationMs} ms ≈ ${Math.round((scenarios.length * names.length * rounds * durationMs) / 1000)} s\n`,
-  )
-  // The profile covers the measured rounds only (no start-up, no warm-up); idle time is left out when summarized.
   const herdChild = endpoints.get('herd')!.child
-  if (profileFile) await herdChild.profileStart()
-  for (let r = 0; r < rounds; r++) {
-    // Rotate which target goes first, so none always runs right after another.
-    const order = names.map((_, i) => names[(i + r) % names.length]!)
-    for (const s of scenarios) {
-      for (const name of order) {
-        const { load, cpuUs } = await segment(name, s.stream, s.concurrency, durationMs)
-        const a = acc.get(s)!.get(name)!
-        a.loads.push(load)
-        a.cpuUs += cpuUs
-      }
-    }
-    process.stderr.write(`  round ${r + 1}/${rounds} done\n`)
-  }
-  if (profileFile) await herdChild.profileStop(profileFile)
-
-  const results: ScenarioResult[] = scenarios.map((s) => {
-    const runs: Partial<ScenarioResult['runs']> = {}
-    const cpuUsPerReq: ScenarioResult['cpuUsPerReq'] = {}
-    for (const [name, a] of acc.get(s)!) {
-      const summary = summarize(a.loads)
-      runs[name] = summary
-      cpuUsPerReq[name] = a.cpuUs / summary.requests
-    }
-    return { ...s, runs: runs as ScenarioResult['runs'], cpuUsPerReq }
+  // The profile covers the measured rounds only (no start-up, no warm-up); idle time is left out when summarized.
+  const results = await runInterleaved({
+    label: 'bench:proxy',
+    names,
+    targets: endpoints,
+    path: PATH,
+    body: (_name, stream) => body(stream),
+    levels,
+    rounds,
+    durationMs,
+    events,
+    ...(profileFile ? { beforeRounds: () => herdChild.profileStart() } : {}),
   })
+  if (profileFile) await herdChild.profileStop(profileFile)
 
   const targets = targetsAt16(results)
   const cpu = cpus()
