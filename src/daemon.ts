@@ -4,14 +4,13 @@
  * stops them in reverse: drain HTTP and instances first, then the mesh, then children.
  */
 import { readFile } from 'node:fs/promises'
-import { createSecureContext } from 'node:tls'
 import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, clusterView, exposureWarning, forwardHandler, meshEmbedder, Metrics } from './api/index.ts'
 import { Backends, convertProtocols } from './backends/index.ts'
-import { ResponseCache, type ResponseCacheInit } from './cache/index.ts'
-import { CookbookWatcher, loadConfig, loadCookbook, ModelFiles, type Config, type Cookbook } from './config/index.ts'
+import { ResponseCache, responseCacheInit } from './cache/index.ts'
+import { CookbookWatcher, loadConfig, loadCookbook, ModelFiles, readTls, splitHostPort, type Config, type Cookbook } from './config/index.ts'
 import { HerdError } from './errors/index.ts'
 import { InstanceManager } from './instances/index.ts'
 import { admission, NodeResources } from './hardware/index.ts'
@@ -380,47 +379,6 @@ export class Daemon {
   }
 }
 
-/** `cache.*` as the response cache takes it. */
-function responseCacheInit(c: Config['cache']): ResponseCacheInit {
-  return {
-    maxBytes: c.max_bytes,
-    maxEntryBytes: c.max_entry_bytes,
-    ttlMs: c.ttl_seconds * 1000,
-    shared: c.shared,
-    ...(c.semantic === null
-      ? {}
-      : {
-          semantic: {
-            embeddingModel: c.semantic.embedding_model,
-            threshold: c.semantic.threshold,
-            maxEntries: c.semantic.max_entries,
-            timeoutMs: c.semantic.timeout_ms,
-          },
-        }),
-  }
-}
-
-/** `http.tls`'s PEM files, read once at start; a file that cannot be read stops the start, naming it. */
-async function readTls(config: Config): Promise<{ cert: Buffer; key: Buffer } | undefined> {
-  const tls = config.http.tls
-  if (tls === null) return undefined
-  const read = (key: 'cert_file' | 'key_file'): Promise<Buffer> =>
-    readFile(tls[key]).catch((err: unknown) => {
-      throw new HerdError('config_invalid', `http.tls.${key} ${tls[key]} cannot be read: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
-    })
-  const [cert, key] = await Promise.all([read('cert_file'), read('key_file')])
-  try {
-    createSecureContext({ cert, key })
-  } catch (err: unknown) {
-    throw new HerdError(
-      'config_invalid',
-      `http.tls: ${tls.cert_file} and ${tls.key_file} are not a usable certificate and key: ${err instanceof Error ? err.message : String(err)}`,
-      { cause: err },
-    )
-  }
-  return { cert, key }
-}
-
 /** Waits for `work`, but no longer than `ms`; then calls `onLate` and goes on (a failure is logged by the caller's catch or ignored). */
 async function bounded(work: Promise<unknown> | undefined, ms: number, onLate: () => void): Promise<void> {
   if (work === undefined) return
@@ -433,9 +391,4 @@ async function bounded(work: Promise<unknown> | undefined, ms: number, onLate: (
   })
   await Promise.race([work.catch(() => {}), late])
   clearTimeout(timer)
-}
-
-function splitHostPort(listen: string): [string, number] {
-  const i = listen.lastIndexOf(':')
-  return [listen.slice(0, i).replace(/^\[|\]$/g, ''), Number(listen.slice(i + 1))]
 }

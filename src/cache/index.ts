@@ -17,3 +17,4 @@ export { cacheKey, canonicalJson, IGNORED_FIELDS, type KeyParts } from './canoni
 export { checkAnswer, type AnswerCheck, type CachedUsage } from './answer.ts'
 export { semanticPrompt, MAX_SEMANTIC_TEXT, type SemanticPrompt } from './prompt.ts'
 export type * from './types.ts'
+export { responseCacheInit } from './config-init.ts'

@@ -26,3 +26,4 @@ export type {
 } from './types.ts'
 export type { ConfigFile, CookbookFile, ProfileFile, BackendFile } from './schema.ts'
 export { backendSchema, backendNameSchema, MAX_BACKENDS, MAX_BACKEND_MODELS } from './schema.ts'
+export { readTls, splitHostPort } from './http.ts'
