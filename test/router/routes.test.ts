@@ -11,6 +11,8 @@ import type { ModelState } from '../../src/mesh/types.ts'
 import { Router } from '../../src/router/index.ts'
 import type { RouteRequest, UpstreamResponse } from '../../src/router/types.ts'
 import { loadedModel, routablePeer } from './fixtures.ts'
+import { profile } from '../api/helpers.ts'
+import type { ProfileSpec } from '../../src/config/types.ts'
 
 const dispatcher = new Agent()
 afterAll(() => dispatcher.close())
@@ -20,7 +22,7 @@ function ok(servedBy: string): UpstreamResponse {
 }
 
 /** Peers `p-<model>` each serving one model; `answer` decides what each forward gives. */
-function setup(models: ModelState[], answer: (peerId: string) => Promise<UpstreamResponse>) {
+function setup(models: ModelState[], answer: (peerId: string) => Promise<UpstreamResponse>, local?: ProfileSpec) {
   const tried: string[] = []
   const r = new Router({
     logger: pino({ level: 'silent' }),
@@ -28,8 +30,9 @@ function setup(models: ModelState[], answer: (peerId: string) => Promise<Upstrea
       logger: pino({ level: 'silent' }),
       nodeName: 'self',
       dispatcher,
-      profile: () => undefined,
-      instances: { acquire: () => Promise.reject(new Error('no local models here')) },
+      profile: (id) => (local?.id === id ? local : undefined),
+      // This node's only model is always full.
+      instances: { acquire: () => Promise.reject(new HerdError('queue_full', 'full here')) },
     },
     localModels: () => [],
     localResources: () => ({ gpus: [], sysmem: { totalMb: 1000, freeMb: 1000 }, vramBudgetFreeMb: null, sysmemBudgetFreeMb: 1000 }),
@@ -107,8 +110,10 @@ describe('routes and fallbacks', () => {
   })
 
   it('ignores alternatives on a forwarded request: the first node chose the model', async () => {
-    const { r } = setup([loadedModel('a:default')], async (peerId) => ok(peerId))
-    // hops 1 is served locally, and this node has no local models: the answer is its own refusal.
-    await expect(r.route(request({ hops: 1, alternatives: ['b:default'] }))).rejects.toMatchObject({ code: 'model_not_found' })
+    const { r, tried } = setup([loadedModel('a:default'), loadedModel('b:default')], async (peerId) => ok(peerId), profile('a:default'))
+    // hops 1 is served here, whose a is full: that refusal is the answer. Trying b instead
+    // would end in b's refusal (not served here), model_not_found.
+    await expect(r.route(request({ hops: 1, alternatives: ['b:default'] }))).rejects.toMatchObject({ code: 'queue_full' })
+    expect(tried).toEqual([])
   })
 })
