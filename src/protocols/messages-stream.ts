@@ -9,8 +9,9 @@
  * goes before it; everything else passes byte for byte.
  */
 import { randomUUID } from 'node:crypto'
-import { Transform, type Readable, type TransformCallback } from 'node:stream'
+import { Transform, type TransformCallback } from 'node:stream'
 import type { UpstreamResponse } from '../router/types.ts'
+import { through } from './responses-stream.ts'
 
 /** A first event longer than this is passed on as it is rather than buffered further. */
 export const MAX_FIRST_EVENT_BYTES = 64 * 1024
@@ -30,12 +31,7 @@ export function completeMessagesStream(init: MessagesStreamInit): Transform {
 /** The same response with its event stream opened properly (other responses unchanged). */
 export function completeMessages(res: UpstreamResponse, init: MessagesStreamInit): UpstreamResponse {
   if (!(res.headers['content-type'] ?? '').includes('text/event-stream')) return res
-  const transform = completeMessagesStream(init)
-  res.body.once('error', (err: Error) => transform.destroy(err))
-  transform.once('close', () => {
-    if (!res.body.destroyed) res.body.destroy()
-  })
-  return { ...res, body: (res.body as Readable).pipe(transform), guarded: false }
+  return { ...res, body: through(res.body, completeMessagesStream(init)), guarded: false }
 }
 
 class MessagesStreamStart extends Transform {

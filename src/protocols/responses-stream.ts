@@ -37,7 +37,12 @@ export function completeResponses(res: UpstreamResponse, init: ResponsesStreamIn
   return { ...res, body: through(res.body, completeResponsesStream(init)), guarded: false }
 }
 
-function through(source: Readable, transform: Transform): Transform {
+/**
+ * `source` piped into `transform`: a failure of the source reaches the transform as an error
+ * (for the relay to end the stream with an error event); the transform going away (the
+ * client left) stops the source.
+ */
+export function through(source: Readable, transform: Transform): Transform {
   source.once('error', (err: Error) => transform.destroy(err))
   transform.once('close', () => {
     if (!source.destroyed) source.destroy()
