@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import type { FastifyInstance } from 'fastify'
-import { buildApp, clusterView, exposureWarning, forwardHandler, meshEmbedder, Metrics } from './api/index.ts'
+import { buildApp, clusterView, exposureWarning, forwardHandler, meshAdmin, meshEmbedder, Metrics, type ApiDeps } from './api/index.ts'
 import { Backends, convertProtocols } from './backends/index.ts'
 import { ResponseCache, responseCacheInit } from './cache/index.ts'
 import { CookbookWatcher, loadConfig, loadCookbook, ModelFiles, readTls, splitHostPort, type Config, type Cookbook } from './config/index.ts'
@@ -16,7 +16,17 @@ import { InstanceManager } from './instances/index.ts'
 import { admission, NodeResources } from './hardware/index.ts'
 import { resolveLlamaServer } from './llama/index.ts'
 import { createLogger } from './logging/index.ts'
-import { Router, ModelCatalog, costMicros, localModels, localPrice, localState, type LocalStateSources, type RemoteTargets } from './router/index.ts'
+import {
+  Router,
+  ModelCatalog,
+  costMicros,
+  localModels,
+  localPrice,
+  localState,
+  runningInstances,
+  type LocalStateSources,
+  type RemoteTargets,
+} from './router/index.ts'
 import { Tenants } from './tenants/index.ts'
 import { HERD_VERSION } from './version.ts'
 import { createMesh, MESH_SECRET_MISSING, type Mesh, type NodeState } from './mesh/index.ts'
@@ -50,6 +60,7 @@ export class Daemon {
   /** `cache.enabled`: answers to repeated deterministic requests. Its `cache:hit` events are for the usage ledger. */
   readonly cache: ResponseCache | undefined
   private readonly app: FastifyInstance
+  private readonly admin: ApiDeps['admin']
   private readonly stateSources: LocalStateSources
   private readonly backends: Backends
   private mesh: Mesh | undefined
@@ -129,6 +140,8 @@ export class Daemon {
       fileMissing: (id) => this.modelFiles.missing(id),
       backends: () => this.backends.state(),
       costPerHour: config.tenants.cost_per_hour,
+      running: () => runningInstances(this.instances.snapshot(), (pid) => this.resources.hardware.snapshot().processes.get(pid)),
+      traffic: () => this.metrics.traffic.state(),
     }
     const remote: RemoteTargets = {
       peers: () => this.mesh?.peers() ?? [],
@@ -161,7 +174,10 @@ export class Daemon {
           nodeName: name,
           profile: (id) => this.cookbook.profiles.get(id),
           onCompleted: (model, stats) => {
-            if (stats.tokens) this.metrics.tokens.inc({ model }, stats.tokens)
+            if (stats.tokens) {
+              this.metrics.tokens.inc({ model }, stats.tokens)
+              this.metrics.traffic.tokens(model, stats.tokens)
+            }
           },
         },
         localModels: () => localModels(this.stateSources),
@@ -192,6 +208,26 @@ export class Daemon {
           responseCacheInit(config.cache),
         )
       : undefined
+    // Logs, prewarm and unload of another node travel over the mesh (api/admin-mesh.ts).
+    const onPeer = meshAdmin({
+      selfId: () => this.mesh?.peerId ?? 'local',
+      selfName: name,
+      peers: () => this.mesh?.peers() ?? [],
+      forward: (peerId, req, opts) => remote.forward(peerId, req, opts),
+    })
+    this.admin = {
+      servesLocally: (id) => this.cookbook.profiles.has(id),
+      prewarm: async (id, opts) => {
+        const p = this.cookbook.profiles.get(id)
+        if (p) await this.instances.prewarm(p, opts)
+      },
+      unload: (id) => this.instances.unload(id),
+      instances: () => this.instances.snapshot(),
+      logs: (id) => this.instances.logs(id),
+      backends: this.backends,
+      isSelf: (node) => this.mesh === undefined || onPeer.isSelf(node),
+      remote: (node, req) => onPeer.remote(node, req),
+    }
     this.app = buildApp({
       logger,
       nodeName: name,
@@ -211,17 +247,7 @@ export class Daemon {
       metrics: this.metrics,
       health: () => ({ ready: this.started, draining: this.draining, canSpawn: !this.draining }),
       cluster: () => clusterView(this.nodeState(), this.mesh?.addresses() ?? [], this.mesh?.peers() ?? [], (id) => this.router.circuit(id)),
-      admin: {
-        servesLocally: (id) => this.cookbook.profiles.has(id),
-        prewarm: async (id, opts) => {
-          const p = this.cookbook.profiles.get(id)
-          if (p) await this.instances.prewarm(p, opts)
-        },
-        unload: (id) => this.instances.unload(id),
-        instances: () => this.instances.snapshot(),
-        logs: (id) => this.instances.logs(id),
-        backends: this.backends,
-      },
+      admin: this.admin,
     })
   }
 
@@ -358,7 +384,13 @@ export class Daemon {
       {
         logger: this.logger.child({ component: 'mesh' }),
         localState: () => localState(this.stateSources),
-        onForward: forwardHandler({ nodeName: this.config.node.name, catalog: this.catalog, convert: convertProtocols, route: (r) => this.router.route(r) }),
+        onForward: forwardHandler({
+          nodeName: this.config.node.name,
+          catalog: this.catalog,
+          convert: convertProtocols,
+          route: (r) => this.router.route(r),
+          admin: { catalog: this.catalog, admin: this.admin },
+        }),
         services: [this.tenants.replication],
       },
       {

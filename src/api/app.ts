@@ -11,6 +11,8 @@ import type { InstanceSnapshot } from '../instances/types.ts'
 import type { ModelCatalog } from '../router/catalog.ts'
 import type { RouteRequest, UpstreamResponse } from '../router/types.ts'
 import type { Tenants } from '../tenants/index.ts'
+import { uiRoutes } from '../ui/index.ts'
+import type { RemoteAdminRequest } from './admin-mesh.ts'
 import { authorize, installAuth, type AuthKeys } from './auth.ts'
 import { installBodyParser } from './body.ts'
 import { installCors } from './cors.ts'
@@ -71,6 +73,10 @@ export interface ApiDeps {
     logs(instanceId: string | undefined): { instanceId: string; lines: string[] }[]
     /** `/admin/backends` (absent: the node runs none, and says so). */
     backends?: BackendAdmin
+    /** Whether a `node` parameter names this node (absent: every name does; there is no mesh). */
+    isSelf?: (node: string) => boolean
+    /** Another node's answer to an admin request, over the mesh (api/admin-mesh.ts). */
+    remote?: (node: string, req: RemoteAdminRequest) => Promise<unknown>
   }
 }
 
@@ -127,6 +133,7 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
     usageRoutes(app, deps.tenants, { currency: deps.currency ?? 'usd' })
   }
   clusterRoutes(app, deps)
+  uiRoutes(app)
   return app
 }
 

@@ -30,6 +30,8 @@ export interface ClusterNodeView {
   models: NodeState['models']
   /** External backends the node serves: health, circuit, in use / max concurrency (never a URL or key: gossip carries none). */
   backends: NonNullable<NodeState['backends']>
+  /** Its traffic of the last minutes, as gossiped (null: a node that predates it). */
+  traffic: NodeState['traffic'] | null
 }
 
 export function clusterView(self: NodeState, selfAddrs: string[], peers: PeerLike[], circuit: (id: string) => CircuitState): ClusterNodeView[] {
@@ -53,6 +55,7 @@ export function clusterView(self: NodeState, selfAddrs: string[], peers: PeerLik
     resources: s.resources,
     models: s.models,
     backends: s.backends ?? [],
+    traffic: s.traffic ?? null,
   })
   return [
     row(self, { self: true, fresh: true, connected: true, ageMs: 0, addrs: selfAddrs, circuit: null }),

@@ -63,6 +63,7 @@ export function recordError(request: FastifyRequest, err: unknown, deps: ErrorRe
   const herdError = toHerdError(err)
   logError(request, herdError, err)
   deps.metrics.errors.inc({ code: herdError.code })
+  deps.metrics.traffic.error(herdError.code, request.routeOptions.config?.endpoint !== undefined)
   // Successes are counted when their body ends (routes/openai.ts); every refusal is counted here, once.
   deps.metrics.requests.inc({ endpoint: request.routeOptions.config?.endpoint ?? 'other', model: request.herdProfile ?? '', status: 'error' })
   return herdError

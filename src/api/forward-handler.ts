@@ -5,6 +5,8 @@
  * sending node turns back into an error it may retry elsewhere.
  */
 import { Readable } from 'node:stream'
+import { adminForward, isAdminForward } from './admin-mesh.ts'
+import type { ApiDeps } from './app.ts'
 import { clip } from './clip.ts'
 import { toHerdError } from './errors.ts'
 import { ENDPOINTS, ENDPOINT_BY_PATH } from './endpoints.ts'
@@ -20,11 +22,14 @@ export interface ForwardHandlerDeps {
   route: (req: RouteRequest) => Promise<UpstreamResponse>
   /** The converter the node's backends use. */
   convert?: Converter
+  /** Admin operations peers may ask of this node (api/admin-mesh.ts); absent: none over the mesh. */
+  admin?: Pick<ApiDeps, 'catalog' | 'admin'>
 }
 
 export function forwardHandler(deps: ForwardHandlerDeps) {
   return async (fwd: ForwardRequest, options: { signal: AbortSignal; onWaiting?: (state: () => WaitState) => void }): Promise<UpstreamResponse> => {
     try {
+      if (deps.admin !== undefined && isAdminForward(fwd)) return await adminForward(deps.admin, deps.nodeName, fwd, options.signal)
       const [path = '', search = ''] = fwd.path.split('?', 2)
       const endpoint = Object.hasOwn(ENDPOINT_BY_PATH, path) ? ENDPOINT_BY_PATH[path] : undefined
       if (endpoint === undefined || ENDPOINTS[endpoint].method !== fwd.method)

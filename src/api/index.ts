@@ -9,3 +9,5 @@ export { clusterView, type ClusterNodeView, type PeerLike } from './cluster-view
 export type { BackendAdmin } from './routes/backends.ts'
 export { meshEmbedder } from './cache-embedder.ts'
 export { cachedRoute, type Answer, type CacheRouteDeps } from './cache.ts'
+export { meshAdmin, type MeshAdminDeps, type RemoteAdminRequest } from './admin-mesh.ts'
+export { Traffic } from './traffic.ts'

@@ -4,6 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { ProfileLoad } from '../instances/types.ts'
+import { Traffic } from './traffic.ts'
 
 export interface MetricsSources {
   /** Live per-profile load, read at scrape time. */
@@ -43,6 +44,8 @@ export class Metrics {
   readonly cacheEmbedSeconds: Histogram
   readonly tenantTokens: Counter<'key' | 'model' | 'kind'>
   readonly tenantSpend: Counter<'key' | 'model'>
+  /** The dashboard's and `herd top`'s counters (gossiped as NodeState.traffic). */
+  readonly traffic = new Traffic()
   private readonly keyLabels = new LabelCap(MAX_TENANT_LABELS)
   private readonly modelLabels = new LabelCap(MAX_TENANT_LABELS)
 

@@ -168,9 +168,11 @@ export function resourceState(input: Pick<PlanInput, 'gpus' | 'sysmem' | 'limits
   const reservedOn = (index: number): number => input.held.reduce((a, h) => a + (h.gpus.includes(index) ? (h.reservedVramMb ?? 0) / h.gpus.length : 0), 0)
   const reservedSys = input.held.reduce((a, h) => a + (h.reservedSysmemMb ?? 0), 0)
   const perGpu = input.gpus.map((g) => Math.min(g.freeMb - reservedOn(g.index) - marginMb(g.totalMb), vramCap))
+  // What herd's instances hold on each GPU (spread evenly over theirs) and in RAM: the dashboard splits used memory by it.
+  const herdOn = (index: number): number => input.held.reduce((a, h) => a + (h.gpus.includes(index) ? h.vramMb / h.gpus.length : 0), 0)
   return {
-    gpus: input.gpus.map((g) => ({ ...g })),
-    sysmem: { ...input.sysmem },
+    gpus: input.gpus.map((g) => ({ ...g, herdMb: Math.round(herdOn(g.index)) })),
+    sysmem: { ...input.sysmem, herdMb: Math.round(heldSys) },
     vramBudgetFreeMb: perGpu.length === 0 ? null : Math.max(0, ...perGpu.map(Math.floor)),
     sysmemBudgetFreeMb: Math.max(0, Math.min(input.sysmem.freeMb - reservedSys - marginMb(input.sysmem.totalMb), sysCap)),
   }

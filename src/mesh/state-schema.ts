@@ -24,21 +24,62 @@ export const MAX_GOSSIP_BACKENDS = 64
 export const MAX_GOSSIP_BACKEND_MODELS = 1024
 /** The largest price per million tokens a peer may state (the cookbook's cap). */
 export const MAX_GOSSIP_PRICE = 1_000_000
+/** Instances listed per model. */
+export const MAX_GOSSIP_INSTANCES = 64
+/** Models and error codes in a traffic summary. */
+export const MAX_GOSSIP_TRAFFIC_MODELS = 64
+export const MAX_GOSSIP_TRAFFIC_ERRORS = 64
+/** Steps of traffic history. */
+export const MAX_GOSSIP_TRAFFIC_STEPS = 360
 
 const num = z.number().finite()
 const short = z.string().max(MAX_SHORT_STRING)
 
-const gpu = z.looseObject({ index: num, uuid: short, name: short, totalMb: num, usedMb: num, freeMb: num })
+const gpu = z.looseObject({ index: num, uuid: short, name: short, totalMb: num, usedMb: num, freeMb: num, herdMb: num.optional() })
 
 const resources = z.looseObject({
   gpus: z.array(gpu).max(MAX_GOSSIP_GPUS),
-  sysmem: z.looseObject({ totalMb: num, freeMb: num }),
+  sysmem: z.looseObject({ totalMb: num, freeMb: num, herdMb: num.optional() }),
   vramBudgetFreeMb: num.nullable(),
   sysmemBudgetFreeMb: num,
 })
 
 /** A price per million tokens: capped like the cookbook's, so a peer cannot make a sum overflow. */
 const price = z.looseObject({ inputPerMtok: z.number().nonnegative().max(MAX_GOSSIP_PRICE), outputPerMtok: z.number().nonnegative().max(MAX_GOSSIP_PRICE) })
+
+const instance = z.looseObject({
+  id: short,
+  state: z.enum(['starting', 'ready', 'stopping']),
+  slots: num,
+  busy: num,
+  gpus: z.array(num).max(MAX_GOSSIP_GPUS),
+  vramMb: num.nullable(),
+  sysmemMb: num.nullable(),
+  startedAt: num,
+})
+
+const ms = num.nonnegative().nullable()
+const steps = <T extends z.ZodType>(item: T) => z.array(item).max(MAX_GOSSIP_TRAFFIC_STEPS)
+const traffic = z.looseObject({
+  windowSeconds: num.positive(),
+  requestsPerSecond: num.nonnegative(),
+  tokensPerSecond: num.nonnegative(),
+  ttfbP50Ms: ms,
+  ttfbP99Ms: ms,
+  errors: z
+    .record(short, num.nonnegative())
+    .refine((e) => Object.keys(e).length <= MAX_GOSSIP_TRAFFIC_ERRORS, `at most ${MAX_GOSSIP_TRAFFIC_ERRORS} error codes`),
+  models: z
+    .array(z.looseObject({ id: short, requestsPerSecond: num.nonnegative(), tokensPerSecond: num.nonnegative(), ttfbP50Ms: ms, ttfbP99Ms: ms }))
+    .max(MAX_GOSSIP_TRAFFIC_MODELS),
+  history: z.looseObject({
+    stepSeconds: num.positive(),
+    requests: steps(num.nonnegative()),
+    tokens: steps(num.nonnegative()),
+    ttfbP50Ms: steps(ms),
+    ttfbP99Ms: steps(ms),
+  }),
+})
 
 const model = z.looseObject({
   id: short,
@@ -61,6 +102,7 @@ const model = z.looseObject({
   canFitAfterEviction: z.boolean(),
   fileMissing: z.boolean().optional(),
   price: price.optional(),
+  running: z.array(instance).max(MAX_GOSSIP_INSTANCES).optional(),
 })
 
 const backendModel = z.looseObject({ id: short, model: short, names: z.array(short).max(MAX_MODEL_NAMES), price: price.optional() })
@@ -94,6 +136,7 @@ export const nodeStateSchema = z.looseObject({
   resources,
   models: z.array(model).max(MAX_GOSSIP_MODELS),
   backends: backends.optional(),
+  traffic: traffic.optional(),
   peers: z.array(z.looseObject({ id: short, addrs: z.array(short).max(MAX_ADDRS_PER_PEER) })).max(MAX_GOSSIP_PEERS),
 })
 

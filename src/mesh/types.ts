@@ -10,12 +10,14 @@ export interface GpuState {
   totalMb: number
   usedMb: number
   freeMb: number
+  /** Of `usedMb`, what herd's own instances hold (measured, or admitted and not shown yet), MiB; the rest is other processes'. Absent: older nodes. */
+  herdMb?: number
 }
 
 export interface ResourceState {
   gpus: GpuState[]
   /** System memory (MemTotal / MemAvailable), MiB. */
-  sysmem: { totalMb: number; freeMb: number }
+  sysmem: { totalMb: number; freeMb: number; herdMb?: number }
   /** Capacity after `resources.max_*` limits and what herd's instances already hold, MiB. */
   vramBudgetFreeMb: number | null
   sysmemBudgetFreeMb: number
@@ -49,6 +51,44 @@ export interface ModelState {
   fileMissing?: boolean
   /** Currency units (the node's `tenants.currency`) per million tokens. Absent: the node does not say (older versions). */
   price?: PriceState
+  /** Its instances here, one entry each (absent: older nodes; at most MAX_GOSSIP_INSTANCES). */
+  running?: InstanceState[]
+}
+
+/** One llama-server instance of a model, as the dashboard shows it. */
+export interface InstanceState {
+  id: string
+  state: 'starting' | 'ready' | 'stopping'
+  /** Slots on the instance (0 until ready) and how many serve a request now. */
+  slots: number
+  busy: number
+  /** GPU indexes it was placed on (empty: CPU). */
+  gpus: number[]
+  /** Measured use of its process, MiB; null until sampled. */
+  vramMb: number | null
+  sysmemMb: number | null
+  /** ms since epoch. */
+  startedAt: number
+}
+
+/**
+ * What the node's clients asked of it lately (api/traffic.ts): requests and time to first
+ * byte where the client asked, tokens where they were generated, errors by code.
+ */
+export interface TrafficState {
+  /** Rates below are over the last window (60 s). */
+  windowSeconds: number
+  requestsPerSecond: number
+  /** Generated (completion) tokens per second. */
+  tokensPerSecond: number
+  /** Time to first byte over the window, ms (null: no requests). */
+  ttfbP50Ms: number | null
+  ttfbP99Ms: number | null
+  /** Error code -> count in the window (at most MAX_TRAFFIC_ERROR_CODES codes). */
+  errors: Record<string, number>
+  models: Array<{ id: string; requestsPerSecond: number; tokensPerSecond: number; ttfbP50Ms: number | null; ttfbP99Ms: number | null }>
+  /** The last steps, oldest first: counts per step (requests, tokens) and TTFB percentiles per step. */
+  history: { stepSeconds: number; requests: number[]; tokens: number[]; ttfbP50Ms: (number | null)[]; ttfbP99Ms: (number | null)[] }
 }
 
 /** A model's price as gossiped: per million tokens, in the node's currency. */
@@ -107,6 +147,8 @@ export interface NodeState {
   models: ModelState[]
   /** External backends served from this node (absent from nodes that predate them). */
   backends?: BackendState[]
+  /** Traffic of the last minutes (absent from nodes that predate it). */
+  traffic?: TrafficState
   peers: PeerAddress[]
 }
 

@@ -4,9 +4,9 @@ export { CircuitBreakers, type CircuitState } from './circuit-breaker.ts'
 export { score, rank, memoryRoom, type Candidate, type ScoreInput, type Tier } from './scoring.ts'
 export { ModelCatalog, type CatalogEntry } from './catalog.ts'
 export type { RouteRequest, UpstreamResponse, Endpoint, WaitState, WaitStatus, OnWaiting } from './types.ts'
-export { localModels, localPrice, localState, type LocalState, type LocalStateSources } from './local-state.ts'
+export { localModels, localPrice, localState, runningInstances, type LocalState, type LocalStateSources } from './local-state.ts'
 export { byPrice, costMicros, priceRank } from './pricing.ts'
-export { readCapped } from './remote-error.ts'
+export { readCapped, rejectRemoteError } from './remote-error.ts'
 export { WAIT_HEADER, DEFAULT_WAIT_BOUND_MS, parseWaitHeader, waitHeader } from './wait-bound.ts'
 export {
   backendCandidates,

@@ -3,9 +3,9 @@
  * profiles joined with the supervisor's live load and the hardware's view of free memory.
  */
 import type { Cookbook, ProfileSpec } from '../config/types.ts'
-import type { ProfileLoad } from '../instances/types.ts'
+import type { InstanceSnapshot, ProfileLoad } from '../instances/types.ts'
 import type { FitAnswer } from '../hardware/index.ts'
-import type { BackendState, ModelState, NodeState, PriceState, ResourceState } from '../mesh/types.ts'
+import type { BackendState, InstanceState, ModelState, NodeState, PriceState, ResourceState, TrafficState } from '../mesh/types.ts'
 
 export interface LocalStateSources {
   name: string
@@ -23,6 +23,10 @@ export interface LocalStateSources {
   backends?: () => BackendState[]
   /** `tenants.cost_per_hour`: priced into local profiles that name no `price`. @default 0 */
   costPerHour?: number
+  /** This node's instances by `model:profile`, for the dashboard (absent: not listed). */
+  running?: () => Map<string, InstanceState[]>
+  /** Traffic of the last minutes (api/traffic.ts). */
+  traffic?: () => TrafficState
 }
 
 /**
@@ -83,7 +87,42 @@ export function localState(s: LocalStateSources): LocalState {
     startedAt: s.startedAt,
     status: s.draining() ? 'draining' : 'ready',
     resources: s.resources(),
-    models: localModels(s),
+    models: withRunning(localModels(s), s.running?.()),
     backends: s.backends?.() ?? [],
+    ...(s.traffic === undefined ? {} : { traffic: s.traffic() }),
   }
+}
+
+/** Gossip only: the router scores with localModels on every request, and needs no instance lists. */
+function withRunning(models: ModelState[], running: Map<string, InstanceState[]> | undefined): ModelState[] {
+  if (running === undefined) return models
+  for (const m of models) m.running = running.get(m.id) ?? []
+  return models
+}
+
+/** The MAX_GOSSIP_INSTANCES-bounded instance lists by profile: live instances with their measured memory. */
+export function runningInstances(
+  snapshots: readonly InstanceSnapshot[],
+  measured: (pid: number) => { vramMb: number | null; rssMb: number } | undefined,
+  max = 64,
+): Map<string, InstanceState[]> {
+  const out = new Map<string, InstanceState[]>()
+  for (const i of snapshots) {
+    if (i.state.status === 'exited') continue
+    const list = out.get(i.profileId) ?? []
+    if (list.length >= max) continue
+    const use = i.pid === undefined ? undefined : measured(i.pid)
+    list.push({
+      id: i.id,
+      state: i.state.status,
+      slots: i.state.status === 'ready' ? i.state.slots : 0,
+      busy: i.busy,
+      gpus: [...i.gpus],
+      vramMb: use?.vramMb == null ? null : Math.round(use.vramMb),
+      sysmemMb: use === undefined ? null : Math.round(use.rssMb),
+      startedAt: i.startedAt,
+    })
+    out.set(i.profileId, list)
+  }
+  return out
 }

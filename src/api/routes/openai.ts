@@ -90,7 +90,9 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
   // …and its Messages stream may open without message_start (see protocols/messages-stream.ts).
   if (endpoint === 'messages') res = completeMessages(res, { model: route.profileId })
   res = tenancy.meter(res)
-  deps.metrics.ttfb.observe({ endpoint, served_by: res.servedBy }, (performance.now() - started) / 1000)
+  const ttfbMs = performance.now() - started
+  deps.metrics.ttfb.observe({ endpoint, served_by: res.servedBy }, ttfbMs / 1000)
+  deps.metrics.traffic.request(route.profileId, ttfbMs)
   request.log.info({ model: route.profileId, served_by: res.servedBy, status: res.status, stream: route.stream }, 'routed')
   const onDone = (err: Error | undefined): void => {
     deps.metrics.inFlight.dec()
