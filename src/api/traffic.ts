@@ -33,6 +33,8 @@ function bucketOf(ms: number): number {
   return Math.min(BUCKETS - 1, Math.ceil(Math.log(ms) / LOG_GROWTH))
 }
 
+const slot = (index: number): number => ((index % TRAFFIC_STEPS) + TRAFFIC_STEPS) % TRAFFIC_STEPS
+
 class Counts {
   requests = 0
   tokens = 0
@@ -59,7 +61,8 @@ class Step extends Counts {
   model(id: string): Counts {
     let c = this.models.get(id)
     if (c === undefined) {
-      if (this.models.size >= MAX_TRAFFIC_MODELS) return this.model('other')
+      // Past the cap, one more entry: `other`.
+      if (this.models.size >= MAX_TRAFFIC_MODELS && id !== 'other') return this.model('other')
       c = new Counts()
       this.models.set(id, c)
     }
@@ -102,7 +105,7 @@ export class Traffic {
 
   private step(): Step {
     const index = Math.floor(this.now() / (TRAFFIC_STEP_SECONDS * 1000))
-    const step = this.ring[index % TRAFFIC_STEPS] as Step
+    const step = this.ring[slot(index)] as Step
     if (step.index !== index) step.reset(index)
     return step
   }
@@ -138,7 +141,7 @@ export class Traffic {
   state(): TrafficState {
     const current = this.step().index
     const live = (index: number): Step | undefined => {
-      const s = this.ring[index % TRAFFIC_STEPS] as Step
+      const s = this.ring[slot(index)] as Step
       return s.index === index ? s : undefined
     }
     const window = new Counts()

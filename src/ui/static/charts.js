@@ -11,20 +11,21 @@
     return e
   }
 
-  /** Points of one series scaled to the box; null values break the line. */
+  const known = (v) => v !== null && v !== undefined && Number.isFinite(v)
+
+  /** Points of one series scaled to the box; null values break the line, and a point alone is drawn as a short dash. */
   function path(values, max) {
     const n = values.length
+    const dx = n <= 1 ? W : W / (n - 1)
     let d = ''
-    let pen = false
     values.forEach((v, i) => {
-      if (v === null || v === undefined || !Number.isFinite(v)) {
-        pen = false
-        return
-      }
-      const x = n <= 1 ? W : (i / (n - 1)) * W
-      const y = H - 2 - (max > 0 ? (v / max) * (H - 4) : 0)
-      d += `${pen ? 'L' : 'M'}${x.toFixed(1)},${y.toFixed(1)}`
-      pen = true
+      if (!known(v)) return
+      const x = n <= 1 ? W : i * dx
+      const y = (H - 2 - (max > 0 ? (v / max) * (H - 4) : 0)).toFixed(1)
+      const joined = i > 0 && known(values[i - 1])
+      if (joined) d += `L${x.toFixed(1)},${y}`
+      else if (!known(values[i + 1])) d += `M${Math.max(0, x - Math.max(dx / 2, 4)).toFixed(1)},${y}L${x.toFixed(1)},${y}`
+      else d += `M${x.toFixed(1)},${y}`
     })
     return d
   }
@@ -41,7 +42,8 @@
     lists.forEach((values, i) => {
       const d = path(values, max)
       if (d === '') return
-      if (lists.length === 1) {
+      // One unbroken series (a count per step) is filled down to the axis.
+      if (lists.length === 1 && d.indexOf('M', 1) === -1) {
         const first = d.slice(1).split('L')[0].split(',')[0]
         const last = d.split(/[ML]/).pop().split(',')[0]
         svg.appendChild(el('path', { class: 'area', d: `${d}L${last},${H}L${first},${H}Z` }))
