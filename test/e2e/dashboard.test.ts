@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateSwarmKey } from '../../src/mesh/index.ts'
+import { createFakeNvidiaSmi, fakeGpu, type FakeNvidiaSmi } from '../fixtures/fake-nvidia-smi.ts'
 import { writeTinyGguf } from '../fixtures/tiny-gguf.ts'
 import { ROOT, startHerd, type HerdProcess } from '../helpers/herd-process.ts'
 import { waitFor } from '../helpers/poll.ts'
@@ -27,15 +28,20 @@ const ARTIFACTS = join(ROOT, 'test-results')
 let dir: string
 let model: string
 let browser: Browser | undefined
+/** Node b plays a GPU node: a fake nvidia-smi shows its llama-servers (of the model file under gpu-b/) holding VRAM beside another process. */
+let smi: FakeNvidiaSmi | undefined
+let gpuModel: string
+const GPU_HERD_MB = 1200
 const nodes: HerdProcess[] = []
 const byName = new Map<string, HerdProcess>()
 const auth = { authorization: `Bearer ${KEY}` }
 
-const only = (name: string) => ({ models: [{ name, profiles: [{ id: 'default', model_path: model, llama_server_args: '-c 512 -t 1' }] }] })
+const only = (name: string, file = model) => ({ models: [{ name, profiles: [{ id: 'default', model_path: file, llama_server_args: '-c 512 -t 1' }] }] })
 
-async function node(name: string, peers: string[], config: Record<string, unknown> = {}): Promise<HerdProcess> {
+async function node(name: string, peers: string[], config: Record<string, unknown> = {}, env: Record<string, string> = {}): Promise<HerdProcess> {
   const h = await startHerd({
-    cookbook: only(`only-${name}`),
+    cookbook: only(`only-${name}`, name === 'b' ? gpuModel : model),
+    env,
     config: {
       node: { name },
       http: { api_keys: [KEY] },
@@ -80,6 +86,9 @@ describe.skipIf(!hasChromium)('the dashboard in chromium', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'herd-dashboard-'))
     model = (await writeTinyGguf(join(dir, 'tiny.gguf'))).path
+    await mkdir(join(dir, 'gpu-b'))
+    gpuModel = (await writeTinyGguf(join(dir, 'gpu-b', 'tiny.gguf'))).path
+    smi = await createFakeNvidiaSmi({ gpus: [fakeGpu(0, 24_576, 5_120)], track: { cmdlineIncludes: join(dir, 'gpu-b'), usedMemoryMb: GPU_HERD_MB } })
     await writeFile(join(dir, 'cluster.key'), generateSwarmKey(), { mode: 0o600 })
     await mkdir(ARTIFACTS, { recursive: true })
     browser = await chromium.launch({
@@ -88,7 +97,7 @@ describe.skipIf(!hasChromium)('the dashboard in chromium', () => {
     })
     a = await node('a', [])
     const addr = await address(a)
-    await Promise.all([node('b', [addr]), node('c', [addr])])
+    await Promise.all([node('b', [addr], { resources: { nvidia_smi: smi.path, sample_interval_ms: 200 } }, smi.env), node('c', [addr])])
     page = await newPage()
   }, 120_000)
 
@@ -96,6 +105,7 @@ describe.skipIf(!hasChromium)('the dashboard in chromium', () => {
     await browser?.close()
     browser = undefined
     await Promise.all(nodes.splice(0).map((n) => n.dispose()))
+    await smi?.cleanup()
     if (dir) await rm(dir, { recursive: true, force: true })
   })
 
@@ -138,8 +148,8 @@ describe.skipIf(!hasChromium)('the dashboard in chromium', () => {
     )
     const served = await page.$$eval('#models tr.model-row', (rows) => rows.map((r) => `${r.getAttribute('data-model')}@${r.getAttribute('data-node')}`).sort())
     expect(served).toEqual(['only-a:default@a', 'only-b:default@b', 'only-c:default@c'])
-    // Every node card has its memory bar.
-    expect(await page.$$('#nodes .node .bar')).toHaveLength(3)
+    // Every node card has its system memory bar; b, the GPU node, one for its GPU too.
+    expect(await page.$$eval('#nodes .node', (cards) => cards.map((c) => c.querySelectorAll('.bar').length))).toEqual([1, 2, 1])
   })
 
   it('shows a request sent meanwhile in the traffic view, and its instance on the serving node', async () => {
@@ -160,6 +170,30 @@ describe.skipIf(!hasChromium)('the dashboard in chromium', () => {
     await page.waitForSelector('.traffic-model[data-model="only-b:default"]', { timeout: 10_000 })
     await page.waitForSelector('tr.model-row[data-model="only-b:default"] .instance', { timeout: 10_000 })
     console.log(`traffic visible on the page ${Date.now() - started} ms after the answer`)
+    // A little more traffic on every model, so the screenshot has something in each chart.
+    for (const name of ['only-a', 'only-c', 'only-b', 'only-a']) {
+      const more = await fetch(`${a.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: name, messages: [{ role: 'user', content: 'hello there' }], max_tokens: 16 }),
+      })
+      expect(more.status).toBe(200)
+      await more.text()
+    }
+    await page.waitForSelector('.traffic-model[data-model="only-c:default"]', { timeout: 10_000 })
+    await page.waitForSelector('tr.model-row[data-model="only-c:default"] .instance', { timeout: 10_000 })
+    // b's GPU bar splits herd's llama-server from the other process and the free rest.
+    await page.waitForFunction(
+      (mb) =>
+        [...document.querySelectorAll('#nodes .node[data-node="b"] .mem')].some(
+          (m) => m.textContent?.includes('GPU 0') && m.textContent.includes(`herd ${(mb / 1024).toFixed(1)} GiB`),
+        ),
+      GPU_HERD_MB,
+      { timeout: 10_000 },
+    )
+    const gpuLabel = await page.textContent('#nodes .node[data-node="b"] .mem')
+    expect(gpuLabel).toContain('other 5.0 GiB')
+    expect(gpuLabel).toContain('free 17.8 GiB of 24.0 GiB')
     const instance = await page.textContent('tr.model-row[data-model="only-b:default"] .instance')
     expect(instance).toMatch(/ready · [0-4]\/4 slots/)
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true })

@@ -313,12 +313,13 @@
 
   function drawModels(nodes) {
     const rows = []
-    for (const n of nodes) {
+    for (const n of [...nodes].sort((x, y) => x.name.localeCompare(y.name))) {
       for (const m of n.models) {
         const running = m.running || []
-        const measured = running.reduce((a, i) => a + (i.vramMb || 0), 0)
-        const measuredSys = running.reduce((a, i) => a + (i.sysmemMb || 0), 0)
-        const anyMeasured = running.some((i) => i.vramMb !== null || i.sysmemMb !== null)
+        const sum = (pick) => (running.some((i) => pick(i) !== null) ? running.reduce((a, i) => a + (pick(i) || 0), 0) : null)
+        const measured = sum((i) => i.vramMb)
+        const measuredSys = sum((i) => i.sysmemMb)
+        const anyMeasured = measured !== null || measuredSys !== null
         const loaded = m.instances > 0
         rows.push(
           h(
