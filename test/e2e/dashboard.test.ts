@@ -217,6 +217,15 @@ describe.skipIf(!hasChromium)('the dashboard in chromium', () => {
     await page.click('#logs-close')
   })
 
+  it('unloads a model on another node from its button, over the mesh', async () => {
+    await page.click('tr.model-row[data-model="only-b:default"] button:text("Unload")')
+    await page.waitForFunction(() => document.querySelector('#action-status')?.textContent?.startsWith('stopped'), undefined, { timeout: 15_000 })
+    expect(await page.textContent('#action-status')).toBe('stopped 1 instance(s) of only-b:default on b')
+    await page.waitForFunction(() => document.querySelector('tr.model-row[data-model="only-b:default"] .instances')?.textContent === 'not loaded', undefined, {
+      timeout: 10_000,
+    })
+  })
+
   it('marks a killed node stale within 3 heartbeats', async () => {
     const c = byName.get('c')!
     const killed = Date.now()
