@@ -225,7 +225,8 @@ export class Daemon {
       instances: () => this.instances.snapshot(),
       logs: (id) => this.instances.logs(id),
       backends: this.backends,
-      isSelf: (node) => this.mesh === undefined || onPeer.isSelf(node),
+      // Mesh off: only this node's own name (or `local`) is this node; any other is not found.
+      isSelf: (node) => onPeer.isSelf(node),
       remote: (node, req) => onPeer.remote(node, req),
     }
     this.app = buildApp({
