@@ -239,3 +239,16 @@ describe('resourceState', () => {
     })
   })
 })
+
+describe('the memory split the dashboard draws', () => {
+  it("gossips what herd's instances hold on each GPU (spread over theirs) and in RAM", () => {
+    const s = resourceState({
+      gpus: [gpu(0, 24_000, 10_000), gpu(1, 24_000, 4_000)],
+      sysmem: { totalMb: 64_000, freeMb: 30_000 },
+      limits: { maxVramMb: null, maxSysmemMb: null },
+      held: [held('one', [0], 6_000, 1, true, 1_000), held('split', [0, 1], 4_000, 1, true, 500), held('cpu', [], 0, 1, true, 2_000)],
+    })
+    expect(s.gpus.map((g) => g.herdMb)).toEqual([8_000, 2_000])
+    expect(s.sysmem.herdMb).toBe(3_500)
+  })
+})
