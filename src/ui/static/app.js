@@ -8,6 +8,7 @@
   /** Per-model samples kept in the page (one per poll): the last 5 minutes. */
   const MODEL_SAMPLES = 300
   const KEY_STORE = 'herd.key'
+  const FORGET_GONE_MS = 10 * 60_000
 
   const $ = (id) => document.getElementById(id)
   let key = sessionStorage.getItem(KEY_STORE)
@@ -144,6 +145,8 @@
   function draw(nodes) {
     const now = Date.now()
     for (const n of nodes) seen.set(n.id, { view: n, lastSeen: now })
+    // A node gone for longer than the traffic history is forgotten (the page may stay open for days).
+    for (const [id, s] of seen) if (now - s.lastSeen > FORGET_GONE_MS) seen.delete(id)
     const present = new Set(nodes.map((n) => n.id))
     const all = [...seen.values()].map((s) => ({ ...s, gone: !present.has(s.view.id) }))
     all.sort((a, b) => (b.view.self ? 1 : 0) - (a.view.self ? 1 : 0) || a.view.name.localeCompare(b.view.name))
@@ -245,7 +248,8 @@
       const list = modelHistory.get(id) || []
       list.push(sums.get(id) || { rps: 0, tps: 0, p50: null, p99: null })
       if (list.length > MODEL_SAMPLES) list.shift()
-      modelHistory.set(id, list)
+      if (!sums.has(id) && list.every((p) => p.rps === 0 && p.tps === 0)) modelHistory.delete(id)
+      else modelHistory.set(id, list)
     }
   }
 
