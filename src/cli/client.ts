@@ -10,8 +10,15 @@ import { loadConfig } from '../config/index.ts'
 export interface NodeClient {
   base: string
   /** The answer's JSON; a 4xx/5xx becomes an Error carrying the node's message. */
-  call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<unknown>
+  call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown, options?: CallOptions): Promise<unknown>
   close(): Promise<void>
+}
+
+export interface CallOptions {
+  /** Ends the call (e.g. `herd top` quitting mid-refresh). */
+  signal?: AbortSignal
+  /** For the head and for gaps in the body; default 10 s. */
+  timeoutMs?: number
 }
 
 export async function nodeClient(values: { config?: string | undefined; url?: string | undefined; key?: string | undefined }): Promise<NodeClient> {
@@ -24,13 +31,14 @@ export async function nodeClient(values: { config?: string | undefined; url?: st
   const headers: Record<string, string> = key === undefined ? {} : { authorization: `Bearer ${key}` }
   return {
     base,
-    async call(method, path, body) {
+    async call(method, path, body, options = {}) {
       const res = await request(new URL(path, base), {
         method,
         headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        headersTimeout: 10_000,
-        bodyTimeout: 10_000,
+        headersTimeout: options.timeoutMs ?? 10_000,
+        bodyTimeout: options.timeoutMs ?? 10_000,
+        ...(options.signal ? { signal: options.signal } : {}),
         ...(dispatcher ? { dispatcher } : {}),
       }).catch((err: unknown) => {
         throw unreachable(base, err)

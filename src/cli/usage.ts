@@ -48,6 +48,15 @@ else its first http.api_keys.`,
 Tokens, requests, cache hits and spend under tenant keys, from a running node's usage
 ledger (its /admin/usage), per group (default --by key) over the last --since (default 7d).
 Each node counts the answers its own clients got (whichever node served them).`,
+  top: `usage: herd top [--interval SECONDS] [--once] [--config FILE] [--url URL] [--key KEY]
+
+The mesh live in the terminal, like htop: nodes (status, uptime, heartbeat age, circuit,
+requests and tokens per second), each GPU's memory and the system memory as bars, models
+(where loaded, ready instances, slots busy/total, queue, tokens per second), external
+backends. Refreshes every --interval seconds (default 1); q or Ctrl-C quits. A node that
+stops answering shows an error line and is retried. --once (or a stdout that is not a
+terminal) prints one frame and exits. The node and key are found as for herd nodes
+(--key first).`,
 } as const
 
 export type CommandName = keyof typeof COMMAND_USAGE

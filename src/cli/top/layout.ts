@@ -1,0 +1,92 @@
+/**
+ * Fitting text into a terminal: tables whose columns are dropped (least useful first) and
+ * then shrunk until they fit the width, cells cut with an ellipsis, and memory bars. Plain
+ * ASCII on purpose: every character is one column wide in every terminal and locale, so
+ * widths are string lengths.
+ */
+
+/** Marks a cut cell (ASCII, like the rest). */
+export const ELLIPSIS = '~'
+
+/** Cut `s` to `width` columns, marking the cut with `~`; pad with spaces when `pad`. */
+export function fit(s: string, width: number, pad = false): string {
+  if (width <= 0) return ''
+  const cut = s.length > width ? (width === 1 ? ELLIPSIS : s.slice(0, width - 1) + ELLIPSIS) : s
+  return pad ? cut.padEnd(width) : cut
+}
+
+export interface Column {
+  header: string
+  /** Right-aligned (numbers). */
+  right?: boolean
+  /** The one column that shrinks before others are dropped (names). */
+  flex?: boolean
+  /** Narrowest the flex column may become. */
+  min?: number
+  /** Higher drops first when the terminal is narrow; 0 never drops. */
+  drop?: number
+}
+
+const GAP = 2
+
+/** Lay out a table in `width` columns: header line first, then one line per row. */
+export function fitTable(columns: Column[], rows: string[][], width: number): string[] {
+  const natural = columns.map((c, i) => Math.max(c.header.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const shown = columns.map((_, i) => i)
+  const total = (widths: number[], idx: number[]): number => idx.reduce((sum, i) => sum + (widths[i] ?? 0), 0) + GAP * Math.max(idx.length - 1, 0)
+  const widths = [...natural]
+  const flex = columns.findIndex((c) => c.flex)
+  const shrinkFlex = (): void => {
+    if (flex < 0 || !shown.includes(flex)) return
+    const over = total(widths, shown) - width
+    if (over > 0) widths[flex] = Math.max(columns[flex]?.min ?? 8, (widths[flex] ?? 0) - over)
+  }
+  shrinkFlex()
+  while (total(widths, shown) > width) {
+    // Drop the droppable column with the highest `drop` (the rightmost among equals).
+    let victim = -1
+    for (const i of shown) if ((columns[i]?.drop ?? 0) > 0 && (victim < 0 || (columns[i]?.drop ?? 0) >= (columns[victim]?.drop ?? 0))) victim = i
+    if (victim < 0) break
+    shown.splice(shown.indexOf(victim), 1)
+    widths[victim] = natural[victim] ?? 0
+    if (flex >= 0) widths[flex] = natural[flex] ?? 0
+    shrinkFlex()
+  }
+  const line = (cells: string[]): string =>
+    fit(
+      shown
+        .map((i) => {
+          const w = widths[i] ?? 0
+          const cell = fit(cells[i] ?? '', w)
+          return columns[i]?.right ? cell.padStart(w) : cell.padEnd(w)
+        })
+        .join(' '.repeat(GAP))
+        .trimEnd(),
+      width,
+    )
+  return [line(columns.map((c) => c.header)), ...rows.map(line)]
+}
+
+/**
+ * A memory bar `[###===....]`: `#` herd's share (or all used memory when the node does not
+ * split it), `=` other processes, `.` free. Rounded so any non-zero share shows at least one mark.
+ */
+export function bar(width: number, totalMb: number, usedMb: number, herdMb: number | null): string {
+  const inner = Math.max(width - 2, 1)
+  if (!(totalMb > 0)) return `[${'?'.repeat(inner)}]`
+  const clamp = (v: number): number => Math.min(Math.max(v, 0), totalMb)
+  const used = clamp(usedMb)
+  const herd = herdMb === null ? used : Math.min(clamp(herdMb), used)
+  const cells = (mb: number): number => (mb <= 0 ? 0 : Math.max(1, Math.round((mb / totalMb) * inner)))
+  const usedCells = Math.min(cells(used), inner)
+  const herdCells = Math.min(cells(herd), usedCells)
+  return `[${'#'.repeat(herdCells)}${'='.repeat(usedCells - herdCells)}${'.'.repeat(inner - usedCells)}]`
+}
+
+/** A small chart of recent values in ASCII, newest last. */
+export function sparkline(values: number[], width: number): string {
+  const marks = ' _.-=+*#'
+  const recent = values.slice(-width)
+  const max = Math.max(0, ...recent)
+  return recent.map((v) => (max <= 0 || v <= 0 ? ' ' : (marks[Math.max(1, Math.round((v / max) * (marks.length - 1)))] ?? '#'))).join('')
+}
