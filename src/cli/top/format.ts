@@ -2,10 +2,11 @@
 
 export const ABSENT = '-'
 
-/** A rate per second: one decimal below 10, whole above. */
+/** A rate per second: two decimals below 1 (one request a minute reads 0.02, not 0.0), one below 10, whole above. */
 export function rate(v: number | null | undefined): string {
   if (v === null || v === undefined || !Number.isFinite(v)) return ABSENT
-  return v < 10 ? v.toFixed(1) : String(Math.round(v))
+  if (v === 0) return '0'
+  return v < 1 ? v.toFixed(2) : v < 10 ? v.toFixed(1) : String(Math.round(v))
 }
 
 export function ms(v: number | null | undefined): string {

@@ -6,7 +6,8 @@
 import { stdin, stdout } from 'node:process'
 import { nodeClient } from '../client.ts'
 import { parseCommandArgs, UsageError } from '../usage.ts'
-import { emptySnapshot, refresh, topLoop } from './loop.ts'
+import { parseClusterNodes } from './data.ts'
+import { topLoop } from './loop.ts'
 import { renderTop } from './render.ts'
 import { TopScreen, type KeyInput, type ScreenOutput } from './terminal.ts'
 
@@ -42,9 +43,9 @@ export async function topCommand(
   const fetchNodes = (signal: AbortSignal): Promise<unknown> => client.call('GET', '/cluster/nodes', undefined, { signal, timeoutMs })
   try {
     if (values.once || !out.isTTY) {
-      const never = new AbortController().signal
-      const snapshot = await refresh(emptySnapshot(client.base), fetchNodes, never, Date.now)
-      if (snapshot.error) throw new Error(snapshot.error.message)
+      // One frame: a node that does not answer is the command's error (exit 1, with the advice).
+      const { nodes, skipped } = parseClusterNodes(await fetchNodes(new AbortController().signal))
+      const snapshot = { url: client.base, nodes, skipped, fetchedAt: Date.now(), error: null }
       const lines = renderTop(snapshot, { width: out.columns || PIPE_WIDTH, height: Number.MAX_SAFE_INTEGER, now: Date.now(), intervalMs })
       out.write(lines.map((l) => l.text.trimEnd()).join('\n') + '\n')
       return 0

@@ -19,9 +19,9 @@ export interface Column {
   header: string
   /** Right-aligned (numbers). */
   right?: boolean
-  /** The one column that shrinks before others are dropped (names). */
+  /** Shrinks (its cells cut) before any column is dropped; the rightmost flex column first. */
   flex?: boolean
-  /** Narrowest the flex column may become. */
+  /** Narrowest a flex column may become (default 8). */
   min?: number
   /** Higher drops first when the terminal is narrow; 0 never drops. */
   drop?: number
@@ -33,24 +33,25 @@ const GAP = 2
 export function fitTable(columns: Column[], rows: string[][], width: number): string[] {
   const natural = columns.map((c, i) => Math.max(c.header.length, ...rows.map((r) => (r[i] ?? '').length)))
   const shown = columns.map((_, i) => i)
-  const total = (widths: number[], idx: number[]): number => idx.reduce((sum, i) => sum + (widths[i] ?? 0), 0) + GAP * Math.max(idx.length - 1, 0)
-  const widths = [...natural]
-  const flex = columns.findIndex((c) => c.flex)
-  const shrinkFlex = (): void => {
-    if (flex < 0 || !shown.includes(flex)) return
-    const over = total(widths, shown) - width
-    if (over > 0) widths[flex] = Math.max(columns[flex]?.min ?? 8, (widths[flex] ?? 0) - over)
+  const total = (): number => shown.reduce((sum, i) => sum + (widths[i] ?? 0), 0) + GAP * Math.max(shown.length - 1, 0)
+  let widths = [...natural]
+  const shrink = (): void => {
+    widths = [...natural]
+    for (const i of [...shown].reverse()) {
+      const c = columns[i]
+      const over = total() - width
+      if (over <= 0) return
+      if (c?.flex) widths[i] = Math.max(Math.min(c.min ?? 8, natural[i] ?? 0), (natural[i] ?? 0) - over)
+    }
   }
-  shrinkFlex()
-  while (total(widths, shown) > width) {
+  shrink()
+  while (total() > width) {
     // Drop the droppable column with the highest `drop` (the rightmost among equals).
     let victim = -1
     for (const i of shown) if ((columns[i]?.drop ?? 0) > 0 && (victim < 0 || (columns[i]?.drop ?? 0) >= (columns[victim]?.drop ?? 0))) victim = i
     if (victim < 0) break
     shown.splice(shown.indexOf(victim), 1)
-    widths[victim] = natural[victim] ?? 0
-    if (flex >= 0) widths[flex] = natural[flex] ?? 0
-    shrinkFlex()
+    shrink()
   }
   const line = (cells: string[]): string =>
     fit(

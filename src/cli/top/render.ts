@@ -47,7 +47,7 @@ function titleLines(s: TopSnapshot, width: number, o: RenderOptions): TopLine[] 
 function problemLines(s: TopSnapshot, width: number, o: RenderOptions): TopLine[] {
   const lines: TopLine[] = []
   if (s.error) {
-    const every = `${((o.intervalMs ?? 1000) / 1000).toFixed(0)}s`
+    const every = `${Number(((o.intervalMs ?? 1000) / 1000).toFixed(1))}s`
     const since = duration(o.now - s.error.since)
     const kept = s.fetchedAt === null ? '' : `; showing the answer from ${duration(o.now - s.fetchedAt)} ago`
     lines.push({ text: fit(`! ${s.error.message}`, width), style: 'error' })
@@ -173,7 +173,7 @@ function modelsSection(nodes: TopNode[], width: number): Section {
   const models = [...byId.values()].sort((a, b) => b.ready - a.ready || a.id.localeCompare(b.id))
   const columns: Column[] = [
     { header: 'MODEL', flex: true, min: 20 },
-    { header: 'LOADED ON', drop: 2 },
+    { header: 'LOADED ON', flex: true, min: 12, drop: 2 },
     { header: 'READY', right: true },
     { header: 'SLOTS', right: true },
     { header: 'QUEUE', right: true },
