@@ -24,7 +24,7 @@ async function closedPort(): Promise<number> {
 }
 
 describe('the herd CLI', () => {
-  it.each(['start', 'init', 'nodes', 'models', 'ps', 'demo', 'keys', 'usage'])('prints the usage of `herd %s --help` and exits 0', async (command) => {
+  it.each(['start', 'init', 'nodes', 'models', 'ps', 'demo', 'keys', 'usage', 'top'])('prints the usage of `herd %s --help` and exits 0', async (command) => {
     const { code, stdout, stderr } = await herd([command, '--help'])
     expect(code).toBe(0)
     expect(stdout).toMatch(new RegExp(`^usage: herd ${command}`))

@@ -28,11 +28,7 @@ export const MAX_INTERVAL_MS = 3_600_000
 /** A --once frame when the width is unknown (piped). */
 const PIPE_WIDTH = 120
 
-export async function topCommand(
-  args: string[],
-  out: NodeJS.WritableStream & ScreenOutput & { isTTY?: boolean } = stdout,
-  input: KeyInput = stdin,
-): Promise<number> {
+export async function topCommand(args: string[], out: ScreenOutput & { isTTY?: boolean } = stdout, input: KeyInput = stdin): Promise<number> {
   const { values } = parseCommandArgs('top', args, FLAGS)
   const intervalMs = values.interval === undefined ? 1000 : Number(values.interval) * 1000
   if (!Number.isFinite(intervalMs) || intervalMs < MIN_INTERVAL_MS || intervalMs > MAX_INTERVAL_MS)
