@@ -34,7 +34,7 @@ function gpuBox(extra: Record<string, unknown> = {}) {
     circuit: null,
     resources: {
       gpus: [{ index: 0, uuid: 'GPU-1', name: 'NVIDIA H200', totalMb: 143360, usedMb: 40960, freeMb: 102400, herdMb: 30720 }],
-      sysmem: { totalMb: 131072, freeMb: 65536 },
+      sysmem: { totalMb: 131072, freeMb: 65536, herdMb: 20480 },
       vramBudgetFreeMb: 100000,
       sysmemBudgetFreeMb: 60000,
     },
@@ -79,10 +79,11 @@ describe('the herd top screen', () => {
       'gpu-box (self)  ready    3h00m  0.0s  -          2.5    312          120/850  queue_full:2  _.- =#',
       'laptop          stale    1d01h   31s  open         -      -                -  -             -',
       '',
-      'MEMORY  # herd  = other  . free',
+      // laptop's older version does not split its used memory: its bar gets a mark of its own.
+      'MEMORY  # herd  = other  | used  . free',
       'gpu-box  gpu0 NVIDIA H200  [############=====.........................................]  40.0/140.0G herd 30.0',
-      'gpu-box  ram               [#############################.............................]  64.0/128.0G',
-      'laptop   ram               [############################################..............]  12.0/16.0G',
+      'gpu-box  ram               [#########====================.............................]  64.0/128.0G herd 20.0',
+      'laptop   ram               [||||||||||||||||||||||||||||||||||||||||||||..............]  12.0/16.0G',
       '',
       'MODELS',
       'MODEL         LOADED ON      READY  SLOTS  QUEUE  REQ/S  TOK/S  LEARNED TOK/S',
@@ -105,10 +106,10 @@ describe('the herd top screen', () => {
       'gpu-box (self)  ready    3h00m  0.0s  -          2.5    312',
       'laptop          stale    1d01h   31s  open         -      -',
       '',
-      'MEMORY  # herd  = other  . free',
+      'MEMORY  # herd  = other  | used  . free',
       'gpu-box  gpu0 NVIDIA H~  [##=.......]  40.0/140.0G herd 30.0',
-      'gpu-box  ram             [#####.....]  64.0/128.0G',
-      'laptop   ram             [########..]  12.0/16.0G',
+      'gpu-box  ram             [##===.....]  64.0/128.0G herd 20.0',
+      'laptop   ram             [||||||||..]  12.0/16.0G',
       '',
       'MODELS',
       'MODEL         LOADED ON      READY  SLOTS  QUEUE  REQ/S',
@@ -140,7 +141,7 @@ describe('the herd top screen', () => {
   it('renders - where a node reports no traffic, and a used/free bar where it does not split herd from others', () => {
     const { traffic: _, ...bare } = gpuBox()
     const gpu = { index: 0, uuid: 'GPU-1', name: 'RTX 4090', totalMb: 24576, usedMb: 12288, freeMb: 12288 }
-    const lines = text(snapshot({ nodes: [{ ...bare, resources: { ...bare.resources, gpus: [gpu] } }] }), 100)
+    const lines = text(snapshot({ nodes: [{ ...bare, resources: { ...bare.resources, gpus: [gpu], sysmem: { totalMb: 131072, freeMb: 65536 } } }] }), 100)
     expect(lines).toContain('gpu-box (self)  ready    3h00m  0.0s  -            -      -                -  -       -')
     expect(lines).toContain('MEMORY  # used  . free')
     expect(lines).toContain('gpu-box  gpu0 RTX 4090  [#############################.............................]  12.0/24.0G')

@@ -168,6 +168,7 @@ describe('herd top in a terminal', () => {
     expect(await topCommand(['--config', join(dir, 'config.yaml'), '--url', url, '--once'], tty, input)).toBe(0)
     const out = tty.writes.join('')
     expect(out).not.toContain('\x1b[')
+    expect(out).not.toContain('q quit')
     expect(out).toMatch(/^fake-node \(self\)\s+ready/m)
     expect(out).toMatch(/^tiny:default\s+fake-node\s+1\s+0\/2\s+0/m)
     expect(input.raw).toEqual([])

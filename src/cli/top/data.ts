@@ -40,7 +40,7 @@ const gpu = z.object({
   totalMb: num,
   usedMb: num.catch(0),
   freeMb: num.catch(0),
-  /** herd's own instances' memory on this GPU (newer nodes). */
+  /** herd's own instances' memory on this GPU (newer nodes; null: not said). */
   herdMb: maybe.optional().transform((v) => v ?? null),
 })
 
@@ -111,7 +111,10 @@ const node = z.object({
   resources: z
     .object({
       gpus: list(gpu, MAX_TOP_GPUS),
-      sysmem: z.object({ totalMb: num, freeMb: num }).nullable().catch(null),
+      sysmem: z
+        .object({ totalMb: num, freeMb: num, herdMb: maybe.optional().transform((v) => v ?? null) })
+        .nullable()
+        .catch(null),
     })
     .catch({ gpus: [], sysmem: null }),
   models: list(model, MAX_TOP_MODELS),

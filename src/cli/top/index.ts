@@ -42,7 +42,7 @@ export async function topCommand(args: string[], out: ScreenOutput & { isTTY?: b
       // One frame: a node that does not answer is the command's error (exit 1, with the advice).
       const { nodes, skipped } = parseClusterNodes(await fetchNodes(new AbortController().signal))
       const snapshot = { url: client.base, nodes, skipped, fetchedAt: Date.now(), error: null }
-      const lines = renderTop(snapshot, { width: out.columns || PIPE_WIDTH, height: Number.MAX_SAFE_INTEGER, now: Date.now(), intervalMs })
+      const lines = renderTop(snapshot, { width: out.columns || PIPE_WIDTH, height: Number.MAX_SAFE_INTEGER, now: Date.now(), intervalMs, once: true })
       out.write(lines.map((l) => l.text.trimEnd()).join('\n') + '\n')
       return 0
     }

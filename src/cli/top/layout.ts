@@ -69,19 +69,21 @@ export function fitTable(columns: Column[], rows: string[][], width: number): st
 }
 
 /**
- * A memory bar `[###===....]`: `#` herd's share (or all used memory when the node does not
- * split it), `=` other processes, `.` free. Rounded so any non-zero share shows at least one mark.
+ * A memory bar `[###===....]`: `#` herd's share, `=` other processes, `.` free. Where the
+ * node does not split its used memory (`herdMb` null), all of it is drawn with `unsplit`.
+ * Rounded so any non-zero share shows at least one mark.
  */
-export function bar(width: number, totalMb: number, usedMb: number, herdMb: number | null): string {
+export function bar(width: number, totalMb: number, usedMb: number, herdMb: number | null, unsplit = '#'): string {
   const inner = Math.max(width - 2, 1)
   if (!(totalMb > 0)) return `[${'?'.repeat(inner)}]`
   const clamp = (v: number): number => Math.min(Math.max(v, 0), totalMb)
   const used = clamp(usedMb)
-  const herd = herdMb === null ? used : Math.min(clamp(herdMb), used)
   const cells = (mb: number): number => (mb <= 0 ? 0 : Math.max(1, Math.round((mb / totalMb) * inner)))
   const usedCells = Math.min(cells(used), inner)
-  const herdCells = Math.min(cells(herd), usedCells)
-  return `[${'#'.repeat(herdCells)}${'='.repeat(usedCells - herdCells)}${'.'.repeat(inner - usedCells)}]`
+  const free = '.'.repeat(inner - usedCells)
+  if (herdMb === null) return `[${unsplit.repeat(usedCells)}${free}]`
+  const herdCells = Math.min(cells(Math.min(clamp(herdMb), used)), usedCells)
+  return `[${'#'.repeat(herdCells)}${'='.repeat(usedCells - herdCells)}${free}]`
 }
 
 /** A small chart of recent values in ASCII, newest last. */

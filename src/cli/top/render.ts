@@ -23,6 +23,8 @@ export interface RenderOptions {
   now: number
   /** Refresh interval, for the "retrying every" line. */
   intervalMs?: number
+  /** A single printed frame (--once): no key hint. */
+  once?: boolean
 }
 
 /** The whole screen, at most `height` lines of at most `width` columns. */
@@ -39,8 +41,8 @@ function titleLines(s: TopSnapshot, width: number, o: RenderOptions): TopLine[] 
   const stale = s.nodes.filter((n) => !n.fresh).length
   const count = s.fetchedAt === null ? 'connecting' : `${s.nodes.length} node${s.nodes.length === 1 ? '' : 's'}${stale ? ` (${stale} stale)` : ''}`
   const left = `herd top  ${s.url}  ${count}  ${clock(o.now)}`
-  const right = 'q quit'
-  const text = left.length + 2 + right.length <= width ? left.padEnd(width - right.length) + right : fit(left, width)
+  const right = o.once ? '' : 'q quit'
+  const text = right && left.length + 2 + right.length <= width ? left.padEnd(width - right.length) + right : fit(left, width)
   return [{ text, style: 'title' }]
 }
 
@@ -98,17 +100,8 @@ function nodesSection(nodes: TopNode[], width: number, now: number): Section {
 }
 
 function memorySection(nodes: TopNode[], width: number): Section {
-  const split = nodes.some((n) => n.resources.gpus.some((g) => g.herdMb !== null))
-  const legend = split ? '# herd  = other  . free' : '# used  . free'
   const items = nodes.flatMap((n) => [
-    ...n.resources.gpus.map((g) => ({
-      node: n,
-      device: `gpu${g.index} ${g.name}`,
-      total: g.totalMb,
-      used: g.usedMb,
-      herd: g.herdMb,
-      numbers: `${gib(g.usedMb)}/${gib(g.totalMb)}G${g.herdMb === null ? '' : ` herd ${gib(g.herdMb)}`}`,
-    })),
+    ...n.resources.gpus.map((g) => ({ node: n, device: `gpu${g.index} ${g.name}`, total: g.totalMb, used: g.usedMb, herd: g.herdMb })),
     ...(n.resources.sysmem
       ? [
           {
@@ -116,21 +109,27 @@ function memorySection(nodes: TopNode[], width: number): Section {
             device: 'ram',
             total: n.resources.sysmem.totalMb,
             used: n.resources.sysmem.totalMb - n.resources.sysmem.freeMb,
-            herd: null,
-            numbers: `${gib(n.resources.sysmem.totalMb - n.resources.sysmem.freeMb)}/${gib(n.resources.sysmem.totalMb)}G`,
+            herd: n.resources.sysmem.herdMb,
           },
         ]
       : []),
   ])
+  // Nodes that split used memory into herd's and others' (newer ones) and nodes that do not
+  // can share the screen: the unsplit bars then get a mark of their own.
+  const split = items.some((i) => i.herd !== null)
+  const mixed = split && items.some((i) => i.herd === null)
+  const unsplit = mixed ? '|' : '#'
+  const legend = split ? `# herd  = other  ${mixed ? '| used  ' : ''}. free` : '# used  . free'
+  const numbers = items.map((i) => `${gib(i.used)}/${gib(i.total)}G${i.herd === null ? '' : ` herd ${gib(i.herd)}`}`)
   // Labels take what they need up to a cap, the bar gets the rest (within reason), numbers last.
   const nodeW = Math.min(Math.max(4, ...items.map((i) => i.node.name.length)), 20)
-  const numW = Math.max(0, ...items.map((i) => i.numbers.length))
+  const numW = Math.max(0, ...numbers.map((n) => n.length))
   let devW = Math.min(Math.max(3, ...items.map((i) => i.device.length)), 28)
   const room = (): number => width - nodeW - devW - numW - 6
   if (room() < 12) devW = Math.max(8, devW - (12 - room()))
   const barW = Math.min(Math.max(room(), 5), 60)
-  const rows = items.map((i) => ({
-    text: fit(`${fit(i.node.name, nodeW, true)}  ${fit(i.device, devW, true)}  ${bar(barW, i.total, i.used, i.herd)}  ${i.numbers}`, width),
+  const rows = items.map((i, k) => ({
+    text: fit(`${fit(i.node.name, nodeW, true)}  ${fit(i.device, devW, true)}  ${bar(barW, i.total, i.used, i.herd, unsplit)}  ${numbers[k] ?? ''}`, width),
     ...(i.node.fresh ? {} : { style: 'stale' as const }),
   }))
   return { head: [{ text: '' }, { text: fit(`MEMORY  ${legend}`, width), style: 'header' }], rows, empty: 'no memory reported' }
