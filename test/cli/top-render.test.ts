@@ -246,6 +246,12 @@ describe('reading a /cluster/nodes answer', () => {
     expect(parseClusterNodes({ nodes: [gpuBox({ traffic: undefined })] }).nodes[0]?.traffic).toBeNull()
   })
 
+  it('turns control characters in names into ?, so a node cannot write escapes to the terminal', () => {
+    const { nodes } = parseClusterNodes({ nodes: [gpuBox({ name: 'evil\x1b[2J\u202enode', traffic: { ...traffic, errors: { 'x\x07y': 1 } } })] })
+    expect(nodes[0]?.name).toBe('evil?[2J?node')
+    expect(nodes[0]?.traffic?.errors).toEqual([{ code: 'x?y', count: 1 }])
+  })
+
   it('caps lists and cuts long strings', () => {
     const gpus = Array.from({ length: 500 }, (_, i) => ({ index: i, name: 'g', totalMb: 1, usedMb: 0, freeMb: 1 }))
     const { nodes } = parseClusterNodes({ nodes: [gpuBox({ name: 'n'.repeat(10_000), resources: { gpus, sysmem: { totalMb: 1, freeMb: 1 } } })] })

@@ -136,9 +136,11 @@ describe('herd top in a terminal', () => {
     await waitFor('the node', () => lastFrame(tty).some((l) => l.startsWith('fake-node (self)')))
     answer = (_req, res) => {
       res.statusCode = 503
-      res.end(JSON.stringify({ error: { message: 'node is draining', type: 'server_error', param: null, code: 'draining' } }))
+      // An escape in the message (here: set the window title) must reach the screen as text.
+      res.end(JSON.stringify({ error: { message: 'node is draining\x1b]0;pwned\x07', type: 'server_error', param: null, code: 'draining' } }))
     }
-    await waitFor('the error line', () => lastFrame(tty).some((l) => l.startsWith('! GET /cluster/nodes: HTTP 503: node is draining')))
+    await waitFor('the error line', () => lastFrame(tty).some((l) => l.startsWith('! GET /cluster/nodes: HTTP 503: node is draining?]0;pwned?')))
+    expect(tty.writes.join('')).not.toContain('\x1b]0;')
     expect(lastFrame(tty).some((l) => l.startsWith('fake-node (self)'))).toBe(true)
     answer = (_req, res) => res.end('not json at all')
     await waitFor('the malformed answer reported', () => lastFrame(tty).some((l) => l.startsWith('! the answer to /cluster/nodes has no nodes list')))

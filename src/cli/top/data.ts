@@ -7,6 +7,7 @@
  * read as absent and render as `–`.
  */
 import { z } from 'zod'
+import { printable } from './layout.ts'
 
 export const MAX_TOP_NODES = 512
 export const MAX_TOP_MODELS = 1024
@@ -14,10 +15,10 @@ export const MAX_TOP_GPUS = 64
 export const MAX_TOP_BACKENDS = 64
 export const MAX_TOP_HISTORY = 1024
 export const MAX_TOP_ERROR_CODES = 64
-/** Names, ids, versions: longer ones are cut, never rejected. */
+/** Names, ids, versions: longer ones are cut, never rejected; control characters become `?`. */
 export const MAX_TOP_STRING = 200
 
-const text = z.string().transform((s) => s.slice(0, MAX_TOP_STRING))
+const text = z.string().transform((s) => printable(s.slice(0, MAX_TOP_STRING)))
 const num = z.number().finite()
 /** A number, or null when missing or malformed. */
 const maybe = num.nullable().catch(null)
@@ -84,7 +85,7 @@ const traffic = z.object({
       Object.entries(r)
         .filter((e): e is [string, number] => typeof e[1] === 'number' && Number.isFinite(e[1]) && e[1] > 0)
         .slice(0, MAX_TOP_ERROR_CODES)
-        .map(([code, count]) => ({ code: code.slice(0, MAX_TOP_STRING), count })),
+        .map(([code, count]) => ({ code: printable(code.slice(0, MAX_TOP_STRING)), count })),
     ),
   models: list(modelTraffic, MAX_TOP_MODELS),
   history: z

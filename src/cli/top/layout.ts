@@ -8,6 +8,14 @@
 /** Marks a cut cell (ASCII, like the rest). */
 export const ELLIPSIS = '~'
 
+/**
+ * Control and format characters replaced by `?`: a name or message from a node (or from a
+ * peer, through gossip) must not be able to move the cursor, clear the screen or reorder text.
+ */
+export function printable(s: string): string {
+  return s.replace(/[\p{Cc}\p{Cf}]/gu, '?')
+}
+
 /** Cut `s` to `width` columns, marking the cut with `~`; pad with spaces when `pad`. */
 export function fit(s: string, width: number, pad = false): string {
   if (width <= 0) return ''

@@ -4,6 +4,7 @@
  * again; only quitting ends the loop.
  */
 import { parseClusterNodes, type TopSnapshot } from './data.ts'
+import { printable } from './layout.ts'
 import { renderTop, type TopLine } from './render.ts'
 
 export interface TopLoopOptions {
@@ -28,7 +29,7 @@ export async function refresh(
     return { url: prev.url, nodes, skipped, fetchedAt: now(), error: null }
   } catch (err: unknown) {
     // The client's message goes on with advice for one-shot commands; the first sentence says it.
-    const message = err instanceof Error ? (err.message.split('. ')[0] ?? err.message) : String(err)
+    const message = printable((err instanceof Error ? (err.message.split('. ')[0] ?? err.message) : String(err)).slice(0, 1000))
     return { ...prev, error: { message, since: prev.error?.since ?? now() } }
   }
 }

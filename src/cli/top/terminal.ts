@@ -4,6 +4,7 @@
  * resize. `stop()` undoes all of it, and runs on process exit too, so a crash or a signal
  * does not leave the user's terminal in raw mode with no cursor.
  */
+import { printable } from './layout.ts'
 import type { LineStyle, TopLine } from './render.ts'
 
 const ESC = '\x1b['
@@ -83,7 +84,8 @@ export class TopScreen {
     const { width, height } = this.size()
     let frame = ''
     lines.slice(0, height).forEach((line, i) => {
-      const text = line.text.slice(0, width)
+      // printable() again: nothing reaches the terminal as an escape but what this file writes.
+      const text = printable(line.text).slice(0, width)
       frame += `${ESC}${i + 1};1H${line.style ? `${STYLE[line.style]}${text}${ESC}0m` : text}${ESC}K`
     })
     if (lines.length < height) frame += `${ESC}${lines.length + 1};1H${ESC}J`
