@@ -76,7 +76,7 @@ describe('the herd top screen', () => {
       '',
       'NODES',
       'NODE            STATUS  UPTIME  BEAT  CIRCUIT  REQ/S  TOK/S  TTFB P50/P99 MS  ERRORS        REQUESTS',
-      'gpu-box (self)  ready    3h00m  0.0s  -          2.5    312          120/850  queue_full:2  _.- =#',
+      'gpu-box (self)  ready    3h00m  0.0s  -          2.5    312          120/850  queue_full:2  .-=_+#',
       'laptop          stale    1d01h   31s  open         -      -                -  -             -',
       '',
       // laptop's older version does not split its used memory: its bar gets a mark of its own.
@@ -184,7 +184,7 @@ describe('the herd top screen', () => {
       { text: '! no herd node answers at http://10.0.0.1:8080 (ECONNREFUSED)', style: 'error' },
       { text: '  failing for 3s, retrying every 2s; showing the answer from 5s ago', style: 'error' },
     ])
-    expect(lines.map((l) => l.text)).toContain('gpu-box (self)  ready    3h00m  0.0s  -          2.5    312          120/850  queue_full:2  _.- =#')
+    expect(lines.map((l) => l.text)).toContain('gpu-box (self)  ready    3h00m  0.0s  -          2.5    312          120/850  queue_full:2  .-=_+#')
   })
 
   it('says it is connecting before the first answer', () => {

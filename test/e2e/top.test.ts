@@ -63,7 +63,10 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
+  // kill-server leaves its socket file behind: remove it too.
+  const socket = (await tmux('display-message', '-p', '#{socket_path}').catch(() => '')).trim()
   await tmux('kill-server').catch(() => undefined)
+  if (socket) await rm(socket, { force: true })
   await herd?.dispose()
   if (dir) await rm(dir, { recursive: true, force: true })
 })
@@ -73,12 +76,12 @@ describe('herd top in tmux', () => {
     const text = await waitForScreen('the node and its model', (t) => t.includes('top-e2e (self)') && /tiny:default\s+not loaded \(1 node\)/.test(t))
     expect(text).toMatch(/^herd top {2}http:\/\/127\.0\.0\.1:\d+ {2}1 node {2}\d\d:\d\d:\d\d +q quit$/m)
     expect(text).toMatch(/top-e2e \(self\)\s+ready\s+\d+s\s+0\.0s/)
-    expect(text).toMatch(/top-e2e\s+ram\s+\[#+\.*\]\s+[\d.]+\/[\d.]+G/)
+    expect(text).toMatch(/top-e2e\s+ram\s+\[[#=]+\.*\]\s+[\d.]+\/[\d.]+G/)
     expect(text).toContain('TTFB P50/P99 MS')
     expect(await tmux('display-message', '-p', '-t', SESSION, '#{alternate_on} #{cursor_flag}')).toBe('1 0\n')
   })
 
-  it('follows a request through the daemon: the model shows as loaded on the node', async () => {
+  it('follows a request through the daemon: the model loads, and the node and model rates count it', async () => {
     const res = await fetch(`${herd?.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
@@ -87,14 +90,15 @@ describe('herd top in tmux', () => {
     expect(res.status).toBe(200)
     await res.body?.cancel()
     await waitForScreen('the model loaded on top-e2e', (t) => /tiny:default\s+top-e2e\s+1\s+0\/2\s+0/.test(t))
-    // Nodes that report traffic (the dashboard's per-node rates) show the request in REQ/S.
-    const view = (await (await fetch(`${herd?.url}/cluster/nodes`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as {
-      nodes: { traffic?: unknown }[]
-    }
-    if (view.nodes[0]?.traffic !== undefined) {
-      // NODE, STATUS, UPTIME, BEAT, CIRCUIT, then REQ/S.
-      await waitForScreen('the request in REQ/S', (t) => Number(/top-e2e \(self\)\s+ready\s+\S+\s+\S+\s+-\s+([\d.]+)/.exec(t)?.[1] ?? 0) > 0)
-    }
+    // The node's traffic (gossiped rates over the last minute) counts it: requests/s and tokens/s
+    // on the node's row (after NODE, STATUS, UPTIME, BEAT, CIRCUIT), and on the model's.
+    const text = await waitForScreen('the request in the rates', (t) => {
+      const node = /top-e2e \(self\)\s+ready\s+\S+\s+\S+\s+-\s+([\d.]+)\s+([\d.]+)\s+\d+\/\d+/.exec(t)
+      const model = /tiny:default\s+top-e2e\s+1\s+0\/2\s+0\s+([\d.]+)\s+([\d.]+)/.exec(t)
+      return [node?.[1], node?.[2], model?.[1], model?.[2]].every((v) => Number(v ?? 0) > 0)
+    })
+    // One request in a 60 s window.
+    expect(text).toMatch(/top-e2e \(self\)\s+ready\s+\S+\s+\S+\s+-\s+0\.02\s/)
   })
 
   it('refits a narrower terminal: columns drop, no line is wider than the window', async () => {

@@ -94,10 +94,10 @@ export function bar(width: number, totalMb: number, usedMb: number, herdMb: numb
   return `[${'#'.repeat(herdCells)}${'='.repeat(usedCells - herdCells)}${free}]`
 }
 
-/** A small chart of recent values in ASCII, newest last. */
+/** A small chart of recent counts in ASCII, newest last: `_` for none, then `.-=+*#` up to the largest. */
 export function sparkline(values: number[], width: number): string {
-  const marks = ' _.-=+*#'
+  const marks = '.-=+*#'
   const recent = values.slice(-width)
   const max = Math.max(0, ...recent)
-  return recent.map((v) => (max <= 0 || v <= 0 ? ' ' : (marks[Math.max(1, Math.round((v / max) * (marks.length - 1)))] ?? '#'))).join('')
+  return recent.map((v) => (v <= 0 ? '_' : (marks[Math.min(marks.length - 1, Math.ceil((v / max) * marks.length) - 1)] ?? '#'))).join('')
 }

@@ -86,7 +86,7 @@ function nodesSection(nodes: TopNode[], width: number, now: number): Section {
       n.self ? ABSENT : (n.circuit ?? ABSENT),
       rate(t?.requestsPerSecond),
       rate(t?.tokensPerSecond),
-      t ? `${ms(t.ttfbP50Ms)}/${ms(t.ttfbP99Ms)}` : ABSENT,
+      t && (t.ttfbP50Ms !== null || t.ttfbP99Ms !== null) ? `${ms(t.ttfbP50Ms)}/${ms(t.ttfbP99Ms)}` : ABSENT,
       errors,
       t?.history?.requests.length ? sparkline(t.history.requests, 20) : ABSENT,
     ]
