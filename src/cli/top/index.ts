@@ -18,7 +18,7 @@ const FLAGS = {
   config: { type: 'string', short: 'c' },
   url: { type: 'string' },
   key: { type: 'string' },
-  interval: { type: 'string', short: 'n' },
+  interval: { type: 'string' },
   once: { type: 'boolean' },
 } as const
 
