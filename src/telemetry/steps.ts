@@ -104,20 +104,20 @@ function describe(span: TraceSpan, res: Answer): void {
 
 function endWithBody(span: TraceSpan, body: Readable): void {
   if (body.destroyed) {
-    span.fail(new Error('body destroyed'))
-    span.end()
+    endFailed(span, { code: 'aborted' })
     return
   }
-  const onEnd = (): void => span.end()
-  const onError = (err: Error): void => endFailed(span, err)
-  // Closed before its end: the consumer went away (a client disconnect) or it was cut off.
-  const onClose = (): void => {
-    if (!body.readableEnded) span.fail({ code: 'aborted' })
+  let done = false
+  const finish = (err: unknown): void => {
+    if (done) return
+    done = true
+    if (err !== undefined) span.fail(err)
     span.end()
   }
-  body.once('end', onEnd)
-  body.once('error', onError)
-  body.once('close', onClose)
+  body.once('end', () => finish(undefined))
+  body.once('error', (err: Error) => finish(err))
+  // Closed before its end: the consumer went away (a client disconnect) or it was cut off.
+  body.once('close', () => finish(body.readableEnded ? undefined : { code: 'aborted' }))
 }
 
 /** The part of the supervisor acquire needs. */
