@@ -1,7 +1,8 @@
 /**
  * An OTLP/HTTP trace receiver in the test process: accepts `POST /v1/traces` with a JSON
  * body (what @opentelemetry/exporter-trace-otlp-http sends) and keeps every span, flattened
- * with its resource's attributes. `keep: false` only counts (the bench's sink).
+ * with its resource's attributes. `keep: false` only counts (the bench's sink); `GET /stats`
+ * answers the counts.
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -79,6 +80,10 @@ export async function startOtlpReceiver(options: { keep?: boolean; port?: number
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
+      if (req.method === 'GET' && req.url === '/stats') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ requests: receiver.requests, spans: receiver.spanCount }))
+        return
+      }
       if (req.method !== 'POST' || req.url !== '/v1/traces') {
         res.writeHead(404).end()
         return
