@@ -128,7 +128,11 @@ export class Router {
     return { ...res, headers: { ...res.headers, [MODEL_HEADER]: profileId } }
   }
 
-  private async routeModel(req: RouteRequest): Promise<UpstreamResponse> {
+  /**
+   * Not async: the candidates loop (tryInOrder) is the one async frame on the way, traced
+   * or not. A refusal may be thrown synchronously; route() awaits it, so it rejects the same.
+   */
+  private routeModel(req: RouteRequest): Promise<UpstreamResponse> {
     if (req.hops > this.maxHops) {
       throw new HerdError('max_hops', `request was forwarded ${req.hops} times, more than mesh.max_hops (${this.maxHops})`)
     }
@@ -161,10 +165,8 @@ export class Router {
       throw new HerdError('no_route', `no node can serve '${req.profileId}' right now`, { retryAfterSeconds: 2 })
     }
     const span = req.trace?.child(SPAN.route, routeAttributes(req.profileId, candidates, this.c.local.nodeName))
-    // Awaited rather than returned: one promise hop fewer on the untraced path.
-    return await (span === undefined
-      ? this.tryInOrder(candidates, req, deadline)
-      : endAtHead(span, this.tryInOrder(candidates, { ...req, trace: span }, deadline)))
+    if (span === undefined) return this.tryInOrder(candidates, req, deadline)
+    return endAtHead(span, this.tryInOrder(candidates, { ...req, trace: span }, deadline))
   }
 
   /** Each candidate in turn until one answers with a head; a failure before it moves on while that may help. */
