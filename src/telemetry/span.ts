@@ -3,6 +3,7 @@
  * manager, no AsyncLocalStorage): a child is started from this span's context.
  */
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api'
+import { hrTime } from '@opentelemetry/core'
 import { ATTR } from './attributes.ts'
 import { formatTraceparent } from './traceparent.ts'
 import type { SpanAttributes, SpanName, SpanValue, TraceSpan } from './types.ts'
@@ -18,7 +19,11 @@ export class OtelSpan implements TraceSpan {
   }
 
   child(name: SpanName, attributes?: SpanAttributes, kind?: 'client' | 'internal'): TraceSpan {
-    const options = { kind: kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL, ...(attributes === undefined ? {} : { attributes: defined(attributes) }) }
+    const options = {
+      kind: kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL,
+      startTime: hrTime(),
+      ...(attributes === undefined ? {} : { attributes: defined(attributes) }),
+    }
     return new OtelSpan(this.tracer, this.tracer.startSpan(name, options, trace.setSpan(ROOT_CONTEXT, this.span)))
   }
 
@@ -35,7 +40,9 @@ export class OtelSpan implements TraceSpan {
   end(atMs?: number): void {
     if (this.ended) return
     this.ended = true
-    this.span.end(atMs)
+    // Explicit times, all from one clock (timeOrigin + performance.now()): the SDK's own
+    // anchor each span to Date.now(), whose milliseconds make siblings overlap by up to one.
+    this.span.end(hrTime(atMs))
   }
 
   propagation(): Record<string, string> {

@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino'
 import { createTraceState, ROOT_CONTEXT, SpanKind, trace, type Context, type Tracer } from '@opentelemetry/api'
+import { hrTime } from '@opentelemetry/core'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace'
@@ -126,7 +127,7 @@ export class OtelTracing implements Tracing {
       SPAN.receive,
       {
         kind: SpanKind.SERVER,
-        ...(startedAtMs === undefined ? {} : { startTime: startedAtMs }),
+        startTime: hrTime(startedAtMs),
         attributes: { [ATTR.httpMethod]: request.method, [ATTR.urlPath]: q < 0 ? request.url : request.url.slice(0, q) },
       },
       parentContext(parent),
@@ -143,6 +144,7 @@ export class OtelTracing implements Tracing {
       SPAN.receiveForwarded,
       {
         kind: SpanKind.SERVER,
+        startTime: hrTime(),
         attributes: {
           [ATTR.httpMethod]: request.method,
           [ATTR.urlPath]: q < 0 ? request.path : request.path.slice(0, q),
