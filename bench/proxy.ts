@@ -6,7 +6,7 @@
  * after round, so drift on a busy box hits them all alike.
  *
  *   npm run bench:proxy -- [--duration-ms 1000] [--rounds 3] [--concurrency 1,16,64]
- *     [--targets direct,herd,bare] [--events 32] [--event-bytes 100] [--profile] [--out FILE]
+ *     [--targets direct,herd,bare,traced] [--events 32] [--event-bytes 100] [--profile] [--out FILE]
  */
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
@@ -19,6 +19,7 @@ import { profileMarkdown, summarizeProfile } from './lib/cpuprofile.ts'
 import { runInterleaved } from './lib/interleaved.ts'
 import { latencyTable, met, targetTable, throughputTable, type ScenarioResult, type Target, type TargetName } from './lib/report.ts'
 import type { Summary } from './lib/stats.ts'
+import { tracingTable } from './lib/tracing-report.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const { values: opt } = parseArgs({
@@ -26,7 +27,7 @@ const { values: opt } = parseArgs({
     'duration-ms': { type: 'string', default: '1000' },
     rounds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '1,16,64' },
-    targets: { type: 'string', default: 'direct,herd,bare' },
+    targets: { type: 'string', default: 'direct,herd,bare,traced' },
     events: { type: 'string', default: '32' },
     'event-bytes': { type: 'string', default: '100' },
     profile: { type: 'boolean', default: false },
@@ -51,15 +52,20 @@ const profileFile = opt.profile ? join(await mkdtemp(join(tmpdir(), 'herd-bench-
 const load0 = loadavg()[0] ?? 0
 const endpoints = new Map<TargetName, Endpoint>()
 const connections = Math.max(...levels)
+let sink: BenchChild | undefined
 try {
   const upstream = await startChild(join(here, 'lib', 'fake-upstream.ts'), ['--events', opt.events, '--event-bytes', opt['event-bytes']])
   endpoints.set('direct', { child: upstream, agent: new Agent({ connections, keepAliveTimeout: 60_000 }) })
+  // traced: the same herd with tracing on, exporting to a local OTLP sink in a process of its own.
+  sink = names.includes('traced') ? await startChild(join(here, 'lib', 'otlp-sink.ts'), []) : undefined
   for (const name of names.filter((n) => n !== 'direct')) {
-    const script = join(here, 'lib', name === 'herd' ? 'herd-proxy-server.ts' : 'bare-proxy.ts')
-    endpoints.set(name, { child: await startChild(script, ['--upstream', upstream.url]), agent: new Agent({ connections, keepAliveTimeout: 60_000 }) })
+    const script = join(here, 'lib', name === 'herd' || name === 'traced' ? 'herd-proxy-server.ts' : 'bare-proxy.ts')
+    const args = ['--upstream', upstream.url, ...(name === 'traced' && sink ? ['--otlp', sink.url] : [])]
+    endpoints.set(name, { child: await startChild(script, args), agent: new Agent({ connections, keepAliveTimeout: 60_000 }) })
   }
 
   const herdChild = endpoints.get('herd')!.child
+  let cpuAtStart: (number | undefined)[] = []
   // The profile covers the measured rounds only (no start-up, no warm-up); idle time is left out when summarized.
   const results = await runInterleaved({
     label: 'bench:proxy',
@@ -71,9 +77,13 @@ try {
     rounds,
     durationMs,
     events,
-    ...(profileFile ? { beforeRounds: () => herdChild.profileStart() } : {}),
+    beforeRounds: async () => {
+      cpuAtStart = await Promise.all([herdChild.cpuUs(), endpoints.get('traced')?.child.cpuUs(), sink === undefined ? undefined : sinkSpans(sink.url)])
+      if (profileFile) await herdChild.profileStart()
+    },
   })
   if (profileFile) await herdChild.profileStop(profileFile)
+  const tracing = sink === undefined ? undefined : await tracingTotals(results, cpuAtStart, sink.url)
 
   const targets = targetsAt16(results)
   const cpu = cpus()
@@ -113,6 +123,16 @@ try {
     '',
     throughputTable(sse, true),
     '',
+    ...(tracing === undefined
+      ? []
+      : [
+          '## Tracing off versus on',
+          '',
+          '**herd** (tracing off: no `telemetry.otlp_endpoint`) against **traced** (the same, exporting every span by OTLP/HTTP JSON to a sink in another process; batch processor defaults as the daemon runs them).',
+          '',
+          tracing,
+          '',
+        ]),
     '## Targets',
     '',
     targetTable(targets),
@@ -132,6 +152,20 @@ try {
     await agent.close()
     await child.stop()
   }
+  await sink?.stop()
+}
+
+/** Tracing's whole-run figures: each herd's CPU over the measured rounds (between segments too) per request it answered, and the spans the sink got. */
+async function tracingTotals(results: ScenarioResult[], cpuAtStart: (number | undefined)[], sinkUrl: string): Promise<string> {
+  const requests = (name: 'herd' | 'traced'): number => results.reduce((n, s) => n + (s.runs[name]?.requests ?? 0), 0)
+  const [offStart = 0, onStart = 0, spansAtStart = 0] = cpuAtStart
+  const off = ((await endpoints.get('herd')!.child.cpuUs()) - offStart) / requests('herd')
+  const on = ((await endpoints.get('traced')!.child.cpuUs()) - onStart) / requests('traced')
+  return tracingTable(results, { spans: (await sinkSpans(sinkUrl)) - spansAtStart, tracedRequests: requests('traced'), cpuUsPerReqOff: off, cpuUsPerReqOn: on })
+}
+
+async function sinkSpans(url: string): Promise<number> {
+  return ((await (await fetch(`${url}/stats`)).json()) as { spans: number }).spans
 }
 
 /** The targets, all at concurrency 16; each with the bare proxy's figure when it ran. */

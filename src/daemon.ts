@@ -27,6 +27,7 @@ import {
   type LocalStateSources,
   type RemoteTargets,
 } from './router/index.ts'
+import { createTracing, type Tracing } from './telemetry/index.ts'
 import { Tenants } from './tenants/index.ts'
 import { HERD_VERSION } from './version.ts'
 import { createMesh, MESH_SECRET_MISSING, type Mesh, type NodeState } from './mesh/index.ts'
@@ -63,6 +64,8 @@ export class Daemon {
   private readonly admin: ApiDeps['admin']
   private readonly stateSources: LocalStateSources
   private readonly backends: Backends
+  /** `telemetry.otlp_endpoint`: spans exported by OTLP/HTTP; else NO_TRACING (nothing made per request). */
+  private readonly tracing: Tracing
   private mesh: Mesh | undefined
   private address: string | undefined
 
@@ -70,11 +73,23 @@ export class Daemon {
     const config = await loadConfig({ ...(options.configFile === undefined ? {} : { file: options.configFile }), ...(options.env ? { env: options.env } : {}) })
     const logger = options.logger ?? createLogger({ level: config.log_level, format: config.log_format, node: config.node.name })
     const cookbook = await loadCookbook(config.cookbook, { logger, ...(options.env === undefined ? {} : { env: options.env }) })
-    return new Daemon(config, logger, cookbook, await readTls(config), options.env)
+    const tracing = await createTracing({ logger: logger.child({ component: 'telemetry' }) }, config.telemetry, {
+      name: config.node.name,
+      version: HERD_VERSION,
+    })
+    return new Daemon(config, logger, cookbook, await readTls(config), options.env, tracing)
   }
 
-  private constructor(config: Config, logger: Logger, cookbook: Cookbook, tls: { cert: Buffer; key: Buffer } | undefined, env: NodeJS.ProcessEnv | undefined) {
+  private constructor(
+    config: Config,
+    logger: Logger,
+    cookbook: Cookbook,
+    tls: { cert: Buffer; key: Buffer } | undefined,
+    env: NodeJS.ProcessEnv | undefined,
+    tracing: Tracing,
+  ) {
     this.config = config
+    this.tracing = tracing
     this.logger = logger
     this.cookbook = cookbook
     const name = config.node.name
@@ -246,6 +261,7 @@ export class Daemon {
       catalog: this.catalog,
       convert: convertProtocols,
       metrics: this.metrics,
+      tracing,
       health: () => ({ ready: this.started, draining: this.draining, canSpawn: !this.draining }),
       cluster: () => clusterView(this.nodeState(), this.mesh?.addresses() ?? [], this.mesh?.peers() ?? [], (id) => this.router.circuit(id)),
       admin: this.admin,
@@ -259,6 +275,7 @@ export class Daemon {
       const info = await resolveLlamaServer(this.config, this.logger.child({ component: 'llama' }))
       this.llamaVersion = info.version
       this.fitParamsPath = info.fitParamsPath
+      await this.tracing.start()
       await this.tenants.start()
       this.tenants.on('usage:settled', (u) => this.metrics.tenantUsage(u))
       await this.instances.start()
@@ -343,6 +360,8 @@ export class Daemon {
       () => this.logger.warn('mesh stop took over 3 s; going on'),
     )
     await this.instances.stop()
+    // Spans end with their answers: what is queued goes out now (bounded), before the process ends.
+    await this.tracing.stop({ timeoutMs: 2_000 })
     await this.tenants.stop()
     await bounded(this.backends.stop(), 2_000, () => this.logger.warn('backends took over 2 s to stop; going on'))
     await this.resources.stop()
@@ -391,6 +410,7 @@ export class Daemon {
           convert: convertProtocols,
           route: (r) => this.router.route(r),
           admin: { catalog: this.catalog, admin: this.admin },
+          tracing: this.tracing,
         }),
         services: [this.tenants.replication],
       },

@@ -14,6 +14,7 @@ import { buildApp, Metrics } from '../../src/api/index.ts'
 import type { Cookbook, ProfileSpec } from '../../src/config/types.ts'
 import type { ModelState } from '../../src/mesh/types.ts'
 import { ModelCatalog, Router } from '../../src/router/index.ts'
+import { createTracing } from '../../src/telemetry/index.ts'
 import { Tenants } from '../../src/tenants/index.ts'
 import { serveProbes } from './probe.ts'
 
@@ -58,9 +59,18 @@ const MODEL_STATE: ModelState = {
   canFitAfterEviction: true,
 }
 
-/** With `tenants`: that many tenant keys (with rpm, tpm and a daily quota) in a real store under `home`, their secrets written to `home/secrets.json`. */
-export async function startHerdProxy(upstream: string, tenants?: { keys: number; home: string }): Promise<{ url: string; close: () => Promise<void> }> {
+/**
+ * With `tenants`: that many tenant keys (with rpm, tpm and a daily quota) in a real store under `home`, their secrets written to `home/secrets.json`.
+ * With `otlp`: tracing on, exporting there as the daemon would (`telemetry.otlp_endpoint`).
+ */
+export async function startHerdProxy(
+  upstream: string,
+  tenants?: { keys: number; home: string },
+  otlp?: string,
+): Promise<{ url: string; close: () => Promise<void> }> {
   const logger = pino({ level: 'silent' })
+  const tracing = await createTracing({ logger }, { otlp_endpoint: otlp ?? null, service_name: 'herd', sample_ratio: 1 }, { name: 'bench' })
+  await tracing.start()
   let keyring: Tenants | undefined
   if (tenants !== undefined) {
     keyring = new Tenants({ logger, nodeId: () => 'bench' }, { home: tenants.home })
@@ -105,6 +115,7 @@ export async function startHerdProxy(upstream: string, tenants?: { keys: number;
     router,
     catalog,
     metrics: new Metrics({ load: () => [] }),
+    tracing,
     health: () => ({ ready: true, draining: false, canSpawn: false }),
     cluster: () => [],
     admin: {
@@ -122,15 +133,16 @@ export async function startHerdProxy(upstream: string, tenants?: { keys: number;
       await app.close()
       await dispatcher.close()
       await keyring?.stop()
+      await tracing.stop()
     },
   }
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { upstream: { type: 'string' }, keys: { type: 'string' }, home: { type: 'string' } } })
+  const { values } = parseArgs({ options: { upstream: { type: 'string' }, keys: { type: 'string' }, home: { type: 'string' }, otlp: { type: 'string' } } })
   if (values.upstream === undefined) throw new Error('--upstream http://host:port is required')
   const tenants = values.keys === undefined || values.home === undefined ? undefined : { keys: Number(values.keys), home: values.home }
-  const proxy = await startHerdProxy(values.upstream, tenants)
+  const proxy = await startHerdProxy(values.upstream, tenants, values.otlp)
   process.stdout.write(`${proxy.url}\n`)
   serveProbes(() => void proxy.close())
 }

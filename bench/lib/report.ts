@@ -1,8 +1,8 @@
 /** The markdown report: per mode a latency table and a throughput/CPU table, then the targets. */
 import type { Summary } from './stats.ts'
 
-/** direct: straight to the fake upstream; herd: via herd; bare: via a minimal fastify+undici proxy. */
-export type TargetName = 'direct' | 'herd' | 'bare'
+/** direct: straight to the fake upstream; herd: via herd; bare: via a minimal fastify+undici proxy; traced: via herd with tracing on. */
+export type TargetName = 'direct' | 'herd' | 'bare' | 'traced'
 
 export interface ScenarioResult {
   stream: boolean

@@ -13,6 +13,7 @@ import type { RouteRequest, UpstreamResponse } from '../router/types.ts'
 import type { Tenants } from '../tenants/index.ts'
 import { uiRoutes } from '../ui/index.ts'
 import type { RemoteAdminRequest } from './admin-mesh.ts'
+import type { Tracing } from '../telemetry/index.ts'
 import { authorize, installAuth, type AuthKeys } from './auth.ts'
 import { installBodyParser } from './body.ts'
 import { installCors } from './cors.ts'
@@ -63,6 +64,8 @@ export interface ApiDeps {
   /** OpenAI ⇄ Anthropic conversion, the same the backends are given: which endpoints a backend model serves, and whether a request converts. */
   convert?: Converter
   metrics: Metrics
+  /** Spans for requests (telemetry); absent or NO_TRACING: none. */
+  tracing?: Tracing
   health: () => HealthView
   cluster: () => unknown[]
   admin: {

@@ -15,6 +15,7 @@ import type { Converter } from '../backends/index.ts'
 import { HerdError } from '../errors/index.ts'
 import { noEgressRequested, NO_EGRESS_HEADER, parseWaitHeader, WAIT_HEADER, type ForwardRequest, type ModelCatalog } from '../router/index.ts'
 import type { RouteRequest, UpstreamResponse, WaitState } from '../router/types.ts'
+import { endAtLastByte, endFailed, withTrace, type Tracing } from '../telemetry/index.ts'
 
 export interface ForwardHandlerDeps {
   nodeName: string
@@ -24,18 +25,29 @@ export interface ForwardHandlerDeps {
   convert?: Converter
   /** Admin operations peers may ask of this node (api/admin-mesh.ts); absent: none over the mesh. */
   admin?: Pick<ApiDeps, 'catalog' | 'admin'>
+  /** Spans for forwarded requests, children of the asking node's forward span. Absent: none. */
+  tracing?: Tracing
 }
 
 export function forwardHandler(deps: ForwardHandlerDeps) {
   return async (fwd: ForwardRequest, options: { signal: AbortSignal; onWaiting?: (state: () => WaitState) => void }): Promise<UpstreamResponse> => {
+    // Admin reads and actions are not model requests: no forwarded-request span for them.
+    if (deps.admin !== undefined && isAdminForward(fwd)) {
+      try {
+        return await adminForward(deps.admin, deps.nodeName, fwd, options.signal)
+      } catch (err: unknown) {
+        if (options.signal.aborted) throw err
+        return errorResponse(deps.nodeName, toHerdError(err))
+      }
+    }
+    const span = deps.tracing?.receiveForwarded(fwd)
     try {
-      if (deps.admin !== undefined && isAdminForward(fwd)) return await adminForward(deps.admin, deps.nodeName, fwd, options.signal)
       const [path = '', search = ''] = fwd.path.split('?', 2)
       const endpoint = Object.hasOwn(ENDPOINT_BY_PATH, path) ? ENDPOINT_BY_PATH[path] : undefined
       if (endpoint === undefined || ENDPOINTS[endpoint].method !== fwd.method)
         throw new HerdError('not_found', `no route for ${clip(fwd.method)} ${clip(fwd.path)}`)
       const deadline = parseWaitHeader(fwd.headers[WAIT_HEADER])
-      const route = prepareRoute(
+      let route = prepareRoute(
         deps.catalog,
         {
           endpoint,
@@ -50,9 +62,11 @@ export function forwardHandler(deps: ForwardHandlerDeps) {
         },
         deps.convert === undefined ? {} : { convert: deps.convert },
       )
+      if (span !== undefined) route = withTrace(span, route)
       // What a stream waits on here travels back to the asking node in keep-alives (its client hears it as SSE comments).
-      return await deps.route(route.stream && options.onWaiting !== undefined ? { ...route, onWaiting: options.onWaiting } : route)
+      return await endAtLastByte(span, deps.route(route.stream && options.onWaiting !== undefined ? { ...route, onWaiting: options.onWaiting } : route))
     } catch (err: unknown) {
+      endFailed(span, err)
       if (options.signal.aborted) throw err
       return errorResponse(deps.nodeName, toHerdError(err))
     }

@@ -100,6 +100,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Confi
     },
     tenants: cfg.tenants,
     cache: cfg.cache,
+    telemetry: cfg.telemetry,
     cookbook: resolveFrom(baseFor(['cookbook']), cfg.cookbook, userHome),
     log_level: cfg.log_level,
     log_format: cfg.log_format,

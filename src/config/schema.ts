@@ -126,6 +126,18 @@ export const cacheSchema = z.strictObject({
     .default(null),
 })
 
+export const telemetrySchema = z.strictObject({
+  /** OTLP/HTTP collector base URL (`/v1/traces` is appended unless the path ends so). Null: tracing off, at no cost. */
+  otlp_endpoint: z
+    .url({ protocol: /^https?$/, error: 'expected an http(s) URL such as http://127.0.0.1:4318' })
+    .nullable()
+    .default(null),
+  /** The `service.name` of herd's spans; each node's name is `service.instance.id`. */
+  service_name: z.string().min(1).max(256).default('herd'),
+  /** Share of new traces kept (0–1); a caller's `traceparent` sampled flag decides for its own trace. */
+  sample_ratio: z.number().min(0).max(1).default(1),
+})
+
 export const nodeSchema = z.strictObject({
   /** Human name shown in /cluster/nodes and x-herd-node. Default: the host name. */
   name: z.string().min(1).optional(),
@@ -139,6 +151,7 @@ export const configSchema = z.strictObject({
   resources: resourcesSchema.prefault({}),
   tenants: tenantsSchema.prefault({}),
   cache: cacheSchema.prefault({}),
+  telemetry: telemetrySchema.prefault({}),
   /** Cookbook file or folder of *.yaml files; relative to the config file. */
   cookbook: z.string().default('cookbook.yaml'),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

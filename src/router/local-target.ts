@@ -12,6 +12,7 @@ import type { AcquireOptions, Lease } from '../instances/types.ts'
 import { startDeadline } from './deadline.ts'
 import { relayableHeaders } from './headers.ts'
 import type { RouteRequest, UpstreamResponse } from './types.ts'
+import { acquire, upstreamSpans } from '../telemetry/index.ts'
 
 /** The part of the supervisor the router needs. */
 export interface LocalInstances {
@@ -38,7 +39,7 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
   let lease: Lease
   try {
     const onWaiting = req.onWaiting
-    lease = await c.instances.acquire(profile, {
+    lease = await acquire(req.trace, c.instances, profile, {
       signal: deadline.signal,
       requestId: req.requestId,
       ...(req.deadline === undefined ? {} : { deadline: req.deadline }),
@@ -63,6 +64,7 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
   }
   const signal = controller.signal
   const started = performance.now()
+  const spans = upstreamSpans(req.trace, lease)
   let res: Dispatcher.ResponseData
   try {
     res = await c.dispatcher.request({
@@ -78,11 +80,13 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
       bodyTimeout: 300_000,
     })
   } catch (err: unknown) {
+    spans?.failed(err)
     await settleCrash(lease, deadline.signal)
     unlisten()
     lease.release()
     throw deadline.timedOut ?? upstreamFailure(err, req, lease, profile)
   }
+  spans?.answered(res.statusCode)
   const headers = relayableHeaders(res.headers, { trustLength: true })
   const sse = (headers['content-type'] ?? '').includes('text/event-stream')
   const body = res.body.pipe(new TimingsTap(sse))
@@ -92,10 +96,12 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
     released = true
     unlisten()
     const result = body.result(performance.now() - started)
+    spans?.done(result)
     lease.release(result)
     c.onCompleted?.(profile.id, result)
   }
   res.body.once('error', (err: Error) => {
+    spans?.failed(err)
     void settleCrash(lease, deadline.signal).then(() => {
       const failure = deadline.timedOut ?? upstreamFailure(err, req, lease, profile)
       // The head is gone already: an event stream ends with an error event, other bodies are cut off.

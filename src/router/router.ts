@@ -17,6 +17,7 @@ import { rejectRemoteError } from './remote-error.ts'
 import { memoryRoom, rank, score, type Candidate } from './scoring.ts'
 import type { RouteRequest, UpstreamResponse, WaitState } from './types.ts'
 import type { RouteStrategy } from '../config/types.ts'
+import { attempting, endAtHead, endAtLastByte, forwardSpan, propagate, routeAttributes, SPAN } from '../telemetry/index.ts'
 
 /** A peer as the router sees it (the mesh's view, narrowed). */
 export interface RoutablePeer {
@@ -127,7 +128,11 @@ export class Router {
     return { ...res, headers: { ...res.headers, [MODEL_HEADER]: profileId } }
   }
 
-  private async routeModel(req: RouteRequest): Promise<UpstreamResponse> {
+  /**
+   * Not async: the candidates loop (tryInOrder) is the one async frame on the way, traced
+   * or not. A refusal may be thrown synchronously; route() awaits it, so it rejects the same.
+   */
+  private routeModel(req: RouteRequest): Promise<UpstreamResponse> {
     if (req.hops > this.maxHops) {
       throw new HerdError('max_hops', `request was forwarded ${req.hops} times, more than mesh.max_hops (${this.maxHops})`)
     }
@@ -159,12 +164,21 @@ export class Router {
       }
       throw new HerdError('no_route', `no node can serve '${req.profileId}' right now`, { retryAfterSeconds: 2 })
     }
+    const span = req.trace?.child(SPAN.route, routeAttributes(req.profileId, candidates, this.c.local.nodeName))
+    if (span === undefined) return this.tryInOrder(candidates, req, deadline)
+    return endAtHead(span, this.tryInOrder(candidates, { ...req, trace: span }, deadline))
+  }
+
+  /** Each candidate in turn until one answers with a head; a failure before it moves on while that may help. */
+  private async tryInOrder(candidates: Candidate[], req: RouteRequest, deadline: number): Promise<UpstreamResponse> {
     let lastError: unknown
+    let tries = 0
     for (const candidate of candidates) {
       if (req.signal.aborted) throw req.signal.reason
       // Past the mesh-wide deadline the next candidate would only wait in vain.
       if (lastError !== undefined && Date.now() >= deadline) break
       try {
+        attempting(req.trace, candidate.local ? this.c.local.nodeName : (candidate.name ?? candidate.nodeId), ++tries)
         return await this.attempt(candidate, req)
       } catch (err: unknown) {
         lastError = err
@@ -198,20 +212,22 @@ export class Router {
     this.circuits.attempt(peerId)
     if (candidate.seq !== undefined) this.pending.add(peerId, candidate.seq)
     let res: UpstreamResponse
+    const span = forwardSpan(req.trace, peerId, node, req.hops + 1)
     try {
       const headers = req.deadline === undefined ? req.headers : { ...req.headers, [WAIT_HEADER]: waitHeader(req.deadline) }
-      const answer = await remote.forward(
+      const forwarded = remote.forward(
         peerId,
         {
           requestId: req.requestId,
           method: req.method ?? 'POST',
           path: req.path,
-          headers,
+          headers: propagate(span, headers),
           hops: req.hops + 1,
           body: req.body,
         },
         onWaiting === undefined ? { signal: req.signal } : { signal: req.signal, onWaiting: (state) => onWaiting(() => ({ ...state, model, node })) },
       )
+      const answer = await endAtLastByte(span, forwarded)
       // An error envelope is a failed attempt, not a success: look before counting.
       res = await rejectRemoteError(answer, peerId)
     } catch (err: unknown) {

@@ -5,6 +5,7 @@
 import type { RouteStrategy } from '../config/types.ts'
 import type { Readable } from 'node:stream'
 import type { ErrorShape } from '../errors/index.ts'
+import type { TraceSpan } from '../telemetry/index.ts'
 
 /** The llama-server endpoints herd routes by model (paths and capabilities: src/api/endpoints.ts). */
 export type Endpoint =
@@ -71,6 +72,8 @@ export interface RouteRequest {
    * streaming client; a peer carries it back in its keep-alive frames.
    */
   onWaiting?: OnWaiting
+  /** The span this step's spans are children of (telemetry); absent when tracing is off or the request is not traced. */
+  trace?: TraceSpan
 }
 
 /**

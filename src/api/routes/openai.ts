@@ -17,6 +17,7 @@ import { cachedRoute } from '../cache.ts'
 import { completeMessages, completeResponses } from '../../protocols/index.ts'
 import type { Endpoint, UpstreamResponse } from '../../router/types.ts'
 import { noEgressRequested, NO_EGRESS_HEADER } from '../../router/backend-target.ts'
+import { endFailed, endReceive, withTrace } from '../../telemetry/index.ts'
 
 export function openaiRoutes(app: FastifyInstance, deps: ApiDeps): void {
   for (const [endpoint, spec] of Object.entries(ENDPOINTS) as [Endpoint, (typeof ENDPOINTS)[Endpoint]][]) {
@@ -65,6 +66,9 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
       : undefined
   if (loading) route = { ...route, onWaiting: loading.onWaiting }
   const shape = errorShapeOf(request)
+  // Refusals before this point (auth, validation, tenant limits) make no span.
+  const span = deps.tracing?.receive(request, started)
+  if (span !== undefined) route = withTrace(span, route)
   deps.metrics.inFlight.inc()
   loading?.start()
   let res: UpstreamResponse
@@ -74,6 +78,7 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
     loading?.stop()
     deps.metrics.inFlight.dec()
     tenancy.failed()
+    endFailed(span, err)
     const early = loading?.stream
     // Counted in herd_requests_total by the error handler, like every refusal.
     if (early === undefined) throw err
@@ -97,6 +102,7 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
   const onDone = (err: Error | undefined): void => {
     deps.metrics.inFlight.dec()
     deps.metrics.requests.inc({ endpoint, model: route.profileId, status: err ? 'aborted' : String(res.status) })
+    endReceive(span, res, err)
     if (err) request.log.warn({ err: err.message }, 'response ended early')
   }
   const early = loading?.stream
