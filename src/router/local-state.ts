@@ -5,7 +5,7 @@
 import type { Cookbook, ProfileSpec } from '../config/types.ts'
 import type { ProfileLoad } from '../instances/types.ts'
 import type { FitAnswer } from '../hardware/index.ts'
-import type { BackendState, ModelState, NodeState, PriceState, ResourceState } from '../mesh/types.ts'
+import type { BackendState, InventoryState, ModelState, NodeState, PriceState, ResourceState } from '../mesh/types.ts'
 
 export interface LocalStateSources {
   name: string
@@ -23,6 +23,8 @@ export interface LocalStateSources {
   backends?: () => BackendState[]
   /** `tenants.cost_per_hour`: priced into local profiles that name no `price`. @default 0 */
   costPerHour?: number
+  /** GGUF facts of this node's model files (inventory/). Absent: none gossiped. */
+  inventory?: () => InventoryState[]
 }
 
 /**
@@ -85,5 +87,6 @@ export function localState(s: LocalStateSources): LocalState {
     resources: s.resources(),
     models: localModels(s),
     backends: s.backends?.() ?? [],
+    ...(s.inventory === undefined ? {} : { inventory: s.inventory() }),
   }
 }
