@@ -25,7 +25,8 @@ export function factsOf(info: GgufInfo, extra: { parts?: number; mmproj?: string
     file: basename(info.path),
     architecture: info.architecture,
     parameters: info.parameterCount,
-    quantization: info.fileTypeName ?? null,
+    // llama.cpp's enum says MOSTLY_Q4_K_M; people (and file names) say Q4_K_M.
+    quantization: info.fileTypeName === undefined ? null : info.fileTypeName.replace(/^MOSTLY_/, ''),
     contextLength: info.contextLength,
     sizeBytes: info.fileSize,
     parts: extra.parts ?? 1,
