@@ -1,6 +1,6 @@
 /**
  * This node's inventory as it gossips it: one entry per local profile whose GGUF file is
- * here. About 300 bytes of JSON an entry (measured in test/inventory/state.test.ts).
+ * here. About 360 bytes of JSON an entry for a typical model (measured in test/inventory/state.test.ts).
  */
 import type { ProfileSpec } from '../config/index.ts'
 import type { LearnedEntry } from '../hardware/index.ts'
