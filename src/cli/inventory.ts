@@ -41,7 +41,12 @@ export function render(inv: ClusterInventory): string {
   if (inv.backends.length === 0) return models
   const backends = table(
     ['BACKEND MODEL', 'PROTOCOL', 'EGRESS', 'NODES (health, in use/max)'],
-    inv.backends.map((b) => [b.id, b.protocol, b.egress ? 'yes' : 'no', b.nodes.map((n) => `${n.node}(${n.health}, ${n.in_use}/${n.max_concurrency})`).join(' ')]),
+    inv.backends.map((b) => [
+      b.id,
+      b.protocol,
+      b.egress ? 'yes' : 'no',
+      b.nodes.map((n) => `${n.node}(${n.health}, ${n.in_use}/${n.max_concurrency})`).join(' '),
+    ]),
   )
   return `${models}\n${backends}`
 }

@@ -108,6 +108,11 @@ export function buildProfile(modelName: string, profile: ProfileFile, file: stri
  * under `model_dirs`): `model:default`, the file as `model_path`, these llama-server args.
  */
 export function defaultProfile(modelName: string, modelPath: string, args: readonly string[], description?: string): ProfileSpec {
-  const parsed = profileSchema.parse({ id: 'default', model_path: modelPath, llama_server_args: [...args], ...(description === undefined ? {} : { description }) })
+  const parsed = profileSchema.parse({
+    id: 'default',
+    model_path: modelPath,
+    llama_server_args: [...args],
+    ...(description === undefined ? {} : { description }),
+  })
   return buildProfile(modelName, parsed, modelPath)
 }

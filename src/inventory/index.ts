@@ -7,7 +7,15 @@ export { ModelInventory, discoveredModel, type DiscoveredModel, type InventoryIt
 export type { ModelInventoryComponents, ModelInventoryEvents, ModelInventoryInit } from './inventory.ts'
 export { withDiscovered } from './merge.ts'
 export { inventoryState, type InventorySources } from './state.ts'
-export { clusterInventory, type ClusterInventory, type InventoryModelView, type InventoryNodeView, type InventoryBackendView, type InventoryNode, type MemoryView } from './view.ts'
+export {
+  clusterInventory,
+  type ClusterInventory,
+  type InventoryModelView,
+  type InventoryNodeView,
+  type InventoryBackendView,
+  type InventoryNode,
+  type MemoryView,
+} from './view.ts'
 export { fitContext, estimateFor, nodeBudget, type NodeBudget } from './context.ts'
 export { scanModelDirs, type FoundFile, type ScanResult, type ScanLimits } from './scan.ts'
 export { groupFiles, isProjector, type ModelGroup, type ReadGguf } from './group.ts'

@@ -186,7 +186,10 @@ export class ModelInventory extends EventEmitter<ModelInventoryEvents> {
     }
     try {
       const scan = await scanModelDirs(this.dirs, { ...this.limits, signal: controller.signal })
-      for (const root of scan.missingRoots) once(`missing:${root}`, () => this.c.logger.warn({ dir: root }, `model_dirs: ${root} is not a folder (yet); looking again every ${this.rescanMs / 1000} s`))
+      for (const root of scan.missingRoots)
+        once(`missing:${root}`, () =>
+          this.c.logger.warn({ dir: root }, `model_dirs: ${root} is not a folder (yet); looking again every ${this.rescanMs / 1000} s`),
+        )
       for (const p of scan.problems) once(`problem:${p.path}:${p.message}`, () => this.c.logger.warn({ path: p.path }, `model_dirs: ${p.path}: ${p.message}`))
       this.watchRoots(scan.missingRoots)
 
@@ -194,7 +197,9 @@ export class ModelInventory extends EventEmitter<ModelInventoryEvents> {
       for (const file of scan.files) {
         const r = await this.read(file)
         if (r instanceof Error) {
-          once(`bad:${file.path}:${file.size}:${file.mtimeMs}`, () => this.c.logger.warn({ path: file.path }, `model_dirs: skipping ${file.path}: ${r.message}`))
+          once(`bad:${file.path}:${file.size}:${file.mtimeMs}`, () =>
+            this.c.logger.warn({ path: file.path }, `model_dirs: skipping ${file.path}: ${r.message}`),
+          )
           continue
         }
         read.push({ file, ...r })
@@ -272,7 +277,9 @@ export class ModelInventory extends EventEmitter<ModelInventoryEvents> {
     const out: DiscoveredModel[] = []
     for (const [item, name] of names) {
       if (isCookbookName(cookbook, name)) {
-        once(`shadow:${name}:${item.path}`, () => this.c.logger.info({ model: name, path: item.path }, `model_dirs: ${item.path} is not added as "${name}": the cookbook defines that name`))
+        once(`shadow:${name}:${item.path}`, () =>
+          this.c.logger.info({ model: name, path: item.path }, `model_dirs: ${item.path} is not added as "${name}": the cookbook defines that name`),
+        )
         continue
       }
       if (out.length >= MAX_DISCOVERED_MODELS) {
@@ -282,7 +289,9 @@ export class ModelInventory extends EventEmitter<ModelInventoryEvents> {
       try {
         out.push(discoveredModel(name, item.group, budget))
       } catch (err: unknown) {
-        once(`build:${item.path}`, () => this.c.logger.warn({ path: item.path }, `model_dirs: skipping ${item.path}: ${err instanceof Error ? err.message : String(err)}`))
+        once(`build:${item.path}`, () =>
+          this.c.logger.warn({ path: item.path }, `model_dirs: skipping ${item.path}: ${err instanceof Error ? err.message : String(err)}`),
+        )
       }
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : 1))

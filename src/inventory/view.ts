@@ -69,7 +69,15 @@ export interface InventoryBackendView {
   model: string
   protocol: BackendState['protocol']
   egress: boolean
-  nodes: { node: string; id: string; fresh: boolean; health: BackendState['health']; circuit: BackendState['circuit']; in_use: number; max_concurrency: number }[]
+  nodes: {
+    node: string
+    id: string
+    fresh: boolean
+    health: BackendState['health']
+    circuit: BackendState['circuit']
+    in_use: number
+    max_concurrency: number
+  }[]
 }
 
 export interface ClusterInventory {

@@ -27,7 +27,10 @@ afterEach(async () => {
 function make(options: { book?: Cookbook; rescanMs?: number; budget?: NodeBudget } = {}) {
   const { logger, lines, warnings } = captureLogger()
   const book = options.book ?? cookbook([])
-  inventory = new ModelInventory({ logger, budget: () => options.budget ?? BIG_CPU, cookbook: () => book }, { dirs: [dir], rescanMs: options.rescanMs ?? 60_000, debounceMs: 20 })
+  inventory = new ModelInventory(
+    { logger, budget: () => options.budget ?? BIG_CPU, cookbook: () => book },
+    { dirs: [dir], rescanMs: options.rescanMs ?? 60_000, debounceMs: 20 },
+  )
   return { inventory, lines, warnings }
 }
 
@@ -45,7 +48,14 @@ describe('ModelInventory', () => {
     expect(tiny?.spec.id).toBe('tiny-chat:default')
     expect(tiny?.spec.modelPath).toBe(join(dir, 'chat/tiny.gguf'))
     expect(tiny?.spec.args).toEqual(['-c', '1024', '--mmproj', join(dir, 'chat/mmproj-tiny.gguf')])
-    expect(tiny?.facts).toMatchObject({ file: 'tiny.gguf', architecture: 'llama', quantization: 'F16', contextLength: 1024, parts: 1, mmproj: 'mmproj-tiny.gguf' })
+    expect(tiny?.facts).toMatchObject({
+      file: 'tiny.gguf',
+      architecture: 'llama',
+      quantization: 'F16',
+      contextLength: 1024,
+      parts: 1,
+      mmproj: 'mmproj-tiny.gguf',
+    })
     expect(big?.spec.modelPath).toBe(parts[0])
     expect(big?.facts).toMatchObject({ file: 'big-00001-of-00002.gguf', parts: 2, parameters: tinyParameterCount(), mmproj: null })
     expect(tiny?.estimate.sysmemMb).toBeGreaterThan(0)

@@ -105,7 +105,10 @@ describe('the gossiped inventory', () => {
 
 describe('clusterInventory', () => {
   const entry = (id: string, over: Partial<InventoryState> = {}): InventoryState => ({ id, source: 'cookbook', ...item.facts, ...over })
-  const a = state('a', { models: [model('llama:default'), model('hf:default')], inventory: [entry('llama:default', { learnedSysmemMb: 950, learnedVramMb: null })] })
+  const a = state('a', {
+    models: [model('llama:default'), model('hf:default')],
+    inventory: [entry('llama:default', { learnedSysmemMb: 950, learnedVramMb: null })],
+  })
   const b = state('b', {
     models: [model('llama:default', 1)],
     inventory: [entry('llama:default', { source: 'model_dirs', context: 8192, estimateVramMb: 9000, estimateSysmemMb: 800 })],
