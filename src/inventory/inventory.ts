@@ -93,6 +93,8 @@ export class ModelInventory extends EventEmitter<ModelInventoryEvents> {
   /** Things said once (a bad file, a missing folder, a shadowed name) until they change. */
   private said = new Set<string>()
   private models: readonly DiscoveredModel[] = []
+  /** `models` by profile id: gossip asks for every profile on each heartbeat. */
+  private byId = new Map<string, DiscoveredModel>()
   private fingerprint = '[]'
   private cookbookItems = new Map<string, InventoryItem>()
   private lastScanMs = 0
@@ -133,7 +135,7 @@ export class ModelInventory extends EventEmitter<ModelInventoryEvents> {
 
   /** What is known of a local profile's file (a discovered model's or a cookbook one's), as of the last scan. */
   item(profileId: string): InventoryItem | undefined {
-    const m = this.models.find((d) => d.spec.id === profileId)
+    const m = this.byId.get(profileId)
     if (m !== undefined) return { source: 'model_dirs', facts: m.facts, context: m.context, estimate: m.estimate }
     return this.cookbookItems.get(profileId)
   }
@@ -216,9 +218,11 @@ export class ModelInventory extends EventEmitter<ModelInventoryEvents> {
       if (fingerprint === this.fingerprint) return
       const before = new Set(this.models.map((m) => m.name))
       this.models = models
+      this.byId = new Map(models.map((m) => [m.spec.id, m]))
       this.fingerprint = fingerprint
       const added = models.filter((m) => !before.has(m.name)).map((m) => m.name)
-      const removed = [...before].filter((n) => !models.some((m) => m.name === n))
+      const now = new Set(models.map((m) => m.name))
+      const removed = [...before].filter((n) => !now.has(n))
       this.c.logger.info({ models: models.length, added, removed, scan_ms: Math.round(this.lastScanMs) }, 'model_dirs inventory changed')
       this.emit('inventory:changed')
     } catch (err: unknown) {
