@@ -89,18 +89,22 @@ const backends = z
   .refine((list) => list.reduce((n, b) => n + b.models.length, 0) <= MAX_GOSSIP_BACKEND_MODELS, `at most ${MAX_GOSSIP_BACKEND_MODELS} backend models in all`)
 
 const mb = z.number().finite().nonnegative()
+/** File names and GGUF names are printed by `herd inventory`: no control characters (terminal escapes). */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const NO_CONTROL = /^[^\u0000-\u001f\u007f-\u009f]*$/
+const printable = (max: number) => z.string().max(max).regex(NO_CONTROL, 'no control characters')
 
 const inventoryEntry = z.looseObject({
   id: short,
   source: z.enum(['cookbook', 'model_dirs']),
-  file: z.string().max(MAX_FILE_NAME),
-  architecture: z.string().max(64),
+  file: printable(MAX_FILE_NAME),
+  architecture: printable(64),
   parameters: mb,
-  quantization: z.string().max(64).nullable(),
+  quantization: printable(64).nullable(),
   contextLength: mb,
   sizeBytes: mb,
   parts: z.number().int().min(1).max(100_000),
-  mmproj: z.string().max(MAX_FILE_NAME).nullable(),
+  mmproj: printable(MAX_FILE_NAME).nullable(),
   context: mb.optional(),
   estimateVramMb: mb.optional(),
   estimateSysmemMb: mb.optional(),

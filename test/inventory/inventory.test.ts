@@ -63,6 +63,13 @@ describe('ModelInventory', () => {
     expect(tiny?.spec.description).toBe('found in model_dirs: tiny.gguf')
   })
 
+  it('gossips an odd file name made printable, so peers never refuse the state for it', async () => {
+    await writeTinyGguf(join(dir, 'odd\u001b[31mname.gguf'), { name: 'odd' })
+    const { inventory } = make()
+    await inventory.start()
+    expect(inventory.discovered()[0]?.facts.file).toBe('odd?[31mname.gguf')
+  })
+
   it('sizes the context to the budget: the trained one when it fits, less when not, never under the floor', async () => {
     await writeTinyGguf(join(dir, 'long.gguf'), { name: 'long', contextLength: 65536, embeddingLength: 256 })
     const roomy = make()

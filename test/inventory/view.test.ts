@@ -100,6 +100,8 @@ describe('the gossiped inventory', () => {
     expect(parseNodeState(JSON.stringify(state('a', { inventory: many })))).toBeInstanceOf(Error)
     expect(parseNodeState(JSON.stringify(state('a', { inventory: [{ ...entry, file: 'x'.repeat(256) }] })))).toBeInstanceOf(Error)
     expect(parseNodeState(JSON.stringify(state('a', { inventory: [{ ...entry, parameters: -1 }] })))).toBeInstanceOf(Error)
+    // herd inventory prints file names: a peer's terminal escape is refused.
+    expect(parseNodeState(JSON.stringify(state('a', { inventory: [{ ...entry, file: 'x\u001b[2J.gguf' }] })))).toBeInstanceOf(Error)
   })
 })
 
