@@ -33,8 +33,7 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g
  * so one odd file can never get this node's whole state refused by its peers.
  */
 export function cleanText(text: string, max: number): string {
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?').slice(0, max)
+  return text.replace(CONTROL, '?').slice(0, max)
 }
 
 export function factsOf(info: GgufInfo, extra: { parts?: number; mmproj?: string | undefined } = {}): GgufFacts {
