@@ -8,7 +8,7 @@
  * projector whose name, less `mmproj`, shares the longest start with the model's file name
  * (none when that is a tie or nothing).
  */
-import { elementCount, tensorDataBytes, type GgufFile, type GgufInfo } from '../hardware/index.ts'
+import { withParts, type GgufFile, type GgufInfo } from '../hardware/index.ts'
 import { fileStem, SPLIT_FILE } from './names.ts'
 import type { FoundFile, ScanProblem } from './scan.ts'
 
@@ -107,14 +107,8 @@ function commonPrefix(a: string, b: string): number {
 }
 
 function mergedInfo(info: GgufInfo, parts: readonly ReadGguf[]): GgufInfo {
-  if (parts.length <= 1) return info
-  const tensors = parts.flatMap((p) => p.gguf.tensors)
-  return {
-    ...info,
-    tensors,
-    tensorCount: tensors.length,
-    parameterCount: tensors.reduce((n, t) => n + elementCount(t), 0),
-    tensorBytes: parts.reduce((n, p) => n + p.gguf.tensors.reduce((m, t) => m + tensorDataBytes(p.file.path, t), 0), 0),
-    fileSize: parts.reduce((n, p) => n + p.gguf.fileSize, 0),
-  }
+  return withParts(
+    info,
+    parts.slice(1).map((p) => ({ path: p.file.path, file: p.gguf })),
+  )
 }

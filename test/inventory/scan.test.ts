@@ -3,7 +3,7 @@ import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { readGgufFile, ggufInfo } from '../../src/hardware/index.ts'
+import { readGgufFile, readGgufInfo, ggufInfo } from '../../src/hardware/index.ts'
 import { assignNames, groupFiles, sanitizeModelName, scanModelDirs, type ReadGguf } from '../../src/inventory/index.ts'
 import { tinyParameterCount, writeSplitGguf, writeTinyGguf } from './helpers.ts'
 
@@ -104,5 +104,17 @@ describe('names', () => {
       { path: '/m/e/x.gguf', fileName: 'x.gguf', metadataName: undefined },
     ])
     expect([...names.values()]).toEqual(['only-one', 'llama-q4', 'llama-q8', 'x', 'x-2'])
+  })
+})
+
+describe('readGgufInfo of a split model', () => {
+  it('covers every part, as the planner estimates it, and fails when a part is missing', async () => {
+    const parts = await writeSplitGguf(join(dir, 'split'), 'm', 3)
+    const info = await readGgufInfo(parts[0] as string)
+    expect(info.parameterCount).toBe(tinyParameterCount())
+    const single = await writeTinyGguf(join(dir, 'single.gguf'))
+    expect(info.tensorBytes).toBe((await readGgufInfo(single.path)).tensorBytes)
+    await rm(parts[2] as string)
+    await expect(readGgufInfo(parts[0] as string)).rejects.toThrow(/00003-of-00003/)
   })
 })
