@@ -13,7 +13,7 @@ import { stat } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
 import type { Logger } from 'pino'
 import { backendNames, defaultProfile, type Cookbook, type ProfileSpec } from '../config/index.ts'
-import { ggufInfo, readGgufFile, type GgufFile, type GgufInfo } from '../hardware/index.ts'
+import { ggufInfo, readGgufFile, tensorDataBytes, type GgufFile, type GgufInfo } from '../hardware/index.ts'
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_RESCAN_MS, MAX_DISCOVERED_MODELS } from './constants.ts'
 import { estimateFor, fitContext, type NodeBudget } from './context.ts'
 import { factsOf, type GgufFacts } from './facts.ts'
@@ -262,6 +262,7 @@ export class ModelInventory extends EventEmitter<ModelInventoryEvents> {
     let result: CachedRead['result']
     try {
       const gguf = await readGgufFile(file.path, { signal: this.controller?.signal })
+      checkComplete(file.path, gguf)
       const info = typeof gguf.metadata.get('general.architecture') === 'string' ? ggufInfo(file.path, gguf) : undefined
       result = { gguf, info }
     } catch (err: unknown) {
@@ -320,6 +321,16 @@ export class ModelInventory extends EventEmitter<ModelInventoryEvents> {
       }
     }
   }
+}
+
+/**
+ * A file whose tensor data ends past its size is cut short: a download still running, or
+ * one that broke off. Its header reads fine, so this is the check that keeps it out.
+ */
+function checkComplete(path: string, gguf: GgufFile): void {
+  let end = gguf.dataOffset
+  for (const t of gguf.tensors) end = Math.max(end, gguf.dataOffset + t.offset + tensorDataBytes(path, t))
+  if (gguf.fileSize < end) throw new Error(`truncated: ${gguf.fileSize} of ${end} bytes (a download still running?)`)
 }
 
 function isCookbookName(cookbook: Cookbook, name: string): boolean {

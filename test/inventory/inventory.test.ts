@@ -92,6 +92,8 @@ describe('ModelInventory', () => {
   it('warns once about each bad file and skips it, and reads it again once it changed', async () => {
     await writeTinyGguf(join(dir, 'good.gguf'), { name: 'good' })
     await writeTruncatedGguf(join(dir, 'cut.gguf'))
+    // Header whole, tensor data cut: what a download still running looks like.
+    await writeTruncatedGguf(join(dir, 'partial.gguf'), 150_000)
     await writeFile(join(dir, 'text.gguf'), 'hello, not a model at all, but long enough to pass the size check')
     const { inventory, warnings } = make()
     await inventory.start()
@@ -99,8 +101,9 @@ describe('ModelInventory', () => {
     await inventory.rescan()
     expect(names(inventory)).toEqual(['good'])
     const bad = warnings().filter((w) => w.includes('skipping'))
-    expect(bad).toHaveLength(2)
+    expect(bad).toHaveLength(3)
     expect(bad.join('\n')).toContain('cut.gguf')
+    expect(bad.join('\n')).toMatch(/partial\.gguf: truncated: 150000 of \d+ bytes/)
     expect(bad.join('\n')).toContain('text.gguf: not a GGUF file')
     // The download finished: the same path now holds a whole model.
     await writeTinyGguf(join(dir, 'cut.gguf'), { name: 'finished' })
