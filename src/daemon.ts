@@ -13,6 +13,7 @@ import { ResponseCache, responseCacheInit } from './cache/index.ts'
 import { CookbookWatcher, loadConfig, loadCookbook, ModelFiles, readTls, splitHostPort, type Config, type Cookbook } from './config/index.ts'
 import { HerdError } from './errors/index.ts'
 import { InstanceManager } from './instances/index.ts'
+import { clusterInventory, inventoryState, ModelInventory, nodeBudget, withDiscovered } from './inventory/index.ts'
 import { admission, NodeResources } from './hardware/index.ts'
 import { resolveLlamaServer } from './llama/index.ts'
 import { createLogger } from './logging/index.ts'
@@ -46,13 +47,17 @@ export class Daemon {
   private readonly startedAt = Date.now()
   private draining = false
   private started = false
+  /** The cookbook in force: the cookbook files' models and those found under model_dirs. */
   private cookbook: Cookbook
+  /** The cookbook as its files define it (what the watcher loaded). */
+  private fileCookbook: Cookbook
   private llamaVersion: string | null = null
   private fitParamsPath: string | null = null
   private readonly dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 256 })
   private readonly instances: InstanceManager
   private readonly watcher: CookbookWatcher
   private readonly modelFiles: ModelFiles
+  private readonly inventory: ModelInventory
   private readonly resources: NodeResources
   private readonly catalog: ModelCatalog
   private readonly router: Router
@@ -92,6 +97,7 @@ export class Daemon {
     this.tracing = tracing
     this.logger = logger
     this.cookbook = cookbook
+    this.fileCookbook = cookbook
     const name = config.node.name
     const envOption = env === undefined ? {} : { env }
     this.watcher = new CookbookWatcher({ path: config.cookbook, logger: logger.child({ component: 'cookbook' }), initial: cookbook, ...envOption })
@@ -116,6 +122,18 @@ export class Daemon {
       config,
     )
     const hardware = this.resources.hardware
+    this.inventory = new ModelInventory(
+      {
+        logger: logger.child({ component: 'inventory' }),
+        budget: () => {
+          const snap = hardware.snapshot()
+          const limits = { maxVramMb: config.resources.max_vram_mb, maxSysmemMb: config.resources.max_sysmem_mb }
+          return nodeBudget(snap.gpus, snap.sysmem.totalMb, limits, hardware.cpuFeatures())
+        },
+        cookbook: () => this.fileCookbook,
+      },
+      { dirs: config.model_dirs },
+    )
     this.instances = new InstanceManager(
       {
         logger: logger.child({ component: 'instances' }),
@@ -157,6 +175,12 @@ export class Daemon {
       costPerHour: config.tenants.cost_per_hour,
       running: () => runningInstances(this.instances.snapshot(), (pid) => this.resources.hardware.snapshot().processes.get(pid)),
       traffic: () => this.metrics.traffic.state(),
+      inventory: () =>
+        inventoryState({
+          profiles: () => this.cookbook.profiles.values(),
+          item: (id) => this.inventory.item(id),
+          learned: (hash) => this.resources.learned.get(hash),
+        }),
     }
     const remote: RemoteTargets = {
       peers: () => this.mesh?.peers() ?? [],
@@ -264,6 +288,11 @@ export class Daemon {
       tracing,
       health: () => ({ ready: this.started, draining: this.draining, canSpawn: !this.draining }),
       cluster: () => clusterView(this.nodeState(), this.mesh?.addresses() ?? [], this.mesh?.peers() ?? [], (id) => this.router.circuit(id)),
+      inventory: () => {
+        const self = this.nodeState()
+        const peers = (this.mesh?.peers() ?? []).map((p) => ({ id: p.id, name: p.name, self: false, fresh: p.fresh, state: p.state }))
+        return clusterInventory([{ id: self.id, name: self.name, self: true, fresh: true, state: self }, ...peers])
+      },
       admin: this.admin,
     })
   }
@@ -283,11 +312,20 @@ export class Daemon {
       this.instances.on('load:changed', () => this.replan())
       this.resources.hardware.on('resources:changed', () => this.replan())
       await this.resources.start()
+      // model_dirs: found models join the cookbook before anything plans or serves (context sizing needs the first hardware sample).
+      await this.inventory.start()
+      this.cookbook = withDiscovered(this.fileCookbook, this.inventory.discovered())
+      this.instances.setProfiles([...this.cookbook.profiles.values()])
+      this.inventory.on('inventory:changed', () => this.applyCookbook(this.fileCookbook))
       await this.resources.refresh([...this.cookbook.profiles.values()])
       // Missing model files are reported before serving; a file that appears later is picked up within seconds.
       this.modelFiles.on('files:changed', () => this.replan())
       await this.modelFiles.start()
-      this.watcher.on('cookbook:changed', (cb) => this.applyCookbook(cb))
+      this.watcher.on('cookbook:changed', (cb) => {
+        this.applyCookbook(cb)
+        // Which found models the cookbook now shadows (and which of its files it names) may have changed.
+        void this.inventory.rescan()
+      })
       await this.watcher.start()
       this.backends.on('backends:changed', () => this.mesh?.notifyChanged())
       await this.backends.start()
@@ -354,6 +392,7 @@ export class Daemon {
     clearTimeout(force)
     await this.watcher.stop()
     this.modelFiles.stop()
+    this.inventory.stop()
     await bounded(
       this.mesh?.stop().catch((err: unknown) => this.logger.warn({ err }, 'mesh stop failed')),
       3_000,
@@ -369,7 +408,10 @@ export class Daemon {
     log.info('stopped')
   }
 
-  private applyCookbook(cookbook: Cookbook): void {
+  /** A new cookbook file, or a change under model_dirs: the two merged become the cookbook in force. */
+  private applyCookbook(fileCookbook: Cookbook): void {
+    this.fileCookbook = fileCookbook
+    const cookbook = withDiscovered(fileCookbook, this.inventory.discovered())
     this.cookbook = cookbook
     // A model's file or args may have changed, and its answers with them.
     this.cache?.clear()

@@ -68,6 +68,8 @@ export interface ApiDeps {
   tracing?: Tracing
   health: () => HealthView
   cluster: () => unknown[]
+  /** GET /cluster/inventory: every model in the mesh with its GGUF facts (inventory/). Absent: an empty inventory. */
+  inventory?: () => unknown
   admin: {
     servesLocally(profileId: string): boolean
     prewarm(profileId: string, options: { signal: AbortSignal }): Promise<void>

@@ -24,6 +24,7 @@ Usage:
   herd models [--config FILE] [--url URL] [--json]  models served anywhere in the mesh
   herd ps [--config FILE] [--url URL] [--logs] [--json]  this node's llama-server instances
   herd top [--url URL] [--key KEY] [--interval S] [--once]  the mesh live in the terminal (q quits)
+  herd inventory [--config FILE] [--url URL] [--key KEY] [--json]  every model file in the mesh: GGUF facts, nodes, memory
   herd keys create|list|show|update|revoke [...]   tenant keys with models, rates, quotas, budgets
   herd usage [--by key|model|node|day] [--since 7d] [--json|--csv]  tokens and spend per key
   herd llama build [--git URL --ref REF] [--force] [-- CMAKE_ARGS...]
@@ -47,6 +48,8 @@ async function main(args: string[]): Promise<number> {
       return (await import('./inspect.ts')).inspectCommand(command, rest, stdout)
     case 'top':
       return (await import('./top/index.ts')).topCommand(rest)
+    case 'inventory':
+      return (await import('./inventory.ts')).inventoryCommand(rest, stdout)
     case 'keys':
       return (await import('./keys.ts')).keysCommand(rest, stdout)
     case 'usage':

@@ -25,6 +25,12 @@ The mesh as a running node sees it. The node is found from the config's http.lis
   models: `usage: herd models [--config FILE] [--url URL] [--json]
 
 Models served anywhere in the mesh, as a running node lists them.`,
+  inventory: `usage: herd inventory [--config FILE] [--url URL] [--key KEY] [--json]
+
+Every model in the mesh, as a running node's /cluster/inventory lists it: GGUF facts
+(architecture, parameters, quantisation, trained context, size), the nodes that have its
+file and those serving it, herd's memory estimate and the memory learned; then every
+external backend model. The key is --key, else the config's first admin key, else its first API key.`,
   ps: `usage: herd ps [--config FILE] [--url URL] [--logs] [--json]
 
 This node's llama-server instances (and, with --logs, their recent output).`,

@@ -10,7 +10,7 @@ export { CookbookWatcher } from './watcher.ts'
 export { ModelFiles, type ModelFilesComponents, type ModelFilesEvents, type ModelFilesInit, type ModelFileStatus } from './model-files.ts'
 export type { CookbookWatcherEvents, CookbookWatcherInit } from './watcher.ts'
 export { tokenizeArgs, capabilitiesOf } from './args.ts'
-export { launchHash } from './profile.ts'
+export { launchHash, defaultProfile } from './profile.ts'
 export type {
   Capabilities,
   Config,
@@ -25,5 +25,5 @@ export type {
   Price,
 } from './types.ts'
 export type { ConfigFile, CookbookFile, ProfileFile, BackendFile } from './schema.ts'
-export { backendSchema, backendNameSchema, MAX_BACKENDS, MAX_BACKEND_MODELS } from './schema.ts'
+export { backendSchema, backendNameSchema, MAX_BACKENDS, MAX_BACKEND_MODELS, MAX_MODEL_DIRS } from './schema.ts'
 export { readTls, splitHostPort } from './http.ts'

@@ -102,6 +102,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Confi
     cache: cfg.cache,
     telemetry: cfg.telemetry,
     cookbook: resolveFrom(baseFor(['cookbook']), cfg.cookbook, userHome),
+    model_dirs: cfg.model_dirs.map((dir) => resolveFrom(baseFor(['model_dirs']), dir, userHome)),
     log_level: cfg.log_level,
     log_format: cfg.log_format,
     home,

@@ -1,7 +1,7 @@
 /** Turning one validated cookbook profile into the ProfileSpec the supervisor launches. */
 import { createHash } from 'node:crypto'
 import { dirname } from 'node:path'
-import type { ProfileFile } from './schema.ts'
+import { profileSchema, type ProfileFile } from './schema.ts'
 import type { ProfileSpec } from './types.ts'
 import {
   ArgsSyntaxError,
@@ -101,4 +101,18 @@ export function buildProfile(modelName: string, profile: ProfileFile, file: stri
     ...(profile.price === undefined ? {} : { price: priceOf(profile.price) }),
     launchHash: launchHash(modelPath, args),
   }
+}
+
+/**
+ * A `default` profile with every cookbook default, for a model herd found itself (a GGUF
+ * under `model_dirs`): `model:default`, the file as `model_path`, these llama-server args.
+ */
+export function defaultProfile(modelName: string, modelPath: string, args: readonly string[], description?: string): ProfileSpec {
+  const parsed = profileSchema.parse({
+    id: 'default',
+    model_path: modelPath,
+    llama_server_args: [...args],
+    ...(description === undefined ? {} : { description }),
+  })
+  return buildProfile(modelName, parsed, modelPath)
 }

@@ -143,6 +143,9 @@ export const nodeSchema = z.strictObject({
   name: z.string().min(1).optional(),
 })
 
+/** Folders `model_dirs` may name. */
+export const MAX_MODEL_DIRS = 64
+
 export const configSchema = z.strictObject({
   node: nodeSchema.prefault({}),
   http: httpSchema.prefault({}),
@@ -154,6 +157,8 @@ export const configSchema = z.strictObject({
   telemetry: telemetrySchema.prefault({}),
   /** Cookbook file or folder of *.yaml files; relative to the config file. */
   cookbook: z.string().default('cookbook.yaml'),
+  /** Folders searched (recursively) for GGUF files, each served as a model with a `default` profile; relative to the config file. */
+  model_dirs: z.array(z.string().min(1, 'expected a folder')).max(MAX_MODEL_DIRS).default([]),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** `auto`: readable lines on a terminal, JSON lines otherwise. */
   log_format: z.enum(['auto', 'json', 'pretty']).default('auto'),

@@ -131,10 +131,12 @@ export interface RouteSpec {
 }
 
 /** The node config after validation, with paths resolved against the config file. */
-export interface Config extends Omit<ConfigFile, 'node' | 'cookbook'> {
+export interface Config extends Omit<ConfigFile, 'node' | 'cookbook' | 'model_dirs'> {
   readonly node: { readonly name: string }
   /** Absolute cookbook file or folder. */
   readonly cookbook: string
+  /** Absolute folders searched for GGUF files (`model_dirs`). */
+  readonly model_dirs: readonly string[]
   /** HERD_HOME: key, secret, learned state, llama cache. */
   readonly home: string
   /** The config file it came from, when there was one. */

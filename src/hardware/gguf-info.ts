@@ -35,9 +35,43 @@ export interface GgufInfo {
   readonly tensors: readonly GgufTensorInfo[]
 }
 
-/** Reads a GGUF file's header, metadata and tensor infos (never the tensor data). */
+/** The first part of a split model as llama.cpp's gguf-split names it: `name-00001-of-00003.gguf`. */
+const FIRST_SPLIT_PART = /^(.*-)00001-of-(\d{5})\.gguf$/i
+
+/**
+ * Reads a GGUF file's header, metadata and tensor infos (never the tensor data). For the
+ * first part of a split model the other parts' tensor infos are read too (gguf-split keeps
+ * the metadata in the first part only), so counts and estimates cover the whole model.
+ */
 export async function readGgufInfo(path: string, options: { signal?: AbortSignal } = {}): Promise<GgufInfo> {
-  return ggufInfo(path, await readGgufFile(path, options))
+  const info = ggufInfo(path, await readGgufFile(path, options))
+  const split = FIRST_SPLIT_PART.exec(path)
+  const count = Number(split?.[2] ?? 1)
+  if (split === null || count <= 1) return info
+  const parts: { path: string; file: GgufFile }[] = []
+  for (let i = 2; i <= count; i++) {
+    const part = `${split[1]}${String(i).padStart(5, '0')}-of-${split[2]}.gguf`
+    parts.push({ path: part, file: await readGgufFile(part, options) })
+  }
+  return withParts(info, parts)
+}
+
+/** A split model's first-part facts with the tensors, parameters and bytes of its other parts added. */
+export function withParts(info: GgufInfo, parts: readonly { path: string; file: GgufFile }[]): GgufInfo {
+  if (parts.length === 0) return info
+  let parameterCount = info.parameterCount
+  let tensorBytes = info.tensorBytes
+  let fileSize = info.fileSize
+  const tensors = [...info.tensors]
+  for (const p of parts) {
+    for (const t of p.file.tensors) {
+      tensors.push(t)
+      parameterCount += elementCount(t)
+      tensorBytes += tensorDataBytes(p.path, t)
+    }
+    fileSize += p.file.fileSize
+  }
+  return { ...info, tensors, tensorCount: tensors.length, parameterCount, tensorBytes, fileSize }
 }
 
 /** Bytes one tensor's data occupies. Throws for a type this build does not know. */

@@ -4,7 +4,7 @@
  */
 export { ggmlType, ggmlTypeId, ggmlBytes, fileTypeName, type GgmlType } from './ggml-types.ts'
 export { readGgufFile, GgufValueType, type GgufFile, type GgufTensorInfo, type GgufValue, type GgufArray, type GgufScalar } from './gguf-reader.ts'
-export { readGgufInfo, type GgufInfo } from './gguf-info.ts'
+export { readGgufInfo, ggufInfo, withParts, tensorDataBytes, type GgufInfo } from './gguf-info.ts'
 export { estimateMemory, type EstimateOptions, type MemoryEstimate } from './estimate.ts'
 export { parseLaunchArgs, estimateOptionsOf, type LaunchArgs } from './launch-args.ts'
 export { estimateProfile, nodeEstimateOptions, GgufInfoCache, type ProfileEstimate, type EstimateProfileOptions } from './estimate-profile.ts'

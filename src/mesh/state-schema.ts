@@ -22,6 +22,11 @@ export const MAX_DESCRIPTION = 4096
 export const MAX_GOSSIP_BACKENDS = 64
 /** Backend models one state may list, over all its backends. */
 export const MAX_GOSSIP_BACKEND_MODELS = 1024
+/** Model files one state's inventory may list (one per local `model:profile`, like `models`). */
+export const MAX_GOSSIP_INVENTORY = 1024
+/** A file name (most file systems stop at 255 bytes). */
+export const MAX_FILE_NAME = 255
+
 /** The largest price per million tokens a peer may state (the cookbook's cap). */
 export const MAX_GOSSIP_PRICE = 1_000_000
 /** Instances listed per model. */
@@ -125,6 +130,30 @@ const backends = z
   .max(MAX_GOSSIP_BACKENDS)
   .refine((list) => list.reduce((n, b) => n + b.models.length, 0) <= MAX_GOSSIP_BACKEND_MODELS, `at most ${MAX_GOSSIP_BACKEND_MODELS} backend models in all`)
 
+const mb = z.number().finite().nonnegative()
+/** File names and GGUF names are printed by `herd inventory`: no control characters (terminal escapes). */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const NO_CONTROL = /^[^\u0000-\u001f\u007f-\u009f]*$/
+const printable = (max: number) => z.string().max(max).regex(NO_CONTROL, 'no control characters')
+
+const inventoryEntry = z.looseObject({
+  id: short,
+  source: z.enum(['cookbook', 'model_dirs']),
+  file: printable(MAX_FILE_NAME),
+  architecture: printable(64),
+  parameters: mb,
+  quantization: printable(64).nullable(),
+  contextLength: mb,
+  sizeBytes: mb,
+  parts: z.number().int().min(1).max(100_000),
+  mmproj: printable(MAX_FILE_NAME).nullable(),
+  context: mb.optional(),
+  estimateVramMb: mb.optional(),
+  estimateSysmemMb: mb.optional(),
+  learnedVramMb: mb.nullable().optional(),
+  learnedSysmemMb: mb.optional(),
+})
+
 export const nodeStateSchema = z.looseObject({
   id: short.min(1),
   name: short,
@@ -137,6 +166,7 @@ export const nodeStateSchema = z.looseObject({
   models: z.array(model).max(MAX_GOSSIP_MODELS),
   backends: backends.optional(),
   traffic: traffic.optional(),
+  inventory: z.array(inventoryEntry).max(MAX_GOSSIP_INVENTORY).optional(),
   peers: z.array(z.looseObject({ id: short, addrs: z.array(short).max(MAX_ADDRS_PER_PEER) })).max(MAX_GOSSIP_PEERS),
 })
 

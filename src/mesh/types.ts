@@ -128,6 +128,39 @@ export interface BackendState {
   models: BackendModelState[]
 }
 
+/**
+ * One local model file as the inventory gossips it: GGUF facts and memory figures. Facts
+ * change rarely; the file's name travels, never its folder.
+ */
+export interface InventoryState {
+  /** The `model:profile` it is served as (one of `models`). */
+  id: string
+  /** A cookbook entry, or found under `model_dirs`. */
+  source: 'cookbook' | 'model_dirs'
+  /** File name (the first part's, for a split model). */
+  file: string
+  architecture: string
+  parameters: number
+  /** `general.file_type` by name (`Q4_K_M`); null when unknown. */
+  quantization: string | null
+  /** The trained context; 0 when the file does not say. */
+  contextLength: number
+  /** Bytes on disk, all parts. */
+  sizeBytes: number
+  /** Files of a split model (1 for one file). */
+  parts: number
+  /** The attached projector's file name. */
+  mmproj: string | null
+  /** The `-c` herd chose (model_dirs models). */
+  context?: number
+  /** herd's GGUF estimate for the launch, MiB (absent: none could be made). */
+  estimateVramMb?: number
+  estimateSysmemMb?: number
+  /** Peak use measured on that node for this launch, MiB (absent: never run there). */
+  learnedVramMb?: number | null
+  learnedSysmemMb?: number
+}
+
 export interface PeerAddress {
   id: string
   addrs: string[]
@@ -149,6 +182,8 @@ export interface NodeState {
   backends?: BackendState[]
   /** Traffic of the last minutes (absent from nodes that predate it). */
   traffic?: TrafficState
+  /** GGUF facts of the model files on this node (absent from nodes that predate the inventory). */
+  inventory?: InventoryState[]
   peers: PeerAddress[]
 }
 

@@ -5,7 +5,7 @@
 import type { Cookbook, ProfileSpec } from '../config/types.ts'
 import type { InstanceSnapshot, ProfileLoad } from '../instances/types.ts'
 import type { FitAnswer } from '../hardware/index.ts'
-import type { BackendState, InstanceState, ModelState, NodeState, PriceState, ResourceState, TrafficState } from '../mesh/types.ts'
+import type { BackendState, InstanceState, InventoryState, ModelState, NodeState, PriceState, ResourceState, TrafficState } from '../mesh/types.ts'
 
 export interface LocalStateSources {
   name: string
@@ -27,6 +27,8 @@ export interface LocalStateSources {
   running?: () => Map<string, InstanceState[]>
   /** Traffic of the last minutes (api/traffic.ts). */
   traffic?: () => TrafficState
+  /** GGUF facts of this node's model files (inventory/). Absent: none gossiped. */
+  inventory?: () => InventoryState[]
 }
 
 /**
@@ -90,6 +92,7 @@ export function localState(s: LocalStateSources): LocalState {
     models: withRunning(localModels(s), s.running?.()),
     backends: s.backends?.() ?? [],
     ...(s.traffic === undefined ? {} : { traffic: s.traffic() }),
+    ...(s.inventory === undefined ? {} : { inventory: s.inventory() }),
   }
 }
 
