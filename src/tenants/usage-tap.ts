@@ -6,10 +6,12 @@
  * where the key was checked, whichever node or backend served the answer.
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
-import type { UpstreamResponse } from '../router/types.ts'
+import { keepsTail, TAIL_BYTES, type ChunkFilter, type UpstreamResponse } from '../router/types.ts'
+
+export type { ChunkFilter }
 
 /** Bytes of the end of a body kept for reading its usage. */
-export const USAGE_TAIL_BYTES = 8192
+export const USAGE_TAIL_BYTES = TAIL_BYTES
 
 export interface SeenUsage {
   promptTokens?: number
@@ -45,12 +47,6 @@ export function usageFromTail(tail: string): SeenUsage {
   if (prompt !== undefined) out.promptTokens = prompt
   if (completion !== undefined) out.completionTokens = completion
   return out
-}
-
-/** Changes the bytes on their way after the tap has read them (stream-usage.ts): what to pass on for a chunk, and at the end. */
-export interface ChunkFilter {
-  push(chunk: Buffer): Buffer | undefined
-  end(): Buffer | undefined
 }
 
 class UsageTap extends Transform {
@@ -92,10 +88,16 @@ class UsageTap extends Transform {
 }
 
 /**
- * The same response, its body passed through a tap that calls `onDone` once: with the
- * usage found at the end, or undefined when the body failed or the client left first.
+ * The same response, its body passed through a tap (or, when it keeps its own tail, read
+ * at its end) that calls `onDone` once: with the usage found at the end, or undefined when
+ * the body failed or the client left first.
  */
 export function tapUsage(res: UpstreamResponse, onDone: (usage: SeenUsage | undefined) => void, filter?: ChunkFilter): UpstreamResponse {
+  // A body that keeps its own tail (the local target's) is read at its end: no second stream per request.
+  if (keepsTail(res.body) && (filter === undefined || res.body.filterWith(filter))) {
+    res.body.whenEnded((tail) => onDone(tail === undefined ? undefined : usageFromTail(tail)))
+    return res
+  }
   const tap = new UsageTap(onDone, filter)
   res.body.once('error', (err: Error) => tap.destroy(err))
   tap.once('close', () => {
