@@ -61,8 +61,8 @@ const SCRIPTS: Record<Exclude<TargetName, 'direct'>, string> = {
 }
 const keys = Number(opt.keys)
 const work = await mkdtemp(join(tmpdir(), 'herd-bench-'))
-/** The targets profiled with --profile: herd, and herd with everything on. */
-const profiled = names.filter((n): n is 'herd' | 'herd-all' => opt.profile && (n === 'herd' || n === 'herd-all'))
+/** The targets profiled with --profile: herd, herd with everything on, and the bare proxy to hold them against. */
+const profiled = names.filter((n) => opt.profile && (n === 'herd' || n === 'herd-all' || n === 'bare'))
 const load0 = loadavg()[0] ?? 0
 const endpoints = new Map<TargetName, Endpoint>()
 const connections = Math.max(...levels)

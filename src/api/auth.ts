@@ -74,9 +74,15 @@ export function installAuth(app: FastifyInstance, keys: AuthKeys): void {
     }
     for (const method of [route.method].flat()) policies.push({ method, url: route.url ?? route.path, auth })
   })
-  app.addHook('onRequest', async (request, reply) => {
-    authorize(request, keys)
+  // Callback-style: an async hook costs a promise and a tick on every request.
+  app.addHook('onRequest', (request, reply, done) => {
+    try {
+      authorize(request, keys)
+    } catch (err: unknown) {
+      return done(err as Error)
+    }
     if (request.tenant !== null && keys.tenants !== undefined) reply.headers(keys.tenants.headers(request.tenant))
+    done()
   })
 }
 
