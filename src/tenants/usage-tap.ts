@@ -18,23 +18,22 @@ export interface SeenUsage {
   completionTokens?: number
 }
 
-const patterns = new Map<string, RegExp>()
-function pattern(field: string): RegExp {
-  let re = patterns.get(field)
-  if (re === undefined) {
-    re = new RegExp(`"${field}"\\s*:\\s*(\\d+)`, 'g')
-    patterns.set(field, re)
-  }
-  return re
-}
+/** After a field's name: `\s*:\s*` and its digits (sticky: matched right where the name ends). */
+const VALUE = /\s*:\s*(\d+)/y
 
-/** The last value of any of `fields` in `text`. */
+/** The last value of any of `fields` in `text` (`"field": digits`), found from the end without scanning all of it. */
 function last(text: string, fields: readonly string[]): number | undefined {
   let best: { at: number; value: number } | undefined
   for (const f of fields) {
-    // A cheap look first: most tails hold none of the names.
-    if (!text.includes(`"${f}"`)) continue
-    for (const m of text.matchAll(pattern(f))) if (best === undefined || m.index > best.at) best = { at: m.index, value: Number(m[1]) }
+    const name = `"${f}"`
+    for (let at = text.lastIndexOf(name); at >= 0 && (best === undefined || at > best.at); at = at === 0 ? -1 : text.lastIndexOf(name, at - 1)) {
+      VALUE.lastIndex = at + name.length
+      const m = VALUE.exec(text)
+      if (m?.[1] !== undefined) {
+        best = { at, value: Number(m[1]) }
+        break
+      }
+    }
   }
   return best?.value
 }
