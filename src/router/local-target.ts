@@ -185,6 +185,10 @@ class LocalBody extends Readable implements TailKeepingBody {
   /** What changes the bytes on their way (the tenant meter's), installed before any went out. */
   private changes: ChunkFilter | undefined
   private passed = false
+  private decoded: string | undefined
+  /** Chunks seen, and how many when `decoded` was made: more since, and it is made again. */
+  private chunks = 0
+  private decodedAt = -1
 
   /** `sse`: pass whole events only, so a stream cut off mid-event can still end with a clean error event. */
   constructor(source: Readable, sse: boolean) {
@@ -198,6 +202,7 @@ class LocalBody extends Readable implements TailKeepingBody {
   }
 
   private readonly onData = (chunk: Buffer): void => {
+    this.chunks++
     this.tail.push(chunk)
     this.held += chunk.length
     while (this.tail.length > 1 && this.held - (this.tail[0] as Buffer).length >= TAIL_BYTES) this.held -= (this.tail.shift() as Buffer).length
@@ -271,9 +276,13 @@ class LocalBody extends Readable implements TailKeepingBody {
     for (const w of this.waiting.splice(0)) w(tail)
   }
 
+  /** Decoded once, when first asked for (the lease's release and the tenant meter both read it, after the end). */
   private tailText(): string {
+    if (this.decoded !== undefined && this.decodedAt === this.chunks) return this.decoded
     const all = this.tail.length === 1 ? (this.tail[0] as Buffer) : Buffer.concat(this.tail)
-    return all.subarray(Math.max(0, all.length - TAIL_BYTES)).toString('latin1')
+    this.decodedAt = this.chunks
+    this.decoded = all.subarray(Math.max(0, all.length - TAIL_BYTES)).toString('latin1')
+    return this.decoded
   }
 
   whenEnded(listener: (tail: string | undefined) => void): void {
