@@ -1,14 +1,18 @@
 /**
  * npm run bench:proxy — what herd's HTTP path adds to a request, against a fast fake
- * llama-server. The fake upstream, herd (real buildApp + Router, fake lease) and a bare
- * fastify+undici proxy (the floor for any proxy here) each run in a child process; this
- * process only generates load. Each scenario runs every target in rotating order, round
- * after round, so drift on a busy box hits them all alike.
+ * llama-server. The fake upstream, herd (real buildApp + Router, fake lease), herd with
+ * everything on (1,000 tenant keys with limits, usage accounting, metrics; tracing off),
+ * a bare fastify+undici proxy and a bare node:http+undici one (the floors for any proxy
+ * here), and herd with tracing on (exporting to a local OTLP sink) each run in a child process; this process only generates load. Each scenario runs
+ * every target in rotating order, round after round, so drift on a busy box hits them all
+ * alike. CPU is each serving process's own utime + stime over the measured segments, per
+ * request: a ratio between targets of one run holds on a shared box, wall latency does not.
  *
- *   npm run bench:proxy -- [--duration-ms 1000] [--rounds 3] [--concurrency 1,16,64]
- *     [--targets direct,herd,bare,traced] [--events 32] [--event-bytes 100] [--profile] [--out FILE]
+ *   npm run bench:proxy -- [--duration-ms 1000] [--rounds 5] [--concurrency 16]
+ *     [--targets direct,bare-http,bare,herd,herd-all,traced] [--keys 1000] [--events 10]
+ *     [--event-bytes 100] [--profile] [--out FILE]
  */
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -17,7 +21,7 @@ import { Agent } from 'undici'
 import { startChild, type BenchChild } from './lib/child.ts'
 import { profileMarkdown, summarizeProfile } from './lib/cpuprofile.ts'
 import { runInterleaved } from './lib/interleaved.ts'
-import { latencyTable, met, targetTable, throughputTable, type ScenarioResult, type Target, type TargetName } from './lib/report.ts'
+import { cpuTable, latencyTable, met, perEventTable, targetTable, throughputTable, type ScenarioResult, type Target, type TargetName } from './lib/report.ts'
 import type { Summary } from './lib/stats.ts'
 import { tracingTable } from './lib/tracing-report.ts'
 
@@ -25,10 +29,11 @@ const here = dirname(fileURLToPath(import.meta.url))
 const { values: opt } = parseArgs({
   options: {
     'duration-ms': { type: 'string', default: '1000' },
-    rounds: { type: 'string', default: '3' },
-    concurrency: { type: 'string', default: '1,16,64' },
-    targets: { type: 'string', default: 'direct,herd,bare,traced' },
-    events: { type: 'string', default: '32' },
+    rounds: { type: 'string', default: '5' },
+    concurrency: { type: 'string', default: '16' },
+    targets: { type: 'string', default: 'direct,bare-http,bare,herd,herd-all,traced' },
+    keys: { type: 'string', default: '1000' },
+    events: { type: 'string', default: '10' },
     'event-bytes': { type: 'string', default: '100' },
     profile: { type: 'boolean', default: false },
     out: { type: 'string', default: join(here, 'results', 'proxy.md') },
@@ -46,12 +51,24 @@ interface Endpoint {
   child: BenchChild
   /** One pool per target, big enough for the highest concurrency, kept warm across segments. */
   agent: Agent
+  authorization?: () => string
 }
 
-const profileFile = opt.profile ? join(await mkdtemp(join(tmpdir(), 'herd-bench-')), 'herd.cpuprofile') : undefined
+const SCRIPTS: Record<Exclude<TargetName, 'direct'>, string> = {
+  herd: 'herd-proxy-server.ts',
+  'herd-all': 'herd-proxy-server.ts',
+  bare: 'bare-proxy.ts',
+  'bare-http': 'bare-http-proxy.ts',
+  traced: 'herd-proxy-server.ts',
+}
+const keys = Number(opt.keys)
+const work = await mkdtemp(join(tmpdir(), 'herd-bench-'))
+/** The targets profiled with --profile: herd, herd with everything on, and the bare proxy to hold them against. */
+const profiled = names.filter((n) => opt.profile && (n === 'herd' || n === 'herd-all' || n === 'bare'))
 const load0 = loadavg()[0] ?? 0
 const endpoints = new Map<TargetName, Endpoint>()
 const connections = Math.max(...levels)
+let profiles = ''
 let sink: BenchChild | undefined
 try {
   const upstream = await startChild(join(here, 'lib', 'fake-upstream.ts'), ['--events', opt.events, '--event-bytes', opt['event-bytes']])
@@ -59,12 +76,21 @@ try {
   // traced: the same herd with tracing on, exporting to a local OTLP sink in a process of its own.
   sink = names.includes('traced') ? await startChild(join(here, 'lib', 'otlp-sink.ts'), []) : undefined
   for (const name of names.filter((n) => n !== 'direct')) {
-    const script = join(here, 'lib', name === 'herd' || name === 'traced' ? 'herd-proxy-server.ts' : 'bare-proxy.ts')
-    const args = ['--upstream', upstream.url, ...(name === 'traced' && sink ? ['--otlp', sink.url] : [])]
-    endpoints.set(name, { child: await startChild(script, args), agent: new Agent({ connections, keepAliveTimeout: 60_000 }) })
+    const script = join(here, 'lib', SCRIPTS[name])
+    const agent = new Agent({ connections, keepAliveTimeout: 60_000 })
+    if (name !== 'herd-all') {
+      const args = ['--upstream', upstream.url, ...(name === 'traced' && sink ? ['--otlp', sink.url] : [])]
+      endpoints.set(name, { child: await startChild(script, args), agent })
+      continue
+    }
+    // Requests rotate over all the keys: every one is identified, admitted, counted, metered and written to the usage ledger.
+    const home = await mkdtemp(join(work, 'tenants-'))
+    const child = await startChild(script, ['--upstream', upstream.url, '--keys', String(keys), '--home', home], { timeoutMs: 120_000 })
+    const secrets = JSON.parse(await readFile(join(home, 'secrets.json'), 'utf8')) as string[]
+    let next = 0
+    endpoints.set(name, { child, agent, authorization: () => `Bearer ${secrets[next++ % secrets.length]}` })
   }
 
-  const herdChild = endpoints.get('herd')!.child
   let cpuAtStart: (number | undefined)[] = []
   // The profile covers the measured rounds only (no start-up, no warm-up); idle time is left out when summarized.
   const results = await runInterleaved({
@@ -78,14 +104,22 @@ try {
     durationMs,
     events,
     beforeRounds: async () => {
-      cpuAtStart = await Promise.all([herdChild.cpuUs(), endpoints.get('traced')?.child.cpuUs(), sink === undefined ? undefined : sinkSpans(sink.url)])
-      if (profileFile) await herdChild.profileStart()
+      cpuAtStart = await Promise.all([
+        endpoints.get('herd')!.child.cpuUs(),
+        endpoints.get('traced')?.child.cpuUs(),
+        sink === undefined ? undefined : sinkSpans(sink.url),
+      ])
+      for (const n of profiled) await endpoints.get(n)!.child.profileStart()
     },
   })
-  if (profileFile) await herdChild.profileStop(profileFile)
-  const tracing = sink === undefined ? undefined : await tracingTotals(results, cpuAtStart, sink.url)
+  for (const n of profiled) {
+    const file = join(work, `${n}.cpuprofile`)
+    await endpoints.get(n)!.child.profileStop(file)
+    profiles += `\n## ${n} CPU profile, measured rounds only\n\n${profileMarkdown(await summarizeProfile(file))}\n`
+  }
 
-  const targets = targetsAt16(results)
+  const tracing = sink === undefined ? undefined : await tracingTotals(results, cpuAtStart, sink.url)
+  const targets = [...targetsAt16(results), ...cpuTargetsAt16(results)]
   const cpu = cpus()
   const json = results.filter((x) => !x.stream)
   const sse = results.filter((x) => x.stream)
@@ -99,9 +133,14 @@ try {
       `Latency: send to last body byte; TTFB: send to first body byte. Streams carry ${events} events of ~${opt['event-bytes']} B, then [DONE]. ` +
       'Percentiles pool all rounds; "per round" is the range of herd/direct over paired rounds.',
     '- targets: **direct** = straight to the fake upstream; **herd** = real buildApp + Router with a fake lease; ' +
-      '**bare** = fastify + undici relaying the body and nothing else (the cost of any proxy hop on this machine). ' +
+      `**herd-all** = the same with everything a production node runs on: ${keys} tenant keys (rpm, tpm, tokens per day) in a real keys.db, ` +
+      'requests rotating over all of them (identify, admit, count, meter, settle, usage ledger), metrics; tracing off; ' +
+      '**bare** = fastify + undici relaying the body and nothing else (the cost of any proxy hop on this machine); ' +
+      '**bare-http** = node:http + undici, no framework at all. ' +
       '"added" = herd − direct; "herd − bare" is what herd\'s own code adds.',
-    '- CPU µs/req: CPU time (all threads) of the serving process per request it answered: the fake upstream for direct, the proxy otherwise.',
+    '- CPU µs/req: CPU time (user + system, all threads; `process.cpuUsage()` in the child) of the serving process over the measured ' +
+      'segments, per request it answered: the fake upstream for direct, the proxy otherwise. CPU per SSE event: ' +
+      `(streaming CPU/req − non-streaming CPU/req) / ${events} events. The box is shared: CPU-time ratios of one run hold, wall latencies less so.`,
     '',
     '## Non-streaming',
     '',
@@ -122,6 +161,20 @@ try {
     'Throughput (events/s) and CPU:',
     '',
     throughputTable(sse, true),
+    '',
+    '## CPU per request (µs)',
+    '',
+    'Non-streaming:',
+    '',
+    cpuTable(json),
+    '',
+    `Streaming (${events} events):`,
+    '',
+    cpuTable(sse),
+    '',
+    'CPU per SSE event (µs):',
+    '',
+    perEventTable(results, events),
     '',
     ...(tracing === undefined
       ? []
@@ -153,6 +206,7 @@ try {
     await child.stop()
   }
   await sink?.stop()
+  await rm(work, { recursive: true, force: true })
 }
 
 /** Tracing's whole-run figures: each herd's CPU over the measured rounds (between segments too) per request it answered, and the spans the sink got. */
@@ -166,6 +220,45 @@ async function tracingTotals(results: ScenarioResult[], cpuAtStart: (number | un
 
 async function sinkSpans(url: string): Promise<number> {
   return ((await (await fetch(`${url}/stats`)).json()) as { spans: number }).spans
+}
+
+/** The CPU targets at concurrency 16, against the bare fastify+undici proxy of the same run (bare-http's figure as the floor). */
+function cpuTargetsAt16(results: ScenarioResult[]): Target[] {
+  const j = results.find((x) => !x.stream && x.concurrency === 16)?.cpuUsPerReq
+  const st = results.find((x) => x.stream && x.concurrency === 16)?.cpuUsPerReq
+  if (j?.bare === undefined || st?.bare === undefined) return []
+  const out: Target[] = []
+  const ratio = (c: ScenarioResult['cpuUsPerReq'], n: TargetName): number => (c[n] ?? Number.NaN) / (c.bare ?? Number.NaN)
+  const floor = (v: number): { floor?: number } => (Number.isFinite(v) ? { floor: v } : {})
+  if (j.herd !== undefined && st.herd !== undefined) {
+    const perEvent = (n: TargetName): number => ((st[n] ?? Number.NaN) - (j[n] ?? Number.NaN)) / events
+    out.push(
+      { name: 'CPU/req herd/bare, non-streaming, conc 16', value: ratio(j, 'herd'), limit: 1.3, kind: 'max', unit: 'x', ...floor(ratio(j, 'bare-http')) },
+      {
+        name: `CPU/req herd/bare, streaming (${events} events), conc 16`,
+        value: ratio(st, 'herd'),
+        limit: 1.3,
+        kind: 'max',
+        unit: 'x',
+        ...floor(ratio(st, 'bare-http')),
+      },
+      {
+        name: 'CPU per SSE event, herd − bare, conc 16',
+        value: perEvent('herd') - perEvent('bare'),
+        limit: 10,
+        kind: 'max',
+        unit: 'µs',
+        ...floor(perEvent('bare-http') - perEvent('bare')),
+      },
+    )
+  }
+  if (j['herd-all'] !== undefined && st['herd-all'] !== undefined) {
+    out.push(
+      { name: 'CPU/req herd-all/bare (everything on), non-streaming, conc 16', value: ratio(j, 'herd-all'), limit: 1.5, kind: 'max', unit: 'x' },
+      { name: `CPU/req herd-all/bare (everything on), streaming, conc 16`, value: ratio(st, 'herd-all'), limit: 1.5, kind: 'max', unit: 'x' },
+    )
+  }
+  return out
 }
 
 /** The targets, all at concurrency 16; each with the bare proxy's figure when it ran. */
@@ -213,6 +306,10 @@ function targetsAt16(results: ScenarioResult[]): Target[] {
   return out
 }
 
-if (profileFile) {
-  process.stdout.write(`\n## herd CPU profile, measured rounds only (${profileFile})\n\n${profileMarkdown(await summarizeProfile(profileFile))}\n`)
+if (profiles !== '') {
+  // Beside the report: the top self-time functions (the .cpuprofile files themselves are too big to keep).
+  const file = opt.out.replace(/(\.md)?$/, '-profile.md')
+  await writeFile(file, `# herd CPU profiles (\`npm run bench:proxy -- --profile\`), ${new Date().toISOString()}\n${profiles}`)
+  process.stdout.write(profiles)
+  process.stderr.write(`wrote ${file}\n`)
 }

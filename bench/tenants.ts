@@ -15,8 +15,7 @@ import { parseArgs } from 'node:util'
 import { Agent } from 'undici'
 import { startChild, type BenchChild } from './lib/child.ts'
 import { profileMarkdown, summarizeProfile } from './lib/cpuprofile.ts'
-import { runLoad, type LoadResult } from './lib/load.ts'
-import { summarize } from './lib/stats.ts'
+import { runInterleaved, type BenchTarget } from './lib/interleaved.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const { values: opt } = parseArgs({
@@ -36,75 +35,46 @@ const concurrency = Number(opt.concurrency)
 const EVENTS = 32
 const body = (stream: boolean): string => JSON.stringify({ model: 'bench', stream, max_tokens: 32, messages: [{ role: 'user', content: 'Say ok.' }] })
 
-type Name = 'keys off' | 'keys on'
-interface Target {
-  child: BenchChild
-  agent: Agent
-  authorization?: () => string
-}
-
+/** herd: keys off; herd-all: keys on (the names bench:proxy gives the same two). */
+type Name = 'herd' | 'herd-all'
 const home = await mkdtemp(join(tmpdir(), 'herd-bench-tenants-'))
 const load0 = loadavg()[0] ?? 0
-const targets = new Map<Name, Target>()
+const targets = new Map<Name, BenchTarget>()
 let upstream: BenchChild | undefined
 try {
   upstream = await startChild(join(here, 'lib', 'fake-upstream.ts'), ['--events', String(EVENTS), '--event-bytes', '100'])
   const server = join(here, 'lib', 'herd-proxy-server.ts')
-  targets.set('keys off', { child: await startChild(server, ['--upstream', upstream.url]), agent: new Agent({ connections: concurrency }) })
+  targets.set('herd', { child: await startChild(server, ['--upstream', upstream.url]), agent: new Agent({ connections: concurrency }) })
   const on = await startChild(server, ['--upstream', upstream.url, '--keys', String(keys), '--home', home], { timeoutMs: 120_000 })
   const secrets = JSON.parse(await readFile(join(home, 'secrets.json'), 'utf8')) as string[]
   let next = 0
-  targets.set('keys on', { child: on, agent: new Agent({ connections: concurrency }), authorization: () => `Bearer ${secrets[next++ % secrets.length]}` })
+  targets.set('herd-all', { child: on, agent: new Agent({ connections: concurrency }), authorization: () => `Bearer ${secrets[next++ % secrets.length]}` })
 
-  const segment = async (name: Name, stream: boolean, ms: number): Promise<{ load: LoadResult; cpuUs: number }> => {
-    const t = targets.get(name)!
-    const before = await t.child.cpuUs()
-    const load = await runLoad({
-      dispatcher: t.agent,
-      origin: t.child.url,
-      path: '/v1/chat/completions',
-      body: body(stream),
-      stream,
-      concurrency,
-      durationMs: ms,
-      expectEvents: EVENTS,
-      ...(t.authorization === undefined ? {} : { authorization: t.authorization }),
-    })
-    return { load, cpuUs: (await t.child.cpuUs()) - before }
-  }
-  const names: Name[] = ['keys off', 'keys on']
-  for (const stream of [false, true]) for (const n of names) await segment(n, stream, 500)
-  process.stderr.write(`bench:tenants: 2 modes x 2 targets x ${rounds} rounds x ${durationMs} ms ≈ ${Math.round((4 * rounds * durationMs) / 1000)} s\n`)
-  const acc = new Map<string, { loads: LoadResult[]; cpuUs: number }>()
+  // The loop bench:proxy uses: warm-up discarded, segments interleaved in rotating order, CPU of each serving process.
   const profileFile = opt.profile ? join(home, 'keys-on.cpuprofile') : undefined
-  if (profileFile) await on.profileStart()
-  for (let r = 0; r < rounds; r++) {
-    const order = r % 2 === 0 ? names : [...names].reverse()
-    for (const stream of [false, true]) {
-      for (const n of order) {
-        const { load, cpuUs } = await segment(n, stream, durationMs)
-        const k = `${stream}|${n}`
-        const a = acc.get(k) ?? { loads: [], cpuUs: 0 }
-        a.loads.push(load)
-        a.cpuUs += cpuUs
-        acc.set(k, a)
-      }
-    }
-    process.stderr.write(`  round ${r + 1}/${rounds} done\n`)
-  }
-
+  const results = await runInterleaved<Name>({
+    label: 'bench:tenants',
+    names: ['herd', 'herd-all'],
+    targets,
+    path: '/v1/chat/completions',
+    body: (_name, stream) => body(stream),
+    levels: [concurrency],
+    rounds,
+    durationMs,
+    events: EVENTS,
+    ...(profileFile ? { beforeRounds: () => on.profileStart() } : {}),
+  })
   if (profileFile) {
     await on.profileStop(profileFile)
     process.stderr.write(`\n## keys-on CPU profile\n\n${profileMarkdown(await summarizeProfile(profileFile, 40))}\n`)
   }
   const rows: string[] = []
   for (const stream of [false, true]) {
-    const off = acc.get(`${stream}|keys off`)!
-    const onAcc = acc.get(`${stream}|keys on`)!
-    const so = summarize(off.loads)
-    const sn = summarize(onAcc.loads)
-    const cpuOff = off.cpuUs / so.requests
-    const cpuOn = onAcc.cpuUs / sn.requests
+    const r = results.find((x) => x.stream === stream)!
+    const so = r.runs.herd
+    const sn = r.runs['herd-all']!
+    const cpuOff = r.cpuUsPerReq.herd ?? Number.NaN
+    const cpuOn = r.cpuUsPerReq['herd-all'] ?? Number.NaN
     const p50 = stream ? [so.ttfbP50, sn.ttfbP50] : [so.p50, sn.p50]
     rows.push(
       `| ${stream ? 'streaming' : 'non-streaming'} | ${so.rps.toFixed(0)} / ${sn.rps.toFixed(0)} | ${p50[0]!.toFixed(2)} / ${p50[1]!.toFixed(2)} | ` +
@@ -118,7 +88,7 @@ try {
     `- date: ${new Date().toISOString()}`,
     `- machine: ${cpu.length} CPUs (${cpu[0]?.model.trim() ?? 'unknown'}), node ${process.version}, load average at start ${load0.toFixed(2)}`,
     `- method: herd's real app and router in a child process, a fast fake llama-server in another, closed loop at concurrency ${concurrency}; ` +
-      `${rounds} rounds x ${durationMs} ms per mode and target, the two targets alternating first. **keys off**: no keys at all. ` +
+      `${rounds} rounds x ${durationMs} ms per mode and target, the two targets alternating first (bench/lib/interleaved.ts, as bench:proxy). **keys off**: no keys at all. ` +
       `**keys on**: ${keys} tenant keys (rpm, tpm, tokens per day) in a real keys.db, requests rotating over all of them: identify (hash + index), ` +
       'admit (limits, counters), meter the answer (usage tap, include_usage on streams), settle, usage ledger, metrics. ' +
       'CPU: user + system time of the herd process over the measured segments / requests it answered.',

@@ -14,6 +14,8 @@ export interface BenchTarget {
   child: BenchChild
   /** One pool per target, big enough for the highest concurrency, kept warm across segments. */
   agent: Agent
+  /** The `authorization` of each request (a rotating tenant key). Absent: none. */
+  authorization?: () => string
 }
 
 export interface InterleavedInit<N extends TargetName> {
@@ -36,7 +38,7 @@ export interface InterleavedInit<N extends TargetName> {
 export async function runInterleaved<N extends TargetName>(o: InterleavedInit<N>): Promise<ScenarioResult[]> {
   const connections = Math.max(...o.levels)
   const segment = async (name: N, stream: boolean, concurrency: number, ms: number): Promise<{ load: LoadResult; cpuUs: number }> => {
-    const { child, agent } = o.targets.get(name)!
+    const { child, agent, authorization } = o.targets.get(name)!
     const before = await child.cpuUs()
     const load = await runLoad({
       dispatcher: agent,
@@ -47,6 +49,7 @@ export async function runInterleaved<N extends TargetName>(o: InterleavedInit<N>
       concurrency,
       durationMs: ms,
       expectEvents: o.events,
+      ...(authorization === undefined ? {} : { authorization }),
     })
     return { load, cpuUs: (await child.cpuUs()) - before }
   }

@@ -1,8 +1,13 @@
 /** The markdown report: per mode a latency table and a throughput/CPU table, then the targets. */
 import type { Summary } from './stats.ts'
 
-/** direct: straight to the fake upstream; herd: via herd; bare: via a minimal fastify+undici proxy; traced: via herd with tracing on. */
-export type TargetName = 'direct' | 'herd' | 'bare' | 'traced'
+/**
+ * direct: straight to the fake upstream; herd: via herd; bare: via a minimal fastify+undici
+ * proxy; bare-http: via node:http+undici, no framework; herd-all: herd with everything a
+ * production node runs on (tenant keys with limits, usage accounting, metrics; tracing off);
+ * traced: herd with tracing on, exporting to a sink.
+ */
+export type TargetName = 'direct' | 'herd' | 'bare' | 'bare-http' | 'herd-all' | 'traced'
 
 export interface ScenarioResult {
   stream: boolean
@@ -18,7 +23,8 @@ export interface Target {
   limit: number
   /** 'max': value must be ≤ limit; 'min': value must be ≥ limit. */
   kind: 'max' | 'min'
-  unit: 'ms' | '%'
+  /** ms: added latency; %: a share; x: a ratio; µs: CPU time. */
+  unit: 'ms' | '%' | 'x' | 'µs'
   /** The same measure for the bare proxy: whether any proxy hop could meet the target on this machine. */
   floor?: number
 }
@@ -116,12 +122,65 @@ export function met(t: Target): boolean {
 
 export function targetTable(targets: Target[]): string {
   const withFloor = targets.some((t) => t.floor !== undefined)
-  const out = [`| target | herd | limit | result |${withFloor ? ' bare proxy (floor) |' : ''}`, `|---|---:|---:|---|${withFloor ? '---:|' : ''}`]
-  const show = (t: Target, v: number): string => (t.unit === '%' ? pct(v) : `${added(v)} ms`)
+  const out = [
+    `| target | herd | limit | result |${withFloor ? ' floor: bare proxy (CPU rows: bare-http) |' : ''}`,
+    `|---|---:|---:|---|${withFloor ? '---:|' : ''}`,
+  ]
+  const show = (t: Target, v: number): string =>
+    t.unit === '%' ? pct(v) : t.unit === 'x' ? `${v.toFixed(2)}×` : t.unit === 'µs' ? `${added(v).replace(/\.\d+$/, '')} µs` : `${added(v)} ms`
   for (const t of targets) {
-    const limit = t.unit === '%' ? `≥ ${pct(t.limit)}` : `≤ ${t.limit} ms`
+    const bound = t.unit === '%' ? pct(t.limit) : t.unit === 'x' ? `${t.limit}×` : `${t.limit} ${t.unit}`
+    const limit = `${t.kind === 'max' ? '≤' : '≥'} ${bound}`
     const floor = t.floor === undefined ? 'n/a' : `${show(t, t.floor)} (${met({ ...t, value: t.floor }) ? 'met' : 'missed'})`
     out.push(`| ${t.name} | ${show(t, t.value)} | ${limit} | ${met(t) ? 'met' : '**missed**'} |${withFloor ? ` ${floor} |` : ''}`)
   }
   return out.join('\n')
+}
+
+/** The proxies of a run, in the order the CPU tables show them (direct is the upstream itself). */
+const PROXIES: readonly TargetName[] = ['bare-http', 'bare', 'herd', 'herd-all']
+
+/**
+ * CPU per request of every serving process (the fake upstream's for direct), and herd's
+ * (and herd-all's) as a multiple of the bare fastify+undici proxy's in the same run.
+ */
+export function cpuTable(rows: ScenarioResult[]): string {
+  const present = PROXIES.filter((n) => rows.some((s) => s.cpuUsPerReq[n] !== undefined))
+  const ratios = (['herd', 'herd-all'] as const).filter((n) => present.includes(n) && present.includes('bare'))
+  const header = ['conc', 'upstream', ...present, ...ratios.map((n) => `**${n}/bare**`)]
+  return table(
+    header,
+    rows.map((s) => {
+      const bare = s.cpuUsPerReq.bare ?? Number.NaN
+      return [
+        String(s.concurrency),
+        num(s.cpuUsPerReq.direct),
+        ...present.map((n) => num(s.cpuUsPerReq[n])),
+        ...ratios.map((n) => `**${((s.cpuUsPerReq[n] ?? Number.NaN) / bare).toFixed(2)}×**`),
+      ]
+    }),
+  )
+}
+
+/**
+ * CPU per SSE event: (streaming CPU per request − non-streaming CPU per request) / events,
+ * per proxy at each concurrency, and each one's excess over the bare fastify+undici proxy.
+ */
+export function perEventTable(rows: ScenarioResult[], events: number): string {
+  const present = PROXIES.filter((n) => rows.some((s) => s.cpuUsPerReq[n] !== undefined))
+  const others = present.filter((n) => n !== 'bare' && present.includes('bare'))
+  const header = ['conc', 'upstream', ...present, ...others.map((n) => `${n} − bare`)]
+  const levels = [...new Set(rows.map((s) => s.concurrency))]
+  const one = (v: number): string => (Number.isFinite(v) ? v.toFixed(1) : 'n/a')
+  return table(
+    header,
+    levels.map((c) => {
+      const perEvent = (n: TargetName): number => {
+        const st = rows.find((s) => s.stream && s.concurrency === c)?.cpuUsPerReq[n]
+        const js = rows.find((s) => !s.stream && s.concurrency === c)?.cpuUsPerReq[n]
+        return st === undefined || js === undefined ? Number.NaN : (st - js) / events
+      }
+      return [String(c), one(perEvent('direct')), ...present.map((n) => one(perEvent(n))), ...others.map((n) => one(perEvent(n) - perEvent('bare')))]
+    }),
+  )
 }

@@ -16,6 +16,7 @@ import type { RemoteAdminRequest } from './admin-mesh.ts'
 import type { Tracing } from '../telemetry/index.ts'
 import { authorize, installAuth, type AuthKeys } from './auth.ts'
 import { installBodyParser } from './body.ts'
+import { requestLogger } from './request-logger.ts'
 import { installCors } from './cors.ts'
 import { clientErrorHandler, installErrorHandling, sendError } from './errors.ts'
 import type { LoadingInit } from './loading.ts'
@@ -98,6 +99,8 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
     bodyLimit: deps.bodyLimitBytes,
     // Our own per-request lines (routed / ended early) carry what matters; fastify's are noise.
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
+    // request.log's pino child is made on its first line, not on every request.
+    childLoggerFactory: requestLogger,
     // Keep a client's own request id when it is sane, so its logs and ours line up.
     genReqId: (req) => {
       const given = req.headers['x-request-id']
@@ -122,9 +125,11 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
   })
   installBodyParser(app, deps.bodyLimitBytes)
   installErrorHandling(app, errorDeps)
-  app.addHook('onRequest', async (request, reply) => {
+  // Hooks on every request are callback-style: an async one costs a promise and a tick per request.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
     reply.header('x-herd-node', deps.nodeName)
+    done()
   })
   installCors(app, deps.corsOrigins ?? [])
   installAuth(app, keys)

@@ -74,9 +74,15 @@ export function installAuth(app: FastifyInstance, keys: AuthKeys): void {
     }
     for (const method of [route.method].flat()) policies.push({ method, url: route.url ?? route.path, auth })
   })
-  app.addHook('onRequest', async (request, reply) => {
-    authorize(request, keys)
+  // Callback-style: an async hook costs a promise and a tick on every request.
+  app.addHook('onRequest', (request, reply, done) => {
+    try {
+      authorize(request, keys)
+    } catch (err: unknown) {
+      return done(err as Error)
+    }
     if (request.tenant !== null && keys.tenants !== undefined) reply.headers(keys.tenants.headers(request.tenant))
+    done()
   })
 }
 
@@ -92,7 +98,8 @@ export function authorize(request: FastifyRequest, keys: AuthKeys): void {
   if (policy === 'open') return
   const given = presentedKeys(request)
   if (given.length === 0) throw new HerdError('unauthorized', 'missing API key: send Authorization: Bearer <key> or x-api-key: <key>')
-  const matches = (list: readonly string[]): boolean => given.some((g) => list.some((k) => sameKey(g, k)))
+  const presented = given.map(digest)
+  const matches = (list: readonly string[]): boolean => list.length > 0 && presented.some((g) => digestsOf(list).some((k) => timingSafeEqual(g, k)))
   if (policy === 'admin') {
     const admin = adminKeys.length > 0 ? adminKeys : apiKeys
     if (matches(admin)) return
@@ -119,8 +126,15 @@ function presentedKeys(request: FastifyRequest): string[] {
   return keys
 }
 
-/** Compare digests, so neither the content nor the length of a key leaks through timing. */
-function sameKey(given: string, key: string): boolean {
-  const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
-  return timingSafeEqual(digest(given), digest(key))
+/** Keys are compared by digest, so neither the content nor the length of a key leaks through timing. */
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest()
+}
+
+/** The configured keys' digests, made once per list (not twice per request). */
+const listDigests = new WeakMap<readonly string[], Buffer[]>()
+function digestsOf(list: readonly string[]): Buffer[] {
+  let out = listDigests.get(list)
+  if (out === undefined) listDigests.set(list, (out = list.map(digest)))
+  return out
 }

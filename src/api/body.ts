@@ -31,9 +31,15 @@ export const MAX_CONTENT_CODINGS = 2
 
 export function installBodyParser(app: FastifyInstance, limitBytes: number): void {
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, async (request: FastifyRequest, body: Buffer) =>
-    decodeBody(body, request.headers['content-encoding'], limitBytes),
-  )
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request: FastifyRequest, body: Buffer, done: (err: Error | null, body?: Buffer) => void) => {
+    const coding = request.headers['content-encoding']
+    // Most bodies come as they are: handed on at once, no promise per request.
+    if (coding === undefined) return done(null, body)
+    decodeBody(body, coding, limitBytes).then(
+      (decoded) => done(null, decoded),
+      (err: unknown) => done(err as Error),
+    )
+  })
 }
 
 /** The body with its Content-Encoding undone (applied in order, so undone in reverse). */

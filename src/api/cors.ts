@@ -25,10 +25,10 @@ export function installCors(app: FastifyInstance, origins: readonly string[]): v
     // @fastify/cors's catch-all preflight route: it answers only preflights, which hold no data.
     if (route.method === 'OPTIONS' && route.url === '*') route.config = { ...route.config, auth: 'open' }
   })
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', (request, _reply, done) => {
     const origin = request.headers.origin
-    if (origin === undefined || any || allowed.has(origin) || sameOrigin(request, origin)) return
-    throw new HerdError('origin_not_allowed', `requests from pages at ${clip(origin)} are not allowed: add the origin to http.cors_origins`)
+    if (origin === undefined || any || allowed.has(origin) || sameOrigin(request, origin)) return done()
+    done(new HerdError('origin_not_allowed', `requests from pages at ${clip(origin)} are not allowed: add the origin to http.cors_origins`))
   })
   if (origins.length === 0) return
   void app.register(cors, {

@@ -49,36 +49,50 @@ export function localModels(s: LocalStateSources): ModelState[] {
   const loads = new Map(s.load().map((l) => [l.profileId, l]))
   const namesFor = new Map<string, string[]>()
   for (const [name, id] of cookbook.names) namesFor.set(id, [...(namesFor.get(id) ?? []), name])
-  const out: ModelState[] = []
-  for (const p of cookbook.profiles.values()) {
-    const load = loads.get(p.id)
-    const fit = s.fit(p)
-    const fileMissing = s.fileMissing?.(p.id) === true
-    out.push({
-      id: p.id,
-      model: p.model,
-      profile: p.profile,
-      names: namesFor.get(p.id) ?? [],
-      ...(p.description === undefined ? {} : { description: p.description }),
-      capabilities: { ...p.capabilities },
-      instances: load?.instances ?? 0,
-      readyInstances: load?.readyInstances ?? 0,
-      slotsTotal: load?.slotsTotal ?? 0,
-      slotsBusy: load?.slotsBusy ?? 0,
-      queueLength: load?.queueLength ?? 0,
-      maxInstances: p.maxInstances,
-      maxQueueSize: p.maxQueueSize,
-      tokensPerSecond: load?.tokensPerSecond ?? null,
-      estimatedVramMb: fit.vramMb,
-      estimatedSysmemMb: fit.sysmemMb,
-      // A missing file fits nowhere: peers skip this node for it (an instance already running still serves).
-      canFitNow: fit.now && !fileMissing,
-      canFitAfterEviction: fit.afterEviction && !fileMissing,
-      ...(fileMissing ? { fileMissing: true } : {}),
-      price: localPrice(p, s.costPerHour ?? 0, load?.tokensPerSecond ?? null),
-    })
+  return [...cookbook.profiles.values()].map((p) => modelState(s, p, loads.get(p.id), namesFor.get(p.id) ?? []))
+}
+
+/** One local model's state (what the router scores a request by), without building every other model's. */
+export function localModel(s: LocalStateSources, profileId: string): ModelState | undefined {
+  const cookbook = s.cookbook()
+  const p = cookbook.profiles.get(profileId)
+  if (p === undefined) return undefined
+  const names: string[] = []
+  for (const [name, id] of cookbook.names) if (id === profileId) names.push(name)
+  return modelState(
+    s,
+    p,
+    s.load().find((l) => l.profileId === profileId),
+    names,
+  )
+}
+
+function modelState(s: LocalStateSources, p: ProfileSpec, load: ProfileLoad | undefined, names: string[]): ModelState {
+  const fit = s.fit(p)
+  const fileMissing = s.fileMissing?.(p.id) === true
+  return {
+    id: p.id,
+    model: p.model,
+    profile: p.profile,
+    names,
+    ...(p.description === undefined ? {} : { description: p.description }),
+    capabilities: { ...p.capabilities },
+    instances: load?.instances ?? 0,
+    readyInstances: load?.readyInstances ?? 0,
+    slotsTotal: load?.slotsTotal ?? 0,
+    slotsBusy: load?.slotsBusy ?? 0,
+    queueLength: load?.queueLength ?? 0,
+    maxInstances: p.maxInstances,
+    maxQueueSize: p.maxQueueSize,
+    tokensPerSecond: load?.tokensPerSecond ?? null,
+    estimatedVramMb: fit.vramMb,
+    estimatedSysmemMb: fit.sysmemMb,
+    // A missing file fits nowhere: peers skip this node for it (an instance already running still serves).
+    canFitNow: fit.now && !fileMissing,
+    canFitAfterEviction: fit.afterEviction && !fileMissing,
+    ...(fileMissing ? { fileMissing: true } : {}),
+    price: localPrice(p, s.costPerHour ?? 0, load?.tokensPerSecond ?? null),
   }
-  return out
 }
 
 export function localState(s: LocalStateSources): LocalState {

@@ -3,7 +3,7 @@
  * to that llama-server with undici, handing back the response head as soon as it arrives
  * and the body as a stream. The lease is released when the body ends, fails or is dropped.
  */
-import { Transform, type TransformCallback } from 'node:stream'
+import { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Logger } from 'pino'
 import { HerdError, sseErrorEvent, type ErrorShape } from '../errors/index.ts'
@@ -11,7 +11,7 @@ import type { ProfileSpec } from '../config/types.ts'
 import type { AcquireOptions, Lease } from '../instances/types.ts'
 import { startDeadline } from './deadline.ts'
 import { relayableHeaders } from './headers.ts'
-import type { RouteRequest, UpstreamResponse } from './types.ts'
+import { TAIL_BYTES, type ChunkFilter, type RouteRequest, type TailKeepingBody, type UpstreamResponse } from './types.ts'
 import { acquire, upstreamSpans } from '../telemetry/index.ts'
 
 /** The part of the supervisor the router needs. */
@@ -89,7 +89,7 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
   spans?.answered(res.statusCode)
   const headers = relayableHeaders(res.headers, { trustLength: true })
   const sse = (headers['content-type'] ?? '').includes('text/event-stream')
-  const body = res.body.pipe(new TimingsTap(sse))
+  const body = new LocalBody(res.body, sse)
   let released = false
   const release = (): void => {
     if (released) return
@@ -107,8 +107,7 @@ export async function serveLocal(c: LocalTargetComponents, req: RouteRequest): P
       // The head is gone already: an event stream ends with an error event, other bodies are cut off.
       if (sse && !body.destroyed && !req.signal.aborted) {
         // What arrived of an event cut off mid-way would merge with the error event into one broken event.
-        body.dropPartialEvent()
-        body.end(sseError(failure, req.errorShape))
+        body.endWith(sseError(failure, req.errorShape))
       } else body.destroy(failure)
       release()
     })
@@ -172,54 +171,136 @@ function upstreamFailure(err: unknown, req: RouteRequest, lease: Lease, profile:
 }
 
 /**
- * Passes bytes through untouched while keeping the tail of the body, where llama-server
- * puts its `timings` (tokens generated and time taken): that is how herd learns a rate
- * without parsing every event.
+ * The upstream body as the client gets it: undici's body read in flowing mode and pushed on
+ * (one Readable, not a Transform piped in between: no writable half, no pipe per request),
+ * paused when the client reads slower (backpressure), destroyed when the client goes (which
+ * aborts the upstream request). On the way it keeps the last chunks, where llama-server
+ * puts its `timings` (tokens generated and time taken) and usage: that is how herd learns a
+ * rate, and a tenant's tokens (`whenEnded`), without parsing every event or copying bytes.
  */
-class TimingsTap extends Transform {
-  private tail = ''
+class LocalBody extends Readable implements TailKeepingBody {
+  private readonly source: Readable
   private readonly sse: boolean
   /** An event stream's bytes after its last complete event (held until the event completes). */
   private partial: Buffer | undefined
+  /** The last chunks, at least TAIL_BYTES of them when the body was that long (decoded only at the end). */
+  private tail: Buffer[] = []
+  private held = 0
+  private ended = false
+  private waiting: ((tail: string | undefined) => void)[] = []
+  /** What changes the bytes on their way (the tenant meter's), installed before any went out. */
+  private changes: ChunkFilter | undefined
+  private passed = false
+  private decoded: string | undefined
+  /** Chunks seen, and how many when `decoded` was made: more since, and it is made again. */
+  private chunks = 0
+  private decodedAt = -1
 
   /** `sse`: pass whole events only, so a stream cut off mid-event can still end with a clean error event. */
-  constructor(sse: boolean) {
+  constructor(source: Readable, sse: boolean) {
     super()
+    this.source = source
     this.sse = sse
+    source.on('data', this.onData)
+    source.once('end', this.onEnd)
+    this.once('end', this.onEnded)
+    this.once('close', this.onClose)
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.tail = (this.tail + chunk.toString('latin1')).slice(-4096)
-    if (!this.sse) return done(null, chunk)
+  private readonly onData = (chunk: Buffer): void => {
+    this.chunks++
+    this.tail.push(chunk)
+    this.held += chunk.length
+    while (this.tail.length > 1 && this.held - (this.tail[0] as Buffer).length >= TAIL_BYTES) this.held -= (this.tail.shift() as Buffer).length
+    const whole = this.sse ? this.wholeEvents(chunk) : chunk
+    const out = whole === undefined || this.changes === undefined ? whole : this.changes.push(whole)
+    if (out === undefined) return
+    this.passed = true
+    if (!this.push(out)) this.source.pause()
+  }
+
+  filterWith(filter: ChunkFilter): boolean {
+    if (this.passed || this.changes !== undefined) return false
+    this.changes = filter
+    return true
+  }
+
+  /** The held rest (an event without its blank line) and the filter's, before the end. */
+  private pushRest(rest: Buffer | undefined): void {
+    const f = this.changes
+    const parts = f === undefined ? [rest] : [rest === undefined ? undefined : f.push(rest), f.end()]
+    for (const p of parts) if (p !== undefined && p.length > 0) this.push(p)
+  }
+
+  private wholeEvents(chunk: Buffer): Buffer | undefined {
     const bytes = this.partial === undefined ? chunk : Buffer.concat([this.partial, chunk])
     this.partial = undefined
     // llama-server writes whole events per chunk: the common case costs one comparison.
-    if (endsWithBoundary(bytes)) return done(null, bytes)
+    if (endsWithBoundary(bytes)) return bytes
     const end = lastEventEnd(bytes)
     if (end < 0 && bytes.length < MAX_PARTIAL_EVENT_BYTES) {
       this.partial = bytes
-      return done()
+      return undefined
     }
-    if (end < 0) return done(null, bytes)
+    if (end < 0) return bytes
     this.partial = bytes.subarray(end)
-    done(null, bytes.subarray(0, end))
+    return bytes.subarray(0, end)
   }
 
-  override _flush(done: TransformCallback): void {
-    if (this.partial !== undefined) this.push(this.partial)
+  private readonly onEnd = (): void => {
+    const rest = this.partial
     this.partial = undefined
-    done()
+    this.pushRest(rest)
+    this.push(null)
   }
 
-  /** Forget the bytes of an event that will never complete. */
-  dropPartialEvent(): void {
+  override _read(): void {
+    if (this.source.isPaused()) this.source.resume()
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    // The consumer went away (client disconnect): stop the upstream so llama-server frees the slot.
+    if (!this.source.destroyed) this.source.destroy()
+    done(err)
+  }
+
+  /** End with `last` (an SSE error event) in place of what the upstream would have sent; an event cut off mid-way is dropped, else it would merge with `last`. */
+  endWith(last: string): void {
     this.partial = undefined
+    this.source.off('data', this.onData)
+    this.source.off('end', this.onEnd)
+    this.pushRest(Buffer.from(last))
+    this.push(null)
+  }
+
+  private readonly onEnded = (): void => {
+    this.ended = true
+  }
+
+  private readonly onClose = (): void => {
+    const tail = this.ended ? this.tailText() : undefined
+    for (const w of this.waiting.splice(0)) w(tail)
+  }
+
+  /** Decoded once, when first asked for (the lease's release and the tenant meter both read it, after the end). */
+  private tailText(): string {
+    if (this.decoded !== undefined && this.decodedAt === this.chunks) return this.decoded
+    const all = this.tail.length === 1 ? (this.tail[0] as Buffer) : Buffer.concat(this.tail)
+    this.decodedAt = this.chunks
+    this.decoded = all.subarray(Math.max(0, all.length - TAIL_BYTES)).toString('latin1')
+    return this.decoded
+  }
+
+  whenEnded(listener: (tail: string | undefined) => void): void {
+    if (this.closed) listener(this.ended ? this.tailText() : undefined)
+    else this.waiting.push(listener)
   }
 
   result(elapsedMs: number): { tokens?: number; ms?: number; promptTokens?: number } {
-    const n = /"predicted_n":\s*(\d+)/.exec(this.tail)
-    const ms = /"predicted_ms":\s*([\d.]+)/.exec(this.tail)
-    const prompt = /"prompt_n":\s*(\d+)/.exec(this.tail)?.[1]
+    const tail = this.tailText().slice(-4096)
+    const n = /"predicted_n":\s*(\d+)/.exec(tail)
+    const ms = /"predicted_ms":\s*([\d.]+)/.exec(tail)
+    const prompt = /"prompt_n":\s*(\d+)/.exec(tail)?.[1]
     const promptTokens = prompt === undefined ? {} : { promptTokens: Number(prompt) }
     if (n?.[1] && ms?.[1]) return { tokens: Number(n[1]), ms: Number(ms[1]), ...promptTokens }
     return { ms: elapsedMs, ...promptTokens }

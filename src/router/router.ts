@@ -46,6 +46,8 @@ export interface RouterComponents {
   local: LocalTargetComponents
   /** This node's own models with live load, as it gossips them. */
   localModels: () => ModelState[]
+  /** One of them (what routing a request needs: not every model's state built per request). Absent: looked up in localModels(). */
+  localModel?: (profileId: string) => ModelState | undefined
   /** This node's memory, as it gossips it. */
   localResources: () => ResourceState
   /** Whether this node is draining (then it serves nothing new). */
@@ -124,8 +126,9 @@ export class Router {
 
   /** The answer, saying which model gave it (a peer's or backend's own say wins: it knows best). */
   private named(res: UpstreamResponse, profileId: string): UpstreamResponse {
-    if (res.headers[MODEL_HEADER] !== undefined) return res
-    return { ...res, headers: { ...res.headers, [MODEL_HEADER]: profileId } }
+    // Every target builds the headers of each answer afresh: they are the router's to add to (no copy per request).
+    res.headers[MODEL_HEADER] ??= profileId
+    return res
   }
 
   /**
@@ -275,7 +278,7 @@ export class Router {
     const leftOut = (m: ModelState, name: string): void => {
       if (noRoom(m)) (m.fileMissing === true ? fileMissing : cannotFit).push(name)
     }
-    const localModel = this.c.localModels().find((m) => m.id === profileId)
+    const localModel = this.c.localModel !== undefined ? this.c.localModel(profileId) : this.c.localModels().find((m) => m.id === profileId)
     if (localModel && this.c.local.profile(profileId)) {
       const s = score({ nodeId: 'local', local: true, model: localModel, pending: 0, ...memoryRoom(this.c.localResources()) })
       if (s) out.push(s)

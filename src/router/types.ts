@@ -89,6 +89,30 @@ export type WaitStatus = WaitState & { model: string; node: string }
 export type OnWaiting = (status: () => WaitStatus) => void
 
 /** A response whose head has arrived; the body streams. */
+/** Bytes of the end of a body a tail-keeping body keeps (for timings and usage). */
+export const TAIL_BYTES = 8192
+
+/**
+ * A body that keeps its own last bytes as they pass (the local target's): who needs the
+ * tail (the tenant usage meter) asks it, instead of piping the body through a tap of its own.
+ */
+export interface TailKeepingBody extends Readable {
+  /** Called once the body is closed: with (about) its last TAIL_BYTES as latin1 when it ended, undefined when it failed or was dropped first. */
+  whenEnded(listener: (tail: string | undefined) => void): void
+  /** Have `filter` change the bytes from now on (the tail keeps them as they came); false when bytes were passed on already. */
+  filterWith(filter: ChunkFilter): boolean
+}
+
+/** Changes the bytes of a body on their way: what to pass on for a chunk, and at the end. */
+export interface ChunkFilter {
+  push(chunk: Buffer): Buffer | undefined
+  end(): Buffer | undefined
+}
+
+export function keepsTail(body: Readable): body is TailKeepingBody {
+  return typeof (body as Partial<TailKeepingBody>).whenEnded === 'function'
+}
+
 export interface UpstreamResponse {
   status: number
   headers: Record<string, string>

@@ -46,6 +46,14 @@ export interface KeyTotals {
   month: Tally
 }
 
+/** One key's day or month count as the store keeps it. */
+export interface PersistedCount {
+  keyId: string
+  period: 'day' | 'month'
+  start: number
+  tally: Tally
+}
+
 /** Peers whose counts are kept, and keys per peer: a peer cannot make this node hold more. */
 export const MAX_COUNTER_NODES = 256
 export const MAX_COUNTER_KEYS_PER_NODE = 16_384
@@ -57,6 +65,8 @@ export class UsageCounters {
   private readonly own = new Map<string, KeyUsage>()
   private readonly remote = new Map<string, Map<string, KeyUsage>>()
   private readonly dirty = new Set<string>()
+  /** Keys whose day or month counts changed since they were last written (takeUnsaved). */
+  private readonly unsaved = new Set<string>()
   private readonly onChange: () => void
 
   constructor(init: { bucketMs: number; onChange?: () => void }) {
@@ -97,6 +107,7 @@ export class UsageCounters {
     if (usage.month?.start !== at.month && create) usage.month = { start: at.month, tally: zero() }
     if (usage.month?.start === at.month) bump(usage.month.tally)
     this.dirty.add(at.keyId)
+    this.unsaved.add(at.keyId)
     this.onChange()
   }
 
@@ -191,13 +202,32 @@ export class UsageCounters {
   }
 
   /** This node's day and month counts, to persist. */
-  persisted(): { keyId: string; period: 'day' | 'month'; start: number; tally: Tally }[] {
-    const out: { keyId: string; period: 'day' | 'month'; start: number; tally: Tally }[] = []
-    for (const [keyId, u] of this.own) {
-      if (u.day) out.push({ keyId, period: 'day', start: u.day.start, tally: { ...u.day.tally } })
-      if (u.month) out.push({ keyId, period: 'month', start: u.month.start, tally: { ...u.month.tally } })
-    }
+  persisted(): PersistedCount[] {
+    const out: PersistedCount[] = []
+    for (const keyId of this.own.keys()) this.persistedOf(keyId, out)
     return out
+  }
+
+  /**
+   * The day and month counts of the keys that changed since the last call, to persist: a
+   * node with a thousand keys writes the few in use each second, not all of them. Give
+   * them back with `unsavedAgain` when writing them failed.
+   */
+  takeUnsaved(): PersistedCount[] {
+    const out: PersistedCount[] = []
+    for (const keyId of this.unsaved) this.persistedOf(keyId, out)
+    this.unsaved.clear()
+    return out
+  }
+
+  unsavedAgain(rows: readonly PersistedCount[]): void {
+    for (const r of rows) this.unsaved.add(r.keyId)
+  }
+
+  private persistedOf(keyId: string, out: PersistedCount[]): void {
+    const u = this.own.get(keyId)
+    if (u?.day) out.push({ keyId, period: 'day', start: u.day.start, tally: { ...u.day.tally } })
+    if (u?.month) out.push({ keyId, period: 'month', start: u.month.start, tally: { ...u.month.tally } })
   }
 
   /** Puts back persisted day and month counts at start (rate buckets start empty). */

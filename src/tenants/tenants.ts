@@ -156,7 +156,9 @@ export class Tenants extends EventEmitter<TenantsEvents> {
     const now = this.now()
     // Also when the mesh is off (whose heartbeat prunes otherwise): old buckets must not pile up.
     this.counters.prune(now)
-    const rows = this.counters.persisted().map((u) => ({
+    // Only what changed since the last write: the rows of keys not used since hold what they held.
+    const changed = this.counters.takeUnsaved()
+    const rows = changed.map((u) => ({
       key_id: u.keyId,
       period: u.period,
       start: u.start,
@@ -167,6 +169,7 @@ export class Tenants extends EventEmitter<TenantsEvents> {
     try {
       store.saveUsage(rows, Math.min(dayStart(now), monthStart(now)))
     } catch (err: unknown) {
+      this.counters.unsavedAgain(changed)
       this.c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not write key usage counters')
     }
     try {

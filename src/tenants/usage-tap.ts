@@ -6,33 +6,34 @@
  * where the key was checked, whichever node or backend served the answer.
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
-import type { UpstreamResponse } from '../router/types.ts'
+import { keepsTail, TAIL_BYTES, type ChunkFilter, type UpstreamResponse } from '../router/types.ts'
+
+export type { ChunkFilter }
 
 /** Bytes of the end of a body kept for reading its usage. */
-export const USAGE_TAIL_BYTES = 8192
+export const USAGE_TAIL_BYTES = TAIL_BYTES
 
 export interface SeenUsage {
   promptTokens?: number
   completionTokens?: number
 }
 
-const patterns = new Map<string, RegExp>()
-function pattern(field: string): RegExp {
-  let re = patterns.get(field)
-  if (re === undefined) {
-    re = new RegExp(`"${field}"\\s*:\\s*(\\d+)`, 'g')
-    patterns.set(field, re)
-  }
-  return re
-}
+/** After a field's name: `\s*:\s*` and its digits (sticky: matched right where the name ends). */
+const VALUE = /\s*:\s*(\d+)/y
 
-/** The last value of any of `fields` in `text`. */
+/** The last value of any of `fields` in `text` (`"field": digits`), found from the end without scanning all of it. */
 function last(text: string, fields: readonly string[]): number | undefined {
   let best: { at: number; value: number } | undefined
   for (const f of fields) {
-    // A cheap look first: most tails hold none of the names.
-    if (!text.includes(`"${f}"`)) continue
-    for (const m of text.matchAll(pattern(f))) if (best === undefined || m.index > best.at) best = { at: m.index, value: Number(m[1]) }
+    const name = `"${f}"`
+    for (let at = text.lastIndexOf(name); at >= 0 && (best === undefined || at > best.at); at = at === 0 ? -1 : text.lastIndexOf(name, at - 1)) {
+      VALUE.lastIndex = at + name.length
+      const m = VALUE.exec(text)
+      if (m?.[1] !== undefined) {
+        best = { at, value: Number(m[1]) }
+        break
+      }
+    }
   }
   return best?.value
 }
@@ -45,12 +46,6 @@ export function usageFromTail(tail: string): SeenUsage {
   if (prompt !== undefined) out.promptTokens = prompt
   if (completion !== undefined) out.completionTokens = completion
   return out
-}
-
-/** Changes the bytes on their way after the tap has read them (stream-usage.ts): what to pass on for a chunk, and at the end. */
-export interface ChunkFilter {
-  push(chunk: Buffer): Buffer | undefined
-  end(): Buffer | undefined
 }
 
 class UsageTap extends Transform {
@@ -92,10 +87,16 @@ class UsageTap extends Transform {
 }
 
 /**
- * The same response, its body passed through a tap that calls `onDone` once: with the
- * usage found at the end, or undefined when the body failed or the client left first.
+ * The same response, its body passed through a tap (or, when it keeps its own tail, read
+ * at its end) that calls `onDone` once: with the usage found at the end, or undefined when
+ * the body failed or the client left first.
  */
 export function tapUsage(res: UpstreamResponse, onDone: (usage: SeenUsage | undefined) => void, filter?: ChunkFilter): UpstreamResponse {
+  // A body that keeps its own tail (the local target's) is read at its end: no second stream per request.
+  if (keepsTail(res.body) && (filter === undefined || res.body.filterWith(filter))) {
+    res.body.whenEnded((tail) => onDone(tail === undefined ? undefined : usageFromTail(tail)))
+    return res
+  }
   const tap = new UsageTap(onDone, filter)
   res.body.once('error', (err: Error) => tap.destroy(err))
   tap.once('close', () => {
