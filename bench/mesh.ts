@@ -150,7 +150,12 @@ async function forwardBench(profileDir: string | undefined): Promise<ForwardResu
     for (const kind of KINDS) for (const t of ['direct', 'via'] as const) await segment(t, kind, connections, 400)
 
     const scenarios = KINDS.flatMap((kind) => levels.map((concurrency) => ({ kind, stream: kind !== 'json', concurrency })))
-    const acc = scenarios.map(() => ({ direct: [] as LoadResult[], via: [] as LoadResult[], cpu: { directB: 0, viaA: 0, viaB: 0 }, sys: { directB: 0, viaA: 0, viaB: 0 } }))
+    const acc = scenarios.map(() => ({
+      direct: [] as LoadResult[],
+      via: [] as LoadResult[],
+      cpu: { directB: 0, viaA: 0, viaB: 0 },
+      sys: { directB: 0, viaA: 0, viaB: 0 },
+    }))
     log(
       `forwarding: ${scenarios.length} scenarios x 2 targets x ${rounds} rounds x ${durationMs} ms ≈ ${Math.round((scenarios.length * 2 * rounds * durationMs) / 1000)} s`,
     )
