@@ -9,9 +9,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateSwarmKey } from '../../src/mesh/index.ts'
-import { makeFakeLlamaBinary, makeFakeModel } from '../../test/fixtures/fake-llama.ts'
+import { makeFakeModel } from '../../test/fixtures/fake-llama.ts'
 import type { BenchChild } from './child.ts'
-import { startDaemonChild } from './daemon-child.ts'
+import { fakeLlamaServer, startDaemonChild } from './daemon-child.ts'
 
 export const MESH_BENCH_MODEL = 'bench'
 export const MESH_BENCH_PACED_MODEL = 'bench-paced'
@@ -30,19 +30,6 @@ export interface MeshPairInit {
   gossipIntervalMs: number
   /** Slots of the fake llama-server (its -np): at least the highest concurrency, so B never queues. */
   slots: number
-}
-
-/**
- * The fake llama-server answers `--version` by starting a server on :8080 (it has no such
- * flag), which the daemon's binary check would wait 15 s on; this wrapper answers it.
- */
-async function fakeLlamaServer(dir: string): Promise<string> {
-  const inner = await makeFakeLlamaBinary(dir, { FAKE_TOKEN_RATE: 0 }, 'fake-llama-inner')
-  const path = join(dir, 'llama-server')
-  await writeFile(path, ['#!/bin/sh', 'if [ "$1" = "--version" ]; then echo "version: 1 (benchfake)" >&2; exit 0; fi', `exec '${inner}' "$@"`, ''].join('\n'), {
-    mode: 0o755,
-  })
-  return path
 }
 
 function daemon(dir: string, name: string, cookbook: unknown, mesh: Record<string, unknown>, llama: string): Promise<BenchChild> {

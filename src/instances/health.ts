@@ -42,22 +42,22 @@ export interface WaitHealthyOptions extends HttpOptions {
  * line alone never sends a request to a server that is not ready.
  */
 export async function waitHealthy(baseUrl: string, o: WaitHealthyOptions): Promise<void> {
-  let wake: (() => void) | undefined
-  let nudged = false
+  // Shared with the nudge callback: whether one came since the last probe began, and how to cut a sleep short.
+  const nudge: { came: boolean; wake: (() => void) | undefined } = { came: false, wake: undefined }
   const unhook = o.nudge?.(() => {
-    nudged = true
-    wake?.()
+    nudge.came = true
+    nudge.wake?.()
   })
   try {
     let gap = o.firstRetryMs ?? FIRST_RETRY_MS
     for (;;) {
       o.signal.throwIfAborted()
-      nudged = false
+      nudge.came = false
       if (await probe(baseUrl, o)) return
       o.signal.throwIfAborted()
       // A nudge that came during the probe (it was refused just before the listen) counts too.
-      if (!nudged) await sleep(Math.min(gap, o.intervalMs), o.signal, (w) => (wake = w))
-      wake = undefined
+      if (!nudge.came) await sleep(Math.min(gap, o.intervalMs), o.signal, (w) => (nudge.wake = w))
+      nudge.wake = undefined
       gap *= BACKOFF
     }
   } finally {
