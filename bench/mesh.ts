@@ -34,6 +34,7 @@ import {
   type MeshTarget,
   type ScenarioKind,
 } from './lib/mesh-report.ts'
+import { ioSyscalls } from './lib/proc-stats.ts'
 import { summarize } from './lib/stats.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -85,6 +86,8 @@ interface ForwardResults {
   sse: { events: number; bytes: number }
   /** Idle CPU of each daemon, µs per ms. */
   idle: { a: number; b: number }
+  /** Idle read/write system calls of each daemon, per ms. */
+  idleSys: { a: number; b: number }
   profiles: string[]
 }
 
@@ -99,17 +102,28 @@ async function forwardBench(profileDir: string | undefined): Promise<ForwardResu
     const sse = await probeStream(pair.b.url)
     // What each daemon burns doing nothing (heartbeats, timers, telemetry), µs per ms: taken
     // out of the per-request CPU below so that a slow scenario is not charged for idling.
-    const idle = await (async () => {
+    const usage = async (): Promise<{ a: number; b: number; sa: number; sb: number }> => {
+      const [a, b, sa, sb] = await Promise.all([pair.a.cpuUs(), pair.b.cpuUs(), ioSyscalls(pair.a.pid), ioSyscalls(pair.b.pid)])
+      return { a, b, sa, sb }
+    }
+    const { idle, idleSys } = await (async () => {
       const t0 = performance.now()
-      const [a0, b0] = await Promise.all([pair.a.cpuUs(), pair.b.cpuUs()])
+      const u0 = await usage()
       await new Promise((r) => setTimeout(r, 1000))
-      const [a1, b1] = await Promise.all([pair.a.cpuUs(), pair.b.cpuUs()])
+      const u1 = await usage()
       const ms = performance.now() - t0
-      return { a: (a1 - a0) / ms, b: (b1 - b0) / ms }
+      return { idle: { a: (u1.a - u0.a) / ms, b: (u1.b - u0.b) / ms }, idleSys: { a: (u1.sa - u0.sa) / ms, b: (u1.sb - u0.sb) / ms } }
     })()
-    const segment = async (target: Via, kind: ScenarioKind, concurrency: number, ms: number): Promise<{ load: LoadResult; cpuA: number; cpuB: number }> => {
+    interface SegmentResult {
+      load: LoadResult
+      cpuA: number
+      cpuB: number
+      sysA: number
+      sysB: number
+    }
+    const segment = async (target: Via, kind: ScenarioKind, concurrency: number, ms: number): Promise<SegmentResult> => {
       const t0 = performance.now()
-      const [a0, b0] = await Promise.all([pair.a.cpuUs(), pair.b.cpuUs()])
+      const u0 = await usage()
       const stream = kind !== 'json'
       const load = await runLoad({
         dispatcher: agents[target],
@@ -121,15 +135,27 @@ async function forwardBench(profileDir: string | undefined): Promise<ForwardResu
         durationMs: ms,
         expectEvents: sse.events,
       })
-      const [a1, b1] = await Promise.all([pair.a.cpuUs(), pair.b.cpuUs()])
+      const u1 = await usage()
       const elapsed = performance.now() - t0
-      return { load, cpuA: Math.max(0, a1 - a0 - idle.a * elapsed), cpuB: Math.max(0, b1 - b0 - idle.b * elapsed) }
+      const net = (d: number, perMs: number): number => Math.max(0, d - perMs * elapsed)
+      return {
+        load,
+        cpuA: net(u1.a - u0.a, idle.a),
+        cpuB: net(u1.b - u0.b, idle.b),
+        sysA: net(u1.sa - u0.sa, idleSys.a),
+        sysB: net(u1.sb - u0.sb, idleSys.b),
+      }
     }
     // Warm-up (JIT, connections, both llama-server spawns, pooled forward streams), discarded.
     for (const kind of KINDS) for (const t of ['direct', 'via'] as const) await segment(t, kind, connections, 400)
 
     const scenarios = KINDS.flatMap((kind) => levels.map((concurrency) => ({ kind, stream: kind !== 'json', concurrency })))
-    const acc = scenarios.map(() => ({ direct: [] as LoadResult[], via: [] as LoadResult[], cpu: { directB: 0, viaA: 0, viaB: 0 } }))
+    const acc = scenarios.map(() => ({
+      direct: [] as LoadResult[],
+      via: [] as LoadResult[],
+      cpu: { directB: 0, viaA: 0, viaB: 0 },
+      sys: { directB: 0, viaA: 0, viaB: 0 },
+    }))
     log(
       `forwarding: ${scenarios.length} scenarios x 2 targets x ${rounds} rounds x ${durationMs} ms ≈ ${Math.round((scenarios.length * 2 * rounds * durationMs) / 1000)} s`,
     )
@@ -139,13 +165,17 @@ async function forwardBench(profileDir: string | undefined): Promise<ForwardResu
         // Alternate which target goes first, per round and per scenario.
         const order: Via[] = (r + i) % 2 === 0 ? ['direct', 'via'] : ['via', 'direct']
         for (const t of order) {
-          const { load, cpuA, cpuB } = await segment(t, s.kind, s.concurrency, durationMs)
+          const { load, cpuA, cpuB, sysA, sysB } = await segment(t, s.kind, s.concurrency, durationMs)
           const a = acc[i]!
           a[t].push(load)
-          if (t === 'direct') a.cpu.directB += cpuB
-          else {
+          if (t === 'direct') {
+            a.cpu.directB += cpuB
+            a.sys.directB += sysB
+          } else {
             a.cpu.viaA += cpuA
             a.cpu.viaB += cpuB
+            a.sys.viaA += sysA
+            a.sys.viaB += sysB
           }
         }
       }
@@ -165,9 +195,15 @@ async function forwardBench(profileDir: string | undefined): Promise<ForwardResu
       const a = acc[i]!
       const direct = summarize(a.direct)
       const via = summarize(a.via)
-      return { ...s, direct, via, cpuUsPerReq: { directB: a.cpu.directB / direct.requests, viaA: a.cpu.viaA / via.requests, viaB: a.cpu.viaB / via.requests } }
+      return {
+        ...s,
+        direct,
+        via,
+        cpuUsPerReq: { directB: a.cpu.directB / direct.requests, viaA: a.cpu.viaA / via.requests, viaB: a.cpu.viaB / via.requests },
+        syscallsPerReq: { directB: a.sys.directB / direct.requests, viaA: a.sys.viaA / via.requests, viaB: a.sys.viaB / via.requests },
+      }
     })
-    return { rows, sse, idle, profiles }
+    return { rows, sse, idle, idleSys, profiles }
   } finally {
     await agents.direct.close()
     await agents.via.close()
@@ -203,7 +239,20 @@ const targets: MeshTarget[] = []
 const find = (kind: ScenarioKind, c: number): ForwardScenario | undefined => fwd?.rows.find((r) => r.kind === kind && r.concurrency === c)
 for (const c of levels) {
   const j = find('json', c)
-  if (j) targets.push({ name: `a hop adds ≤ 2 ms p50 (non-streaming, conc ${c})`, value: j.via.p50 - j.direct.p50, limit: 2, kind: 'max', unit: 'ms' })
+  // Issue 12 asks ≤ 1 ms under load (16 in flight); unloaded the older ≤ 2 ms stands.
+  const limit = c >= 16 ? 1 : 2
+  if (j) targets.push({ name: `a hop adds ≤ ${limit} ms p50 (non-streaming, conc ${c})`, value: j.via.p50 - j.direct.p50, limit, kind: 'max', unit: 'ms' })
+}
+for (const kind of KINDS) {
+  const s = find(kind, Math.max(...levels))
+  if (s)
+    targets.push({
+      name: `CPU of a hop (A + B) ≤ 2× a local relay (B direct), per request (${kind}; conc ${s.concurrency})`,
+      value: (s.cpuUsPerReq.viaA + s.cpuUsPerReq.viaB) / s.cpuUsPerReq.directB,
+      limit: 2,
+      kind: 'max',
+      unit: '×',
+    })
 }
 for (const kind of ['burst', 'paced'] as const) {
   for (const c of levels) {
@@ -256,7 +305,8 @@ if (fwd) {
       "**direct B** = request to B's HTTP API; **via A** = the same request to A, forwarded to B over `/herd/forward/1.0.0`. " +
       `Closed loop, ${rounds} rounds x ${durationMs} ms per scenario and target, the two alternating. Streams carry ${fwd.sse.events} SSE events (~${fwd.sse.bytes} B each: role, ${TOKENS} tokens, finish), then [DONE]. ` +
       "Latency: send to last byte; TTFB: send to first body byte. The load generator, A, B and the fake llama-servers share the machine's cores. " +
-      `CPU µs/req: the daemon's CPU time (all threads) per answered request, less what it burns idle (A ${(fwd.idle.a / 10).toFixed(1)} %, B ${(fwd.idle.b / 10).toFixed(1)} % of a core).`,
+      `CPU µs/req: the daemon's CPU time (all threads, utime + stime) per answered request, less what it burns idle (A ${(fwd.idle.a / 10).toFixed(1)} %, B ${(fwd.idle.b / 10).toFixed(1)} % of a core). ` +
+      `Syscalls/req: read/write-family system calls of the daemon (/proc/PID/io syscr + syscw) per answered request, less its idle rate (A ${(fwd.idleSys.a * 1000).toFixed(0)}/s, B ${(fwd.idleSys.b * 1000).toFixed(0)}/s).`,
     '',
     '## Forwarding: non-streaming',
     '',

@@ -21,9 +21,9 @@ export interface BenchChild {
   stop(): Promise<void>
 }
 
-export async function startChild(script: string, args: string[], options: { timeoutMs?: number } = {}): Promise<BenchChild> {
+export async function startChild(script: string, args: string[], options: { timeoutMs?: number; execArgv?: string[] } = {}): Promise<BenchChild> {
   // process.execPath: the same Node 22 that runs the bench (type stripping included).
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+  const child = spawn(process.execPath, [...(options.execArgv ?? []), script, ...args], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
   const url = await firstLine(child, options.timeoutMs ?? 10_000)
   const call = probes(child)
   return {

@@ -5,20 +5,18 @@
  * B's mesh address (explicit peer, mDNS off, a fresh cluster secret). A request sent to A
  * is forwarded over `/herd/forward/1.0.0`; the same request sent to B is served directly.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { stringify } from 'yaml'
+import { join } from 'node:path'
 import { generateSwarmKey } from '../../src/mesh/index.ts'
-import { makeFakeLlamaBinary, makeFakeModel } from '../../test/fixtures/fake-llama.ts'
-import { startChild, type BenchChild } from './child.ts'
+import { makeFakeModel } from '../../test/fixtures/fake-llama.ts'
+import type { BenchChild } from './child.ts'
+import { fakeLlamaServer, startDaemonChild } from './daemon-child.ts'
 
 export const MESH_BENCH_MODEL = 'bench'
 export const MESH_BENCH_PACED_MODEL = 'bench-paced'
 /** Tokens per second of `bench-paced`: one SSE event per token, as llama-server writes them. */
 export const PACED_TOKEN_RATE = 1000
-const DAEMON = join(dirname(fileURLToPath(import.meta.url)), 'mesh-daemon.ts')
 
 export interface MeshPair {
   /** Serves `bench` itself. */
@@ -34,35 +32,8 @@ export interface MeshPairInit {
   slots: number
 }
 
-/**
- * The fake llama-server answers `--version` by starting a server on :8080 (it has no such
- * flag), which the daemon's binary check would wait 15 s on; this wrapper answers it.
- */
-async function fakeLlamaServer(dir: string): Promise<string> {
-  const inner = await makeFakeLlamaBinary(dir, { FAKE_TOKEN_RATE: 0 }, 'fake-llama-inner')
-  const path = join(dir, 'llama-server')
-  await writeFile(path, ['#!/bin/sh', 'if [ "$1" = "--version" ]; then echo "version: 1 (benchfake)" >&2; exit 0; fi', `exec '${inner}' "$@"`, ''].join('\n'), {
-    mode: 0o755,
-  })
-  return path
-}
-
-async function daemon(dir: string, name: string, cookbook: unknown, mesh: Record<string, unknown>, llama: string): Promise<BenchChild> {
-  const home = join(dir, name)
-  await mkdir(home, { recursive: true })
-  const config = {
-    node: { name },
-    http: { listen: '127.0.0.1:0', drain_timeout_ms: 0 },
-    mesh: { enabled: true, mdns: false, listen: ['/ip4/127.0.0.1/tcp/0'], ...mesh },
-    llama: { server: llama },
-    // No GPU telemetry: the bench is about the request path.
-    resources: { nvidia_smi: join(dir, 'no-nvidia-smi') },
-    cookbook: 'cookbook.yaml',
-    log_level: 'silent',
-  }
-  await writeFile(join(home, 'config.yaml'), stringify(config))
-  await writeFile(join(home, 'cookbook.yaml'), stringify(cookbook))
-  return startChild(DAEMON, ['--home', home, '--config', join(home, 'config.yaml')], { timeoutMs: 30_000 })
+function daemon(dir: string, name: string, cookbook: unknown, mesh: Record<string, unknown>, llama: string): Promise<BenchChild> {
+  return startDaemonChild({ dir, name, cookbook, llama, mesh: { enabled: true, mdns: false, listen: ['/ip4/127.0.0.1/tcp/0'], ...mesh } })
 }
 
 interface ClusterNode {

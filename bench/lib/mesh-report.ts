@@ -13,6 +13,8 @@ export interface ForwardScenario {
   via: Summary
   /** CPU (all threads) per answered request, µs: B alone when direct; A and B when via A. */
   cpuUsPerReq: { directB: number; viaA: number; viaB: number }
+  /** read/write-family system calls per answered request, as cpuUsPerReq. */
+  syscallsPerReq: { directB: number; viaA: number; viaB: number }
 }
 
 export interface MeshTarget {
@@ -21,10 +23,11 @@ export interface MeshTarget {
   limit: number
   /** 'max': value must be ≤ limit; 'min': ≥ limit. */
   kind: 'max' | 'min'
-  unit: 'ms' | '%' | 'heartbeats'
+  unit: 'ms' | '%' | 'heartbeats' | '×'
 }
 
 const f2 = (v: number): string => (Number.isFinite(v) ? v.toFixed(2) : 'n/a')
+const f1 = (v: number): string => (Number.isFinite(v) ? v.toFixed(1) : 'n/a')
 const signed = (v: number): string => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${v.toFixed(2)}` : 'n/a')
 const int = (v: number): string => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : 'n/a')
 const pct = (v: number): string => (Number.isFinite(v) ? `${(v * 100).toFixed(0)} %` : 'n/a')
@@ -72,7 +75,20 @@ export function forwardThroughputTable(rows: ForwardScenario[]): string {
   const unit = stream ? 'events/s' : 'req/s'
   const rate = (x: Summary): number => (stream ? x.eventsPerSec : x.rps)
   return table(
-    ['conc', `${unit} direct B`, `${unit} via A`, '**via/direct** (per round)', 'CPU µs/req B (direct)', 'CPU µs/req A (via)', 'CPU µs/req B (via)', 'errors'],
+    [
+      'conc',
+      `${unit} direct B`,
+      `${unit} via A`,
+      '**via/direct** (per round)',
+      'CPU µs/req B (direct)',
+      'CPU µs/req A (via)',
+      'CPU µs/req B (via)',
+      '**CPU via (A+B) / direct**',
+      'syscalls/req B (direct)',
+      'syscalls/req A (via)',
+      'syscalls/req B (via)',
+      'errors',
+    ],
     rows.map((s) => [
       String(s.concurrency),
       int(rate(s.direct)),
@@ -81,6 +97,10 @@ export function forwardThroughputTable(rows: ForwardScenario[]): string {
       int(s.cpuUsPerReq.directB),
       int(s.cpuUsPerReq.viaA),
       int(s.cpuUsPerReq.viaB),
+      `**${f2((s.cpuUsPerReq.viaA + s.cpuUsPerReq.viaB) / s.cpuUsPerReq.directB)}×**`,
+      f1(s.syscallsPerReq.directB),
+      f1(s.syscallsPerReq.viaA),
+      f1(s.syscallsPerReq.viaB),
       String(s.direct.errors + s.via.errors),
     ]),
   )
@@ -157,7 +177,7 @@ export function meshMet(t: MeshTarget): boolean {
 
 export function meshTargetTable(targets: MeshTarget[]): string {
   const show = (v: number, unit: MeshTarget['unit'], sign: boolean): string =>
-    unit === '%' ? pct(v) : unit === 'ms' ? `${sign ? signed(v) : f2(v)} ms` : `${f2(v)} heartbeats`
+    unit === '%' ? pct(v) : unit === 'ms' ? `${sign ? signed(v) : f2(v)} ms` : unit === '×' ? `${f2(v)}×` : `${f2(v)} heartbeats`
   return [
     '| target | measured | limit | result |',
     '|---|---:|---:|---|',

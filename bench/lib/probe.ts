@@ -4,7 +4,7 @@
  * goes away, so an interrupted bench leaves no servers behind.
  */
 import { writeFile } from 'node:fs/promises'
-import { Session } from 'node:inspector/promises'
+import type { Session } from 'node:inspector/promises'
 
 /** A request from the parent; the child answers `{ id, value }` or `{ id, error }`. */
 export type ProbeRequest =
@@ -30,7 +30,8 @@ export function serveProbes(close: () => void): void {
         return u.user + u.system
       }
       case 'profile-start':
-        session = new Session()
+        // Loaded only when asked: the inspector is not part of what a daemon's memory is measured with.
+        session = new (await import('node:inspector/promises')).Session()
         session.connect()
         await session.post('Profiler.enable')
         await session.post('Profiler.start')

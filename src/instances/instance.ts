@@ -7,7 +7,7 @@ import type { Logger } from 'pino'
 import type { Dispatcher } from 'undici'
 import type { ProfileSpec } from '../config/types.ts'
 import { HerdError } from '../errors/index.ts'
-import { readSlotInfo, waitHealthy, type SlotInfo } from './health.ts'
+import { LISTENING_LINE, readSlotInfo, waitHealthy, type SlotInfo } from './health.ts'
 import { terminate } from './kill.ts'
 import { LogRing } from './log-ring.ts'
 import { procInfo, type PidRecord } from './pidfile.ts'
@@ -117,11 +117,24 @@ export class Instance {
 
   private async run(prepare: (signal: AbortSignal) => Promise<Prepared>): Promise<void> {
     const signal = AbortSignal.any([this.startCtl.signal, this.deps.signal])
-    const { binary, placement } = await prepare(signal)
+    // The first port is probed while prepare runs: a cold request waits on both.
+    const firstPort = this.deps.ports.claim()
+    firstPort.catch(() => {})
+    let prepared: Prepared
+    try {
+      prepared = await prepare(signal)
+    } catch (err: unknown) {
+      void firstPort.then(
+        (p) => this.deps.ports.release(p),
+        () => {},
+      )
+      throw err
+    }
+    const { binary, placement } = prepared
     this.gpus = [...(placement.gpus ?? [])]
     const deadline = Date.now() + this.profile.startupTimeoutMs
     for (let attempt = 1; ; attempt++) {
-      const port = await this.deps.ports.claim()
+      const port = await (attempt === 1 ? firstPort : this.deps.ports.claim())
       // The port the last attempt lost stays held until now, so this attempt gets another.
       if (this.port > 0) this.deps.ports.release(this.port)
       this.port = port
@@ -146,13 +159,16 @@ export class Instance {
       const outcome = await this.waitReady(proc, deadline, signal)
       if (outcome === 'ready') {
         let layout: SlotInfo
+        // The process record (/proc) is read while the slot layout is asked for: a cold request waits on both.
+        const procRead = this.readProc(proc)
         try {
           layout = await readSlotInfo(this.baseUrl, { dispatcher: this.deps.dispatcher, signal })
         } catch (err: unknown) {
           this.log.add(`herd: could not read /props or /slots: ${err instanceof Error ? err.message : String(err)}`)
+          await procRead
           throw this.fail('its slot layout could not be read', await terminate(proc, this.deps.killGraceMs))
         }
-        await this.readProc(proc)
+        await procRead
         if (signal.aborted) throw this.fail('it was stopped before it was ready', await terminate(proc, this.deps.killGraceMs))
         this.state = { status: 'ready', port, slots: layout.slots, nCtx: layout.nCtx, since: Date.now() }
         this.everReady = true
@@ -205,7 +221,12 @@ export class Instance {
     const local = new AbortController()
     const signal = AbortSignal.any([local.signal, outer])
     const race: Promise<Outcome>[] = [
-      waitHealthy(this.baseUrl, { dispatcher: this.deps.dispatcher, signal, intervalMs: this.deps.healthIntervalMs }).then((): Outcome => 'ready'),
+      waitHealthy(this.baseUrl, {
+        dispatcher: this.deps.dispatcher,
+        signal,
+        intervalMs: this.deps.healthIntervalMs,
+        nudge: (probeNow) => this.onListening(probeNow),
+      }).then((): Outcome => 'ready'),
       proc.exited.then((): Outcome => 'exited'),
       delay(Math.max(0, deadline - Date.now()), 'timeout' as const, { signal }),
     ]
@@ -214,6 +235,16 @@ export class Instance {
       return await Promise.race(race.map((p) => p.catch((): Outcome => 'aborted')))
     } finally {
       local.abort()
+    }
+  }
+
+  /** Calls `probeNow` when llama-server logs that it listens (a hint: readiness stays /health's word); returns the unhook. */
+  private onListening(probeNow: () => void): () => void {
+    this.log.onLine = (line) => {
+      if (LISTENING_LINE.test(line)) probeNow()
+    }
+    return () => {
+      this.log.onLine = undefined
     }
   }
 

@@ -10,6 +10,8 @@ export class LogRing {
   private readonly capacity: number
   private readonly buf: string[] = []
   private partial = ''
+  /** Hears each whole line the process writes (not herd's own notes), as it arrives. */
+  onLine: ((line: string) => void) | undefined
 
   constructor(capacity = 500) {
     this.capacity = Math.max(1, capacity)
@@ -20,7 +22,11 @@ export class LogRing {
     const text = this.partial + (typeof chunk === 'string' ? chunk : chunk.toString('utf8'))
     const parts = text.split('\n')
     this.partial = (parts.pop() ?? '').slice(0, MAX_PARTIAL)
-    for (const line of parts) this.add(line.replace(/\r$/, ''))
+    for (const raw of parts) {
+      const line = raw.replace(/\r$/, '')
+      this.add(line)
+      this.onLine?.(line)
+    }
   }
 
   /** Add one whole line (herd's own notes, e.g. a spawn error). */

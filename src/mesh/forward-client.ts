@@ -12,7 +12,7 @@ import type { Logger } from 'pino'
 import { ERROR_CODES, HerdError, isHerdError, type ErrorCode } from '../errors/index.ts'
 import type { UpstreamResponse, WaitState } from '../router/types.ts'
 import { MAX_HEAD_BYTES, endSchema, parseFrame, parseWaitState, responseHeadSchema, type EndMessage, type RequestHead } from './forward-messages.ts'
-import { FrameError, FrameType, MAX_FRAME_PAYLOAD, encodeFrame, encodeJsonFrame, type Frame } from './frame.ts'
+import { FrameError, FrameType, MAX_FRAME_PAYLOAD, encodeFrame, encodeFrameHeader, encodeJsonFrame, type Frame } from './frame.ts'
 import { FrameTimeoutError, SilenceError, sendFrame } from './frame-reader.ts'
 import type { PooledStream, StreamPool } from './stream-pool.ts'
 import type { ForwardRequest } from './types.ts'
@@ -32,6 +32,8 @@ export interface ForwardClientInit {
 }
 
 const DEFAULT_HEAD_TIMEOUT_MS = 600_000
+/** A request body up to this size travels in the same send as its head (copied once to join them). */
+const COALESCE_BODY_BYTES = 64 * 1024
 const DEFAULT_BODY_GAP_MS = 300_000
 
 export class ForwardClient {
@@ -120,7 +122,14 @@ export class ForwardClient {
       hops: req.hops,
       bodyLength: req.body.byteLength,
     }
-    await sendFrame(entry.stream, encodeJsonFrame(FrameType.RequestHead, head), { signal })
+    const headFrame = encodeJsonFrame(FrameType.RequestHead, head)
+    if (req.body.byteLength <= COALESCE_BODY_BYTES) {
+      // Head and a small body as one send: one yamux frame, one Noise message, one socket write.
+      const frames = req.body.byteLength === 0 ? [headFrame] : [headFrame, encodeFrameHeader(FrameType.Body, req.body.byteLength), req.body]
+      await sendFrame(entry.stream, frames.length === 1 ? headFrame : Buffer.concat(frames), { signal })
+      return
+    }
+    await sendFrame(entry.stream, headFrame, { signal })
     for (let offset = 0; offset < req.body.byteLength; offset += MAX_FRAME_PAYLOAD) {
       await sendFrame(entry.stream, encodeFrame(FrameType.Body, req.body.subarray(offset, offset + MAX_FRAME_PAYLOAD)), { signal })
     }

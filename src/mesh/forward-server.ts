@@ -20,6 +20,7 @@ import { MAX_BODY_BYTES, MAX_BUFFERED_BYTES_PER_PEER, MAX_INBOUND_STREAMS_PER_PE
 import { MAX_HEAD_BYTES, encodeWaitState, parseFrame, requestHeadSchema, type EndMessage, type RequestHead, type ResponseHead } from './forward-messages.ts'
 import { FrameError, FrameType, MAX_FRAME_PAYLOAD, encodeFrame, encodeJsonFrame, type FrameErrorKind } from './frame.ts'
 import { FrameReader, FrameTimeoutError, SilenceError, sendFrame } from './frame-reader.ts'
+import { FrameWriter } from './frame-writer.ts'
 import type { RefusalKind, Refusals } from './refusals.ts'
 import type { ForwardRequest } from './types.ts'
 
@@ -252,9 +253,16 @@ export class ForwardServer {
     stream.addEventListener('close', onGone)
     stop.addEventListener('abort', onGone)
     let lastSent = Date.now()
+    // Frames written in one turn of the event loop leave as one write (head, short body, end).
+    const writer = new FrameWriter(stream)
     const send = async (frame: Uint8Array): Promise<void> => {
-      await sendFrame(stream, frame, { signal: ac.signal })
+      await writer.write(frame, { signal: ac.signal })
       lastSent = Date.now()
+    }
+    // The end frame goes out now, not at the next turn: the stream is then ready for the next request.
+    const end = async (message: EndMessage): Promise<void> => {
+      await send(encodeJsonFrame(FrameType.End, message))
+      await writer.flushAndDrain({ signal: ac.signal })
     }
     // What the request waits on, until its head: sent about every second; otherwise a bare keep-alive after keepAliveMs of silence.
     let waiting: (() => WaitState) | undefined
@@ -263,7 +271,7 @@ export class ForwardServer {
         if (stream.writeStatus !== 'writable' || stream.writableNeedsDrain) return
         const state = res === undefined ? readState(waiting) : undefined
         if (state === undefined && Date.now() - lastSent < this.keepAliveMs) return
-        stream.send(encodeFrame(FrameType.KeepAlive, state === undefined ? undefined : encodeWaitState(state)))
+        writer.enqueue(encodeFrame(FrameType.KeepAlive, state === undefined ? undefined : encodeWaitState(state)))
         lastSent = Date.now()
       },
       Math.min(this.keepAliveMs, STATUS_INTERVAL_MS),
@@ -275,7 +283,7 @@ export class ForwardServer {
       } catch (err: unknown) {
         if (ac.signal.aborted) return false
         log.debug({ err: String(err) }, 'forwarded request failed before a response')
-        await send(encodeJsonFrame(FrameType.End, endError(err)))
+        await end(endError(err))
         return true
       }
       if (ac.signal.aborted) return false
@@ -292,10 +300,10 @@ export class ForwardServer {
       } catch (err: unknown) {
         if (ac.signal.aborted || stream.writeStatus !== 'writable') return false
         log.debug({ err: String(err) }, 'response body failed mid-stream')
-        await send(encodeJsonFrame(FrameType.End, endError(err)))
+        await end(endError(err))
         return true
       }
-      await send(encodeJsonFrame(FrameType.End, { ok: true } satisfies EndMessage))
+      await end({ ok: true })
       return true
     } catch (err: unknown) {
       // Writing to the peer failed: the stream is gone.
@@ -303,6 +311,8 @@ export class ForwardServer {
       return false
     } finally {
       clearInterval(keepAlive)
+      // Everything that should have gone has (end() flushes); what is left belongs to a broken request.
+      writer.discard()
       stream.removeEventListener('close', onGone)
       stop.removeEventListener('abort', onGone)
       if (res !== undefined && !res.body.readableEnded) res.body.destroy()

@@ -57,6 +57,15 @@ export function encodeFrame(type: FrameType, payload: Uint8Array = new Uint8Arra
   return out
 }
 
+/** The 5-byte header of a frame whose payload the caller sends right after it (to join frames without copying the payload twice). */
+export function encodeFrameHeader(type: FrameType, payloadBytes: number): Uint8Array {
+  if (payloadBytes > MAX_FRAME_PAYLOAD) throw new FrameError(`frame payload of ${payloadBytes} bytes exceeds ${MAX_FRAME_PAYLOAD}`, 'length')
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES)
+  out.writeUInt8(type, 0)
+  out.writeUInt32BE(payloadBytes, 1)
+  return out
+}
+
 export function encodeJsonFrame(type: FrameType, value: unknown): Uint8Array {
   return encodeFrame(type, Buffer.from(JSON.stringify(value), 'utf8'))
 }

@@ -153,7 +153,10 @@ export class Mesh extends EventEmitter<MeshEvents> {
   peers(): PeerView[] {
     const run = this.run
     if (run === undefined) return []
-    return run.table.list().map((r) => this.view(run, r))
+    // The router asks for this on every request: one pass over the open connections (whose
+    // PeerIds cache their string form) beats decoding and re-encoding a peer id per peer.
+    const open = this.openPeers(run.node)
+    return run.table.list().map((r) => this.view(run, r, open))
   }
 
   /** Peer ids with an open connection, whether or not their state has arrived yet. */
@@ -380,7 +383,14 @@ export class Mesh extends EventEmitter<MeshEvents> {
       .filter((p) => p.addrs.length > 0)
   }
 
-  private view(run: Running, r: PeerRecord): PeerView {
+  private openPeers(node: MeshLibp2p): Set<string> {
+    const open = new Set<string>()
+    for (const c of node.getConnections()) if (c.status === 'open') open.add(c.remotePeer.toString())
+    return open
+  }
+
+  /** `open`: the peers with an open connection, when the caller has them at hand. */
+  private view(run: Running, r: PeerRecord, open?: ReadonlySet<string>): PeerView {
     return {
       id: r.id,
       name: r.state.name,
@@ -388,7 +398,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       receivedAt: r.receivedAt,
       ageMs: r.ageMs,
       fresh: r.fresh,
-      connected: this.isConnected(run.node, r.id),
+      connected: open === undefined ? this.isConnected(run.node, r.id) : open.has(r.id),
       addrs: run.addrBook.get(r.id) ?? [],
     }
   }

@@ -6,7 +6,6 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { identify, type Identify } from '@libp2p/identify'
 import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
-import { mdns } from '@libp2p/mdns'
 import { ping, type Ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
@@ -38,6 +37,8 @@ export function allowlistGater(allow: ReadonlySet<string>): ConnectionGater {
 
 /** Creates the node, not started: the mesh registers its handlers first. */
 export async function createLibp2pNode(init: Libp2pNodeInit): Promise<MeshLibp2p> {
+  // mDNS (and its DNS packet codec) loads only where it is on.
+  const mdns = init.mdns === false ? undefined : (await import('@libp2p/mdns')).mdns
   return createLibp2p({
     start: false,
     privateKey: init.privateKey,
@@ -54,7 +55,7 @@ export async function createLibp2pNode(init: Libp2pNodeInit): Promise<MeshLibp2p
     // joining mesh's dials whenever several nodes share an address: NAT, loopback, or a
     // host running several daemons. Refused dials back off, and discovery crawls.
     connectionManager: { inboundConnectionThreshold: 100, maxIncomingPendingConnections: 64 },
-    peerDiscovery: init.mdns === false ? [] : [mdns({ serviceTag: init.mdns.serviceTag, interval: init.mdns.intervalMs })],
+    peerDiscovery: init.mdns === false || mdns === undefined ? [] : [mdns({ serviceTag: init.mdns.serviceTag, interval: init.mdns.intervalMs })],
     services: {
       identify: identify(),
       ping: ping(),
