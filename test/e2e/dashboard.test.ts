@@ -16,6 +16,7 @@ import { createFakeNvidiaSmi, fakeGpu, type FakeNvidiaSmi } from '../fixtures/fa
 import { writeTinyGguf } from '../fixtures/tiny-gguf.ts'
 import { ROOT, startHerd, type HerdProcess } from '../helpers/herd-process.ts'
 import { waitFor } from '../helpers/poll.ts'
+import { loopbackMesh } from '../helpers/mesh-config.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
 const hasChromium = existsSync(CHROMIUM)
@@ -45,15 +46,7 @@ async function node(name: string, peers: string[], config: Record<string, unknow
     config: {
       node: { name },
       http: { api_keys: [KEY] },
-      mesh: {
-        enabled: true,
-        mdns: false,
-        listen: ['/ip4/127.0.0.1/tcp/0'],
-        peers,
-        secret_file: join(dir, 'cluster.key'),
-        gossip_interval_ms: GOSSIP_MS,
-        peer_timeout_ms: 5000,
-      },
+      mesh: loopbackMesh(join(dir, 'cluster.key'), peers, { gossip_interval_ms: GOSSIP_MS, peer_timeout_ms: 5000 }),
       ...config,
     },
   })

@@ -15,6 +15,7 @@ import { generateSwarmKey } from '../../src/mesh/index.ts'
 import { writeTinyGguf } from '../fixtures/tiny-gguf.ts'
 import { CLI, NODE, startHerd, type HerdProcess } from '../helpers/herd-process.ts'
 import { waitFor } from '../helpers/poll.ts'
+import { loopbackMesh } from '../helpers/mesh-config.ts'
 
 const run = promisify(execFile)
 const KEY = 'inventory-test-key'
@@ -45,15 +46,7 @@ function meshConfig(name: string, modelDirs: string[], peers: string[]) {
     node: { name },
     model_dirs: modelDirs,
     http: { api_keys: [KEY] },
-    mesh: {
-      enabled: true,
-      mdns: false,
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      peers,
-      secret_file: join(dir, 'cluster.key'),
-      gossip_interval_ms: 200,
-      peer_timeout_ms: 2000,
-    },
+    mesh: loopbackMesh(join(dir, 'cluster.key'), peers),
   }
 }
 

@@ -18,6 +18,7 @@ import { startHerd, type HerdProcess } from '../helpers/herd-process.ts'
 import { freePort } from '../helpers/llama-server.ts'
 import { waitFor } from '../helpers/poll.ts'
 import type { ClusterNode } from '../helpers/ns-herd.ts'
+import { loopbackMesh } from '../helpers/mesh-config.ts'
 
 const KEY = 'sk-office-only-on-a-0123456789'
 const HEADER_SECRET = 'org-secret-header-value'
@@ -47,15 +48,7 @@ function mesh(name: string, peers: string[]) {
   return {
     node: { name },
     log_level: 'debug',
-    mesh: {
-      enabled: true,
-      mdns: false,
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      peers,
-      secret_file: join(dir, 'cluster.key'),
-      gossip_interval_ms: 200,
-      peer_timeout_ms: 2000,
-    },
+    mesh: loopbackMesh(join(dir, 'cluster.key'), peers),
   }
 }
 

@@ -15,6 +15,7 @@ import { startHerd, type HerdProcess } from '../helpers/herd-process.ts'
 import { waitFor } from '../helpers/poll.ts'
 import type { ClusterNode } from '../helpers/ns-herd.ts'
 import { clientSuite, suiteCookbook } from './fixtures/client-suite.ts'
+import { loopbackMesh } from '../helpers/mesh-config.ts'
 
 const KEY = 'sk-herd-e2e-mesh'
 let dir: string
@@ -24,15 +25,7 @@ let a: HerdProcess | undefined
 function mesh(name: string, peers: string[]) {
   return {
     node: { name },
-    mesh: {
-      enabled: true,
-      mdns: false,
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      peers,
-      secret_file: join(dir, 'cluster.key'),
-      gossip_interval_ms: 200,
-      peer_timeout_ms: 2000,
-    },
+    mesh: loopbackMesh(join(dir, 'cluster.key'), peers),
   }
 }
 

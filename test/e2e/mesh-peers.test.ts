@@ -14,6 +14,7 @@ import { writeTinyGguf } from '../fixtures/tiny-gguf.ts'
 import { CLI, NODE, startHerd, type HerdProcess } from '../helpers/herd-process.ts'
 import { waitFor } from '../helpers/poll.ts'
 import { clusterNames, type ClusterNode } from '../helpers/ns-herd.ts'
+import { loopbackMesh } from '../helpers/mesh-config.ts'
 
 let dir: string
 let model: string
@@ -30,15 +31,7 @@ async function node(name: string, cookbook: unknown, peers: string[]): Promise<H
     cookbook,
     config: {
       node: { name },
-      mesh: {
-        enabled: true,
-        mdns: false,
-        listen: ['/ip4/127.0.0.1/tcp/0'],
-        peers,
-        secret_file: join(dir, 'cluster.key'),
-        gossip_interval_ms: 200,
-        peer_timeout_ms: 2000,
-      },
+      mesh: loopbackMesh(join(dir, 'cluster.key'), peers),
     },
   })
   nodes.push(h)

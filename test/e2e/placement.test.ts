@@ -13,6 +13,7 @@ import { writeTinyGguf } from '../fixtures/tiny-gguf.ts'
 import { startHerd, type HerdProcess } from '../helpers/herd-process.ts'
 import type { ClusterNode } from '../helpers/ns-herd.ts'
 import { waitFor } from '../helpers/poll.ts'
+import { loopbackMesh } from '../helpers/mesh-config.ts'
 
 let dir: string
 let model: string
@@ -65,15 +66,7 @@ async function gpuNode(
     config: {
       node: { name },
       resources: { nvidia_smi: smi.path, sample_interval_ms: 200, ...(options.maxVramMb ? { max_vram_mb: options.maxVramMb } : {}) },
-      mesh: {
-        enabled: true,
-        mdns: false,
-        listen: ['/ip4/127.0.0.1/tcp/0'],
-        peers: options.peers ?? [],
-        secret_file: join(dir, 'cluster.key'),
-        gossip_interval_ms: 200,
-        peer_timeout_ms: 2000,
-      },
+      mesh: loopbackMesh(join(dir, 'cluster.key'), options.peers ?? []),
     },
   })
   running.push(herd)

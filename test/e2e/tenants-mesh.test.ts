@@ -14,6 +14,7 @@ import { makeFakeLlamaBinary, makeFakeModel } from '../fixtures/fake-llama.ts'
 import { startHerd, type HerdProcess } from '../helpers/herd-process.ts'
 import { waitFor } from '../helpers/poll.ts'
 import type { ClusterNode } from '../helpers/ns-herd.ts'
+import { loopbackMesh } from '../helpers/mesh-config.ts'
 
 const ADMIN = 'mesh-admin-key'
 const HEARTBEAT_MS = 500
@@ -37,15 +38,7 @@ async function node(name: string, peers: string[], home?: string): Promise<HerdP
       llama: { server },
       http: { admin_keys: [ADMIN] },
       tenants: { rate_window_ms: WINDOW_MS, counter_push_ms: COUNTER_PUSH_MS },
-      mesh: {
-        enabled: true,
-        mdns: false,
-        listen: ['/ip4/127.0.0.1/tcp/0'],
-        peers,
-        secret_file: join(dir, 'cluster.key'),
-        gossip_interval_ms: HEARTBEAT_MS,
-        peer_timeout_ms: 3000,
-      },
+      mesh: loopbackMesh(join(dir, 'cluster.key'), peers, { gossip_interval_ms: HEARTBEAT_MS, peer_timeout_ms: 3000 }),
     },
   })
   nodes.set(name, h)

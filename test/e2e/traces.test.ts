@@ -16,6 +16,7 @@ import { startHerd, type HerdProcess } from '../helpers/herd-process.ts'
 import type { ClusterNode } from '../helpers/ns-herd.ts'
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.ts'
 import { waitFor } from '../helpers/poll.ts'
+import { loopbackMesh } from '../helpers/mesh-config.ts'
 
 const KEY = 'sk-herd-traces-secret-key'
 const PROMPT = 'zebra quartz pineapple'
@@ -28,15 +29,7 @@ function config(name: string, peers: string[]) {
   return {
     node: { name },
     telemetry: { otlp_endpoint: receiver.url, service_name: 'herd-test' },
-    mesh: {
-      enabled: true,
-      mdns: false,
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      peers,
-      secret_file: join(dir, 'cluster.key'),
-      gossip_interval_ms: 200,
-      peer_timeout_ms: 2000,
-    },
+    mesh: loopbackMesh(join(dir, 'cluster.key'), peers),
   }
 }
 
