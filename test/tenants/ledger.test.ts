@@ -61,6 +61,20 @@ describe('the usage ledger', () => {
     ledger.close()
   })
 
+  it('keeps rows apart whose names, joined, would read the same (a NUL in a peer-given name)', () => {
+    const ledger = new UsageLedger(':memory:')
+    ledger.record(entry({ model: 'm\u0000n1', node: 'x' }))
+    ledger.record(entry({ model: 'm', node: 'n1\u0000x', costMicros: 7 }))
+    ledger.record(entry({ model: 'm', node: 'n1\u0000x', costMicros: 7 }))
+    // (SQLite reads a text back only up to its NUL: the sums say which rows were kept apart.)
+    const rows = ledger.query({ from: T0, to: T0 + H, groupBy: ['model', 'node'] })
+    expect(rows.map((r) => [r.requests, r.cost_micros])).toEqual([
+      [1, 100],
+      [2, 14],
+    ])
+    ledger.close()
+  })
+
   it('counts settled answers of Tenants, and cache hits as requests at cost 0', async () => {
     const { tenants, clock } = await memoryTenants({ cost: (u) => u.promptTokens * 2 + u.completionTokens * 10 })
     const { record } = tenants.createKey({ name: 'app' })
