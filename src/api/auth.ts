@@ -50,6 +50,11 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The tenant key the request authenticated with (null: none, or a config key). */
     tenant: Tenant | null
+    /**
+     * A routed request under a tenant key whose `x-ratelimit-*` are still to be set: its
+     * admission sets them (counting it); a refusal before that gets them from sendError.
+     */
+    rateHeadersDue: boolean
   }
   interface FastifyContextConfig {
     /** Who may call this route (required on every route, see auth.ts). */
@@ -68,6 +73,7 @@ export function installAuth(app: FastifyInstance, keys: AuthKeys): void {
   const policies: RoutePolicy[] = []
   app.decorate('routePolicies', policies)
   app.decorateRequest('tenant', null)
+  app.decorateRequest('rateHeadersDue', false)
   app.addHook('onRoute', (route) => {
     const auth = route.config?.auth
     if (auth === undefined || !POLICIES.includes(auth)) {
@@ -82,7 +88,11 @@ export function installAuth(app: FastifyInstance, keys: AuthKeys): void {
     } catch (err: unknown) {
       return done(err as Error)
     }
-    if (request.tenant !== null && keys.tenants !== undefined) reply.headers(keys.tenants.headers(request.tenant))
+    if (request.tenant !== null && keys.tenants !== undefined) {
+      // A routed request's admission computes them anyway (tenant-gate.ts): once per request, not twice.
+      if (request.routeOptions.config.endpoint !== undefined) request.rateHeadersDue = true
+      else reply.headers(keys.tenants.headers(request.tenant))
+    }
     done()
   })
 }
