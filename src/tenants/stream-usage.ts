@@ -6,7 +6,7 @@
  * is dropped (a `data:` chunk with `"choices": []` and a `usage`); every other byte passes
  * as it came.
  */
-import type { Endpoint, RouteRequest, UpstreamResponse } from '../router/types.ts'
+import { parsedBodyOf, type Endpoint, type RouteRequest, type UpstreamResponse } from '../router/types.ts'
 import type { ChunkFilter } from './usage-tap.ts'
 
 const USAGE_ENDPOINTS: ReadonlySet<Endpoint> = new Set(['chat', 'completions'])
@@ -16,13 +16,16 @@ const MAX_HELD_BYTES = 64 * 1024
 /** The request, asking for usage at the end of its stream; `strip` when the client did not ask (the chunk is then removed). */
 export function askForUsage(route: RouteRequest): { route: RouteRequest; strip: boolean } {
   if (!route.stream || !USAGE_ENDPOINTS.has(route.endpoint) || route.hops > 0) return { route, strip: false }
-  let body: Record<string, unknown>
-  try {
-    const parsed: unknown = JSON.parse(route.body.toString('utf8'))
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { route, strip: false }
-    body = parsed as Record<string, unknown>
-  } catch {
-    return { route, strip: false }
+  // The object the api validated the body into, when this is still that body: not parsed a second time.
+  let body = parsedBodyOf(route.body)
+  if (body === undefined) {
+    try {
+      const parsed: unknown = JSON.parse(route.body.toString('utf8'))
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { route, strip: false }
+      body = parsed as Record<string, unknown>
+    } catch {
+      return { route, strip: false }
+    }
   }
   const options = body['stream_options']
   if (typeof options === 'object' && options !== null && (options as Record<string, unknown>)['include_usage'] === true) return { route, strip: false }

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { UsageLedger } from '../../src/tenants/index.ts'
 import { askForUsage, isUsageChunk, usageChunkFilter } from '../../src/tenants/stream-usage.ts'
 import { tapUsage } from '../../src/tenants/usage-tap.ts'
-import type { RouteRequest } from '../../src/router/types.ts'
+import { rememberParsedBody, type RouteRequest } from '../../src/router/types.ts'
 import { memoryTenants } from './helpers.ts'
 
 const H = 3_600_000
@@ -105,6 +105,16 @@ describe('usage from streams', () => {
     const plain = route({ model: 'm' }, { stream: false })
     expect(askForUsage(plain).route).toBe(plain)
     expect(askForUsage(route({ model: 'm', stream: true }, { endpoint: 'messages' })).strip).toBe(false)
+  })
+
+  it('adds include_usage to the object validation parsed the body into, serialising it once (a replaced body is parsed anew)', () => {
+    const body = Buffer.from(JSON.stringify({ model: 'm', stream: true, stream_options: { foo: 1 } }))
+    // What prepareRoute remembers; a different object than the bytes say shows which one was read.
+    rememberParsedBody(body, { model: 'parsed', stream: true, stream_options: { foo: 2 } })
+    const asked = askForUsage(route({}, { body }))
+    expect(JSON.parse(asked.route.body.toString())).toEqual({ model: 'parsed', stream: true, stream_options: { foo: 2, include_usage: true } })
+    const fresh = askForUsage(route({ model: 'm', stream: true, stream_options: { foo: 1 } }))
+    expect(JSON.parse(fresh.route.body.toString())).toEqual({ model: 'm', stream: true, stream_options: { foo: 1, include_usage: true } })
   })
 
   it('drops only the usage-only chunk and keeps every other byte', async () => {
