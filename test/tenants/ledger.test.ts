@@ -138,5 +138,10 @@ describe('usage from streams', () => {
     expect(seen).toEqual({ promptTokens: 1, completionTokens: 2 })
     expect(isUsageChunk(events[2]!)).toBe(true)
     expect(isUsageChunk(events[1]!)).toBe(false)
+    // One whole event per chunk (llama-server's way): each passes as it came, the usage-only one is dropped.
+    const filter = usageChunkFilter()
+    const passed = events.map((e) => filter.push(Buffer.from(e))?.toString())
+    expect(passed).toEqual([events[0], events[1], undefined, events[3]])
+    expect(filter.end()).toBeUndefined()
   })
 })
