@@ -10,7 +10,7 @@ import type { ResponseCache } from '../cache/index.ts'
 import type { InstanceSnapshot } from '../instances/types.ts'
 import type { ModelCatalog } from '../router/catalog.ts'
 import type { RouteRequest, UpstreamResponse } from '../router/types.ts'
-import type { Tenants } from '../tenants/index.ts'
+import type { Tenant, Tenants } from '../tenants/index.ts'
 import { uiRoutes } from '../ui/index.ts'
 import type { RemoteAdminRequest } from './admin-mesh.ts'
 import type { Tracing } from '../telemetry/index.ts'
@@ -18,7 +18,7 @@ import { authorize, installAuth, type AuthKeys } from './auth.ts'
 import { installBodyParser } from './body.ts'
 import { requestLogger } from './request-logger.ts'
 import { installCors } from './cors.ts'
-import { clientErrorHandler, installErrorHandling, sendError } from './errors.ts'
+import { clientErrorHandler, installErrorHandling, sendError, type ErrorReplyDeps } from './errors.ts'
 import type { LoadingInit } from './loading.ts'
 import type { Metrics } from './metrics.ts'
 import { adminRoutes } from './routes/admin.ts'
@@ -89,7 +89,12 @@ export interface ApiDeps {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 export function buildApp(deps: ApiDeps): FastifyInstance {
-  const errorDeps = { nodeName: deps.nodeName, metrics: deps.metrics }
+  const tenants = deps.tenants
+  const errorDeps: ErrorReplyDeps = {
+    nodeName: deps.nodeName,
+    metrics: deps.metrics,
+    ...(tenants === undefined ? {} : { rateHeaders: (tenant: Tenant) => tenants.headers(tenant) }),
+  }
   const keys: AuthKeys = { apiKeys: deps.apiKeys, adminKeys: deps.adminKeys ?? [], ...(deps.tenants === undefined ? {} : { tenants: deps.tenants }) }
   const app = Fastify({
     // Typed as nothing: fastify's HTTP/2 overload would retype every route module.

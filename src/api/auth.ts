@@ -26,7 +26,8 @@ export interface AuthKeys {
   /** Tenant keys (`herd-…`), looked up by the hash of what was presented. */
   tenants?: {
     active(): boolean
-    identify(presented: string): Identified | undefined
+    /** `hash`: the presented key's SHA-256 hex when the caller already has it (one hash per presented key, not two). */
+    identify(presented: string, hash?: string): Identified | undefined
     /** The key's `x-ratelimit-*`, sent on every answer to it. */
     headers(tenant: Tenant): Record<string, string>
   }
@@ -49,6 +50,11 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The tenant key the request authenticated with (null: none, or a config key). */
     tenant: Tenant | null
+    /**
+     * A routed request under a tenant key whose `x-ratelimit-*` are still to be set: its
+     * admission sets them (counting it); a refusal before that gets them from sendError.
+     */
+    rateHeadersDue: boolean
   }
   interface FastifyContextConfig {
     /** Who may call this route (required on every route, see auth.ts). */
@@ -67,6 +73,7 @@ export function installAuth(app: FastifyInstance, keys: AuthKeys): void {
   const policies: RoutePolicy[] = []
   app.decorate('routePolicies', policies)
   app.decorateRequest('tenant', null)
+  app.decorateRequest('rateHeadersDue', false)
   app.addHook('onRoute', (route) => {
     const auth = route.config?.auth
     if (auth === undefined || !POLICIES.includes(auth)) {
@@ -81,7 +88,11 @@ export function installAuth(app: FastifyInstance, keys: AuthKeys): void {
     } catch (err: unknown) {
       return done(err as Error)
     }
-    if (request.tenant !== null && keys.tenants !== undefined) reply.headers(keys.tenants.headers(request.tenant))
+    if (request.tenant !== null && keys.tenants !== undefined) {
+      // A routed request's admission computes them anyway (tenant-gate.ts): once per request, not twice.
+      if (request.routeOptions.config.endpoint !== undefined) request.rateHeadersDue = true
+      else reply.headers(keys.tenants.headers(request.tenant))
+    }
     done()
   })
 }
@@ -98,6 +109,7 @@ export function authorize(request: FastifyRequest, keys: AuthKeys): void {
   if (policy === 'open') return
   const given = presentedKeys(request)
   if (given.length === 0) throw new HerdError('unauthorized', 'missing API key: send Authorization: Bearer <key> or x-api-key: <key>')
+  // Each presented key is hashed once: for the configured keys' comparison and the tenant index alike.
   const presented = given.map(digest)
   const matches = (list: readonly string[]): boolean => list.length > 0 && presented.some((g) => digestsOf(list).some((k) => timingSafeEqual(g, k)))
   if (policy === 'admin') {
@@ -106,8 +118,8 @@ export function authorize(request: FastifyRequest, keys: AuthKeys): void {
     throw new HerdError('unauthorized', admin.length === 0 ? 'admin routes need http.admin_keys, and this node has none' : 'this route needs an admin key')
   }
   if (matches(apiKeys) || matches(adminKeys)) return
-  for (const g of given) {
-    const found = tenants?.identify(g)
+  for (const [i, g] of given.entries()) {
+    const found = tenants?.identify(g, (presented[i] as Buffer).toString('hex'))
     if (found === undefined) continue
     if ('refused' in found) throw new HerdError('unauthorized', `API key ${found.id} is ${found.refused}`)
     request.tenant = found.tenant

@@ -11,10 +11,13 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { HerdError, asHerdError, isHerdError, type ErrorShape } from '../errors/index.ts'
 import { clip } from './clip.ts'
 import type { Metrics } from './metrics.ts'
+import type { Tenant } from '../tenants/index.ts'
 
 export interface ErrorReplyDeps {
   nodeName: string
   metrics: Metrics
+  /** A tenant key's `x-ratelimit-*` right now, for a routed request refused before its admission set them (auth.ts). */
+  rateHeaders?: (tenant: Tenant) => Record<string, string>
 }
 
 declare module 'fastify' {
@@ -79,6 +82,10 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: unk
   const retryAfter = herdError.retryAfter
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
   if (herdError.code === 'unauthorized') reply.header('www-authenticate', 'Bearer')
+  if (request.rateHeadersDue && request.tenant !== null && deps.rateHeaders !== undefined) {
+    request.rateHeadersDue = false
+    reply.headers(deps.rateHeaders(request.tenant))
+  }
   void reply
     .code(herdError.status)
     .type('application/json')

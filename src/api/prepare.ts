@@ -13,7 +13,7 @@ import { HerdError, isHerdError } from '../errors/index.ts'
 import { backendEndpoints, backendServes, conversionFor, type Converter } from '../backends/index.ts'
 import type { ModelCatalog } from '../router/catalog.ts'
 import { NO_EGRESS_HEADER } from '../router/backend-target.ts'
-import type { Endpoint, RouteRequest } from '../router/types.ts'
+import { rememberParsedBody, type Endpoint, type RouteRequest } from '../router/types.ts'
 import { clip } from './clip.ts'
 import { ENDPOINTS, servedPaths, serves } from './endpoints.ts'
 
@@ -42,6 +42,8 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput, options
   const spec = ENDPOINTS[input.endpoint]
   const get = spec.method === 'GET'
   const parsed = get ? (input.query ?? {}) : parseJsonObject(input.body)
+  // Parsed once per request: later readers of the same body find it (router/types.ts).
+  if (!get) rememberParsedBody(input.body, parsed)
   const requested = parsed['model']
   if (requested !== undefined && (typeof requested !== 'string' || requested.trim() === '')) {
     throw new HerdError('invalid_request', "'model' must be a non-empty string", { param: 'model' })

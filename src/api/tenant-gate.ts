@@ -38,10 +38,14 @@ export function admitTenant(tenants: Tenants | undefined, request: FastifyReques
   try {
     const admission = tenants.admit(request.tenant, route, { downgrade: (r) => cheaperEquivalents(catalog, r) })
     reply.headers(admission.headers)
+    request.rateHeadersDue = false
     request.herdProfile = admission.route.profileId
     return admission
   } catch (err: unknown) {
-    if (err instanceof TenantRefusal) reply.headers(err.headers)
+    if (err instanceof TenantRefusal) {
+      reply.headers(err.headers)
+      request.rateHeadersDue = false
+    }
     throw err
   }
 }

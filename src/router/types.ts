@@ -125,3 +125,19 @@ export interface UpstreamResponse {
    */
   guarded?: boolean
 }
+
+/**
+ * The JSON object a request body was parsed into when it was validated (api/prepare.ts),
+ * keyed by the body's own Buffer: who needs its fields later in the same request (the
+ * tenant meter's include_usage) reads them here instead of parsing the same bytes again.
+ * A body replaced by another Buffer (a conversion, a rewrite) has no entry. Read-only.
+ */
+const parsedBodies = new WeakMap<Buffer, Readonly<Record<string, unknown>>>()
+
+export function rememberParsedBody(body: Buffer, parsed: Readonly<Record<string, unknown>>): void {
+  parsedBodies.set(body, parsed)
+}
+
+export function parsedBodyOf(body: Buffer): Readonly<Record<string, unknown>> | undefined {
+  return parsedBodies.get(body)
+}

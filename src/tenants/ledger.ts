@@ -110,8 +110,13 @@ export class UsageLedger {
   /** Counts one answer (written at the next flush). */
   record(e: LedgerEntry): void {
     const hour = Math.floor(e.at / HOUR_MS) * HOUR_MS
-    const id = JSON.stringify([e.keyId, e.model, e.node, hour])
+    // NUL-separated (no JSON.stringify per answer); a name holding a NUL (a peer's, say) that lands on another row's id falls back to the unambiguous one.
+    let id = `${hour}\u0000${e.keyId}\u0000${e.model}\u0000${e.node}`
     let row = this.pending.get(id)
+    if (row !== undefined && (row.keyId !== e.keyId || row.model !== e.model || row.node !== e.node)) {
+      id = JSON.stringify([e.keyId, e.model, e.node, hour])
+      row = this.pending.get(id)
+    }
     if (row === undefined) {
       row = { keyId: e.keyId, model: e.model, node: e.node, hour, sums: { requests: 0, prompt: 0, completion: 0, cost: 0, hits: 0 } }
       this.pending.set(id, row)

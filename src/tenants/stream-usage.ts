@@ -6,23 +6,30 @@
  * is dropped (a `data:` chunk with `"choices": []` and a `usage`); every other byte passes
  * as it came.
  */
-import type { Endpoint, RouteRequest, UpstreamResponse } from '../router/types.ts'
+import { parsedBodyOf, type Endpoint, type RouteRequest, type UpstreamResponse } from '../router/types.ts'
 import type { ChunkFilter } from './usage-tap.ts'
 
 const USAGE_ENDPOINTS: ReadonlySet<Endpoint> = new Set(['chat', 'completions'])
+/** Nothing held (shared: never written to, only compared by length). */
+const EMPTY = Buffer.alloc(0)
+/** What a usage chunk says, as bytes once (a string needle is encoded on every indexOf). */
+const USAGE = Buffer.from('"usage"')
 /** An SSE event this long without its end is passed on as it is (no usage chunk is that big). */
 const MAX_HELD_BYTES = 64 * 1024
 
 /** The request, asking for usage at the end of its stream; `strip` when the client did not ask (the chunk is then removed). */
 export function askForUsage(route: RouteRequest): { route: RouteRequest; strip: boolean } {
   if (!route.stream || !USAGE_ENDPOINTS.has(route.endpoint) || route.hops > 0) return { route, strip: false }
-  let body: Record<string, unknown>
-  try {
-    const parsed: unknown = JSON.parse(route.body.toString('utf8'))
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { route, strip: false }
-    body = parsed as Record<string, unknown>
-  } catch {
-    return { route, strip: false }
+  // The object the api validated the body into, when this is still that body: not parsed a second time.
+  let body = parsedBodyOf(route.body)
+  if (body === undefined) {
+    try {
+      const parsed: unknown = JSON.parse(route.body.toString('utf8'))
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { route, strip: false }
+      body = parsed as Record<string, unknown>
+    } catch {
+      return { route, strip: false }
+    }
   }
   const options = body['stream_options']
   if (typeof options === 'object' && options !== null && (options as Record<string, unknown>)['include_usage'] === true) return { route, strip: false }
@@ -40,13 +47,19 @@ export function isUsageChunk(event: string): boolean {
 
 /** A ChunkFilter (for the usage tap) that drops the usage-only SSE event and passes every other byte. */
 export function usageChunkFilter(): ChunkFilter {
-  let held: Buffer = Buffer.alloc(0)
+  let held: Buffer = EMPTY
   return {
     push(chunk) {
       held = held.length === 0 ? chunk : Buffer.concat([held, chunk])
       // Fast path: whole events that never say "usage" hold no usage chunk; they pass as one piece.
       const whole = lastEventEnd(held)
-      if (whole > 0 && held.subarray(0, whole).indexOf('"usage"') < 0) {
+      // The common case, a chunk of whole events (llama-server writes one per token): passed as it came, no views made.
+      if (whole === held.length && held.indexOf(USAGE) < 0) {
+        const pass = held
+        held = EMPTY
+        return pass
+      }
+      if (whole > 0 && held.subarray(0, whole).indexOf(USAGE) < 0) {
         const pass = held.subarray(0, whole)
         held = held.subarray(whole)
         return pass
@@ -61,13 +74,13 @@ export function usageChunkFilter(): ChunkFilter {
       }
       if (held.length > MAX_HELD_BYTES) {
         out.push(held)
-        held = Buffer.alloc(0)
+        held = EMPTY
       }
       return out.length === 0 ? undefined : out.length === 1 ? out[0] : Buffer.concat(out)
     },
     end() {
       const rest = held
-      held = Buffer.alloc(0)
+      held = EMPTY
       return rest.length === 0 || isUsageChunk(rest.toString('utf8')) ? undefined : rest
     },
   }

@@ -189,9 +189,9 @@ export class Tenants extends EventEmitter<TenantsEvents> {
     return (this.ring?.size ?? 0) > 0
   }
 
-  /** The tenant key a presented secret is, if it is one. */
-  identify(presented: string): Identified | undefined {
-    const record = this.ring?.lookup(hashSecret(presented))
+  /** The tenant key a presented secret is, if it is one (`hash`: its hashSecret, when the caller made it already). */
+  identify(presented: string, hash: string = hashSecret(presented)): Identified | undefined {
+    const record = this.ring?.lookup(hash)
     if (record === undefined) return undefined
     const why = unusable(record, this.now())
     if (why !== undefined) return { refused: why, id: record.id }

@@ -55,8 +55,17 @@ export function formatReset(ms: number): string {
   if (t < 1000) return `${t}ms`
   const h = Math.floor(t / 3_600_000)
   const m = Math.floor((t % 3_600_000) / 60_000)
-  const s = (t % 60_000) / 1000
-  const sec = `${Number.isInteger(s) ? s : s.toFixed(3).replace(/0+$/, '')}s`
+  // Whole seconds, then the milliseconds without trailing zeros (`1.5s`, `1.05s`, `1.005s`): digits, no toFixed and regex per answer.
+  const whole = Math.floor((t % 60_000) / 1000)
+  const frac = t % 1000
+  const sec =
+    frac === 0
+      ? `${whole}s`
+      : frac % 100 === 0
+        ? `${whole}.${frac / 100}s`
+        : frac % 10 === 0
+          ? `${whole}.${frac < 100 ? '0' : ''}${frac / 10}s`
+          : `${whole}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}s`
   if (h > 0) return `${h}h${m}m${sec}`
   if (m > 0) return `${m}m${sec}`
   return sec

@@ -169,6 +169,31 @@ describe('limits', () => {
     expect((await t.chat(free.secret)).headers['x-ratelimit-limit-requests']).toBeUndefined()
   })
 
+  it('sends the headers on refusals before admission too (bad body, unknown model, a model the key may not use), nothing counted', async () => {
+    const t = await setup()
+    const { secret } = await t.create({ name: 'alice', rpm: 5, tpm: 1000, models: ['llama*'] })
+    const bad = await t.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}` },
+      payload: '{not json',
+    })
+    const unknown = await t.chat(secret, { model: 'nope' })
+    const notAllowed = await t.chat(secret, { model: 'qwen' })
+    for (const [res, status] of [
+      [bad, 400],
+      [unknown, 404],
+      [notAllowed, 403],
+    ] as const) {
+      expect(res.statusCode, res.body).toBe(status)
+      expect(res.headers).toMatchObject({ 'x-ratelimit-limit-requests': '5', 'x-ratelimit-remaining-requests': '5', 'x-ratelimit-limit-tokens': '1000' })
+      expect(res.headers['x-ratelimit-reset-requests']).toMatch(/s$/)
+    }
+    const ok = await t.chat(secret, { model: 'llama' })
+    expect(ok.statusCode).toBe(200)
+    expect(ok.headers['x-ratelimit-remaining-requests']).toBe('4')
+  })
+
   it('admits tokens on an estimate and settles on the usage the answer reports', async () => {
     const t = await setup({ usage: { prompt_tokens: 3, completion_tokens: 4 } })
     const { id, secret } = await t.create({ name: 'alice', tpm: 500 })

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { UsageLedger } from '../../src/tenants/index.ts'
 import { askForUsage, isUsageChunk, usageChunkFilter } from '../../src/tenants/stream-usage.ts'
 import { tapUsage } from '../../src/tenants/usage-tap.ts'
-import type { RouteRequest } from '../../src/router/types.ts'
+import { rememberParsedBody, type RouteRequest } from '../../src/router/types.ts'
 import { memoryTenants } from './helpers.ts'
 
 const H = 3_600_000
@@ -61,6 +61,20 @@ describe('the usage ledger', () => {
     ledger.close()
   })
 
+  it('keeps rows apart whose names, joined, would read the same (a NUL in a peer-given name)', () => {
+    const ledger = new UsageLedger(':memory:')
+    ledger.record(entry({ model: 'm\u0000n1', node: 'x' }))
+    ledger.record(entry({ model: 'm', node: 'n1\u0000x', costMicros: 7 }))
+    ledger.record(entry({ model: 'm', node: 'n1\u0000x', costMicros: 7 }))
+    // (SQLite reads a text back only up to its NUL: the sums say which rows were kept apart.)
+    const rows = ledger.query({ from: T0, to: T0 + H, groupBy: ['model', 'node'] })
+    expect(rows.map((r) => [r.requests, r.cost_micros])).toEqual([
+      [1, 100],
+      [2, 14],
+    ])
+    ledger.close()
+  })
+
   it('counts settled answers of Tenants, and cache hits as requests at cost 0', async () => {
     const { tenants, clock } = await memoryTenants({ cost: (u) => u.promptTokens * 2 + u.completionTokens * 10 })
     const { record } = tenants.createKey({ name: 'app' })
@@ -93,6 +107,16 @@ describe('usage from streams', () => {
     expect(askForUsage(route({ model: 'm', stream: true }, { endpoint: 'messages' })).strip).toBe(false)
   })
 
+  it('adds include_usage to the object validation parsed the body into, serialising it once (a replaced body is parsed anew)', () => {
+    const body = Buffer.from(JSON.stringify({ model: 'm', stream: true, stream_options: { foo: 1 } }))
+    // What prepareRoute remembers; a different object than the bytes say shows which one was read.
+    rememberParsedBody(body, { model: 'parsed', stream: true, stream_options: { foo: 2 } })
+    const asked = askForUsage(route({}, { body }))
+    expect(JSON.parse(asked.route.body.toString())).toEqual({ model: 'parsed', stream: true, stream_options: { foo: 2, include_usage: true } })
+    const fresh = askForUsage(route({ model: 'm', stream: true, stream_options: { foo: 1 } }))
+    expect(JSON.parse(fresh.route.body.toString())).toEqual({ model: 'm', stream: true, stream_options: { foo: 1, include_usage: true } })
+  })
+
   it('drops only the usage-only chunk and keeps every other byte', async () => {
     const events = [
       'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n',
@@ -114,5 +138,10 @@ describe('usage from streams', () => {
     expect(seen).toEqual({ promptTokens: 1, completionTokens: 2 })
     expect(isUsageChunk(events[2]!)).toBe(true)
     expect(isUsageChunk(events[1]!)).toBe(false)
+    // One whole event per chunk (llama-server's way): each passes as it came, the usage-only one is dropped.
+    const filter = usageChunkFilter()
+    const passed = events.map((e) => filter.push(Buffer.from(e))?.toString())
+    expect(passed).toEqual([events[0], events[1], undefined, events[3]])
+    expect(filter.end()).toBeUndefined()
   })
 })

@@ -21,6 +21,13 @@ describe('windows', () => {
     expect(formatReset(360_000)).toBe('6m0s')
     expect(formatReset(3_723_000)).toBe('1h2m3s')
     expect(formatReset(-5)).toBe('0ms')
+    // Milliseconds after the seconds, without trailing zeros.
+    expect(formatReset(1050)).toBe('1.05s')
+    expect(formatReset(1005)).toBe('1.005s')
+    expect(formatReset(59_999)).toBe('59.999s')
+    expect(formatReset(61_010)).toBe('1m1.01s')
+    expect(formatReset(3_600_100)).toBe('1h0m0.1s')
+    expect(formatReset(1000.2)).toBe('1.001s')
   })
 
   it('cuts days and months at UTC midnight', () => {
