@@ -1,6 +1,8 @@
 /**
- * A closed-loop load generator on undici: `concurrency` workers, each sending its next
- * request as soon as the previous answer has been read to the end, for `durationMs`.
+ * A load generator on undici: `concurrency` workers, each sending its next request as soon
+ * as the previous answer has been read to the end, for `durationMs` (a closed loop); or,
+ * with `ratePerSec`, requests started on a fixed schedule with at most `concurrency` in
+ * flight (an open loop, for latency below saturation).
  * Records per-request latency (send to last byte), and for streams the time to the first
  * body byte and the number of SSE events.
  */
@@ -18,6 +20,8 @@ export interface LoadSpec {
   expectEvents?: number
   /** The `authorization` of each request (e.g. a rotating tenant key). Absent: none. */
   authorization?: () => string
+  /** Open loop: requests start at this rate on a fixed schedule; latency counts from the scheduled start (a late start is the system's delay too). */
+  ratePerSec?: number
 }
 
 export interface LoadResult {
@@ -39,9 +43,16 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const headers = { 'content-type': 'application/json', accept: spec.stream ? 'text/event-stream' : 'application/json' }
   const started = performance.now()
   const deadline = started + spec.durationMs
+  let scheduled = 0
   const worker = async (): Promise<void> => {
     while (performance.now() < deadline) {
-      const t0 = performance.now()
+      let t0 = performance.now()
+      if (spec.ratePerSec !== undefined) {
+        t0 = started + (scheduled++ * 1000) / spec.ratePerSec
+        if (t0 >= deadline) break
+        const wait = t0 - performance.now()
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+      }
       let ttfb = -1
       let boundaries = 0
       let lastByte = 0
