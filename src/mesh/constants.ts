@@ -8,6 +8,11 @@ export const DEFAULT_GOSSIP_INTERVAL_MS = 1000
 export const DEFAULT_PEER_TIMEOUT_MS = 10_000
 /** Changes landing within this window go out as one push. */
 export const DEFAULT_GOSSIP_DEBOUNCE_MS = 50
+/**
+ * Changes that keep coming (load under sustained traffic) go out at most this often (and at
+ * most 4 per heartbeat): a lone change still goes out after the debounce.
+ */
+export const DEFAULT_GOSSIP_SUSTAINED_INTERVAL_MS = 250
 /** A state older than this many heartbeats is stale: its node is not routed to. */
 export const FRESH_HEARTBEATS = 3
 /** Its own tag keeps herd apart from other libp2p software answering on the LAN. */

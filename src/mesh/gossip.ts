@@ -13,7 +13,7 @@ import type { Connection, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import type { Logger } from 'pino'
-import { STATE_PROTOCOL } from './constants.ts'
+import { DEFAULT_GOSSIP_SUSTAINED_INTERVAL_MS, STATE_PROTOCOL } from './constants.ts'
 import type { MeshLibp2p } from './node.ts'
 import type { Refusals } from './refusals.ts'
 import { parseNodeState } from './state-schema.ts'
@@ -37,6 +37,11 @@ export interface GossipComponents {
 export interface GossipInit {
   intervalMs: number
   debounceMs: number
+  /**
+   * A change push at most this long after the previous one (pushes that keep coming, as load
+   * under traffic): the debounce grows to reach it. @default min(250 ms, intervalMs / 4)
+   */
+  sustainedIntervalMs?: number
   /** A state not read whole within this long (none begun, or one trickling in) ends the inbound stream. @default 10 intervals */
   readTimeoutMs?: number
 }
@@ -56,17 +61,26 @@ export class Gossip {
   private controller: AbortController | undefined
   private heartbeat: NodeJS.Timeout | undefined
   private debounce: NodeJS.Timeout | undefined
+  private readonly sustainedIntervalMs: number
+  /** When the last change push (not a heartbeat) went out. */
+  private lastChangePushAt = Number.NEGATIVE_INFINITY
 
   constructor(components: GossipComponents, init: GossipInit) {
     this.components = components
     this.init = init
+    this.sustainedIntervalMs = init.sustainedIntervalMs ?? Math.min(DEFAULT_GOSSIP_SUSTAINED_INTERVAL_MS, init.intervalMs / 4)
   }
 
   async start(): Promise<void> {
     if (this.controller !== undefined) return
     await this.components.libp2p.handle(STATE_PROTOCOL, this.handleInbound, { maxInboundStreams: 4, maxOutboundStreams: 4 })
     this.controller = new AbortController()
-    this.heartbeat = setInterval(() => this.broadcast(), this.init.intervalMs)
+    this.heartbeat = setInterval(() => {
+      // The heartbeat carries every change so far: a push still pending for them would repeat it.
+      clearTimeout(this.debounce)
+      this.debounce = undefined
+      this.broadcast()
+    }, this.init.intervalMs)
   }
 
   async stop(): Promise<void> {
@@ -76,18 +90,26 @@ export class Gossip {
     clearInterval(this.heartbeat)
     clearTimeout(this.debounce)
     this.debounce = undefined
+    this.lastChangePushAt = Number.NEGATIVE_INFINITY
     for (const id of [...this.pushers.keys()]) this.onPeerDisconnected(id)
     this.latest = undefined
     await this.components.libp2p.unhandle(STATE_PROTOCOL)
   }
 
-  /** Something in the local state changed: push soon, once for a burst of changes. */
+  /**
+   * Something in the local state changed: push soon, once for a burst of changes. Under
+   * sustained traffic every request changes the load, so pushes would go out every debounce
+   * (20/s to each peer, each one a snapshot, a JSON state of a few KB and a parse there):
+   * while they keep coming, one goes out at most every sustainedIntervalMs.
+   */
   notifyChanged(): void {
     if (this.controller === undefined || this.debounce !== undefined) return
+    const delay = Math.max(this.init.debounceMs, this.lastChangePushAt + this.sustainedIntervalMs - Date.now())
     this.debounce = setTimeout(() => {
       this.debounce = undefined
+      this.lastChangePushAt = Date.now()
       this.broadcast()
-    }, this.init.debounceMs)
+    }, delay)
   }
 
   /** Take a new snapshot and push it to every connected peer. */
