@@ -19,7 +19,12 @@ export const FRESH_HEARTBEATS = 3
 export const DEFAULT_MDNS_SERVICE_TAG = '_herd._udp.local'
 export const DEFAULT_MDNS_INTERVAL_MS = 10_000
 
-export const DEFAULT_MAX_IDLE_STREAMS_PER_PEER = 8
+/**
+ * Responses often land in one socket read, so a burst of releases comes before the next
+ * acquires: with 8 kept, a third of the requests at 16 in flight paid a new stream (and its
+ * multistream negotiation). Idle streams still count against the peer's 64 (MAX_INBOUND_STREAMS_PER_PEER).
+ */
+export const DEFAULT_MAX_IDLE_STREAMS_PER_PEER = 32
 /** Concurrent forward streams per connection and direction, as libp2p counts them (its default, 32, is tight for a busy peer). */
 export const MAX_FORWARD_STREAMS = 256
 /**

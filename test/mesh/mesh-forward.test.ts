@@ -309,16 +309,31 @@ describe('mesh forward over loopback', () => {
     expect(stats.idle).toBe(1)
   })
 
-  it('serves concurrent requests on separate streams and keeps at most eight idle', async () => {
+  it('serves concurrent requests on separate streams and keeps at most 32 idle', async () => {
     const { a, b } = await pair()
     const results = await Promise.all(
-      Array.from({ length: 20 }, async (_, i) => {
+      Array.from({ length: 40 }, async (_, i) => {
         const res = await a.mesh.forward(b.mesh.peerId, request({ body: Buffer.from(String(i)) }), { signal: AbortSignal.timeout(10_000) })
         return (JSON.parse(await text(res.body)) as { body: string }).body
       }),
     )
-    expect(results).toEqual(Array.from({ length: 20 }, (_, i) => String(i)))
-    expect(a.mesh.streamStats(b.mesh.peerId).idle).toBeLessThanOrEqual(8)
+    expect(results).toEqual(Array.from({ length: 40 }, (_, i) => String(i)))
+    expect(a.mesh.streamStats(b.mesh.peerId).idle).toBeLessThanOrEqual(32)
     expect(a.mesh.streamStats().active).toBe(0)
+  })
+
+  it('keeps the streams of 16 requests in flight for the next 16 (no new stream per burst)', async () => {
+    const { a, b } = await pair()
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(
+        Array.from({ length: 16 }, async (_, i) => {
+          const res = await a.mesh.forward(b.mesh.peerId, request({ body: Buffer.from(String(i)) }), { signal: AbortSignal.timeout(10_000) })
+          return text(res.body)
+        }),
+      )
+    }
+    const stats = a.mesh.streamStats(b.mesh.peerId)
+    expect(stats.opened).toBe(16)
+    expect(stats.reused).toBe(32)
   })
 })
