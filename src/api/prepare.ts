@@ -42,8 +42,6 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput, options
   const spec = ENDPOINTS[input.endpoint]
   const get = spec.method === 'GET'
   const parsed = get ? (input.query ?? {}) : parseJsonObject(input.body)
-  // Parsed once per request: later readers of the same body find it (router/types.ts).
-  if (!get) rememberParsedBody(input.body, parsed)
   const requested = parsed['model']
   if (requested !== undefined && (typeof requested !== 'string' || requested.trim() === '')) {
     throw new HerdError('invalid_request', "'model' must be a non-empty string", { param: 'model' })
@@ -80,7 +78,7 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput, options
   if (input.accept) headers['accept'] = input.accept
   // Carried to peers with the forward, so the node that serves it honours it too.
   if (input.noEgress === true) headers[NO_EGRESS_HEADER] = '1'
-  return {
+  const route: RouteRequest = {
     requestId: input.requestId,
     endpoint: input.endpoint,
     method: spec.method,
@@ -101,6 +99,8 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput, options
     ...(plan.route === undefined ? {} : { routeName: plan.route }),
     ...outputCap(parsed),
   }
+  // Parsed once per request: later readers of the same body find it (router/types.ts).
+  return get ? route : rememberParsedBody(route, parsed)
 }
 
 /** The output cap a body sets, whichever API's name it uses (for token-limit estimates). */
