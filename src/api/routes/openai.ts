@@ -99,7 +99,10 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
   deps.metrics.ttfb.observe({ endpoint, served_by: res.servedBy }, ttfbMs / 1000)
   deps.metrics.traffic.request(route.profileId, ttfbMs)
   // The root logger with the request id as a field: the same line request.log would write, without making its child per request.
-  deps.logger.info({ request_id: request.id, model: route.profileId, served_by: res.servedBy, status: res.status, stream: route.stream }, 'routed')
+  // Its fields are not even gathered when info is off (a silent or warn-level logger).
+  if (deps.logger.isLevelEnabled('info')) {
+    deps.logger.info({ request_id: request.id, model: route.profileId, served_by: res.servedBy, status: res.status, stream: route.stream }, 'routed')
+  }
   const onDone = (err: Error | undefined): void => {
     deps.metrics.inFlight.dec()
     deps.metrics.requests.inc({ endpoint, model: route.profileId, status: err ? 'aborted' : String(res.status) })
