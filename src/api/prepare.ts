@@ -42,8 +42,6 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput, options
   const spec = ENDPOINTS[input.endpoint]
   const get = spec.method === 'GET'
   const parsed = get ? (input.query ?? {}) : parseJsonObject(input.body)
-  // Parsed once per request: later readers of the same body find it (router/types.ts).
-  if (!get) rememberParsedBody(input.body, parsed)
   const requested = parsed['model']
   if (requested !== undefined && (typeof requested !== 'string' || requested.trim() === '')) {
     throw new HerdError('invalid_request', "'model' must be a non-empty string", { param: 'model' })
@@ -80,7 +78,7 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput, options
   if (input.accept) headers['accept'] = input.accept
   // Carried to peers with the forward, so the node that serves it honours it too.
   if (input.noEgress === true) headers[NO_EGRESS_HEADER] = '1'
-  return {
+  const route: RouteRequest = {
     requestId: input.requestId,
     endpoint: input.endpoint,
     method: spec.method,
@@ -94,22 +92,31 @@ export function prepareRoute(catalog: ModelCatalog, input: PrepareInput, options
     signal: input.signal,
     errorShape: spec.errorShape,
     receivedAt: performance.now(),
-    ...(input.noEgress === true ? { noEgress: true } : {}),
-    ...(input.deadline === undefined ? {} : { deadline: input.deadline }),
-    ...(alternatives.length === 0 ? {} : { alternatives, strategy: plan.strategy }),
-    ...(requested === undefined ? {} : { model: requested }),
-    ...(plan.route === undefined ? {} : { routeName: plan.route }),
-    ...outputCap(parsed),
   }
+  // Set only when there is something to say (absent, not undefined), without a spread object per field.
+  if (input.noEgress === true) route.noEgress = true
+  if (input.deadline !== undefined) route.deadline = input.deadline
+  if (alternatives.length > 0) {
+    route.alternatives = alternatives
+    route.strategy = plan.strategy
+  }
+  if (requested !== undefined) route.model = requested
+  if (plan.route !== undefined) route.routeName = plan.route
+  const maxTokens = outputCap(parsed)
+  if (maxTokens !== undefined) route.maxTokens = maxTokens
+  // Parsed once per request: later readers of the same body find it (router/types.ts).
+  return get ? route : rememberParsedBody(route, parsed)
 }
 
+const OUTPUT_CAPS = ['max_tokens', 'max_completion_tokens', 'max_output_tokens', 'n_predict']
+
 /** The output cap a body sets, whichever API's name it uses (for token-limit estimates). */
-function outputCap(parsed: Record<string, unknown>): { maxTokens?: number } {
-  for (const name of ['max_tokens', 'max_completion_tokens', 'max_output_tokens', 'n_predict']) {
+function outputCap(parsed: Record<string, unknown>): number | undefined {
+  for (const name of OUTPUT_CAPS) {
     const v = parsed[name]
-    if (typeof v === 'number' && Number.isFinite(v) && v > 0) return { maxTokens: Math.floor(v) }
+    if (typeof v === 'number' && Number.isFinite(v) && v > 0) return Math.floor(v)
   }
-  return {}
+  return undefined
 }
 
 /**

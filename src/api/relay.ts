@@ -14,7 +14,9 @@ import { errorShapeOf } from './errors.ts'
 
 export function relay(reply: FastifyReply, res: UpstreamResponse, onDone?: (err: Error | undefined) => void): FastifyReply {
   reply.code(res.status)
-  for (const [k, v] of Object.entries(res.headers)) reply.header(k, v)
+  const headers = res.headers
+  // for…in over a plain object: no array of [name, value] pairs per answer.
+  for (const k in headers) reply.header(k, headers[k] as string)
   reply.header('x-herd-node', headerSafe(res.servedBy))
   const sse = (res.headers['content-type'] ?? '').includes('text/event-stream')
   if (sse) reply.header('cache-control', 'no-cache')

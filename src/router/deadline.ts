@@ -27,9 +27,11 @@ export interface DeadlineOptions {
   profileId: string
 }
 
+const nothing = (): void => {}
+
 export function startDeadline(o: DeadlineOptions): Deadline {
   const { limitMs } = o
-  if (limitMs === undefined) return { signal: o.signal, timedOut: undefined, clear: () => {} }
+  if (limitMs === undefined) return { signal: o.signal, timedOut: undefined, clear: nothing }
   const since = o.receivedAt ?? performance.now()
   const ctl = new AbortController()
   let timedOut: HerdError | undefined

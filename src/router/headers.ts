@@ -29,7 +29,10 @@ export interface RelayOptions {
 export function relayableHeaders(raw: Record<string, string | string[] | undefined>, options: RelayOptions = {}): Record<string, string> {
   const out: Record<string, string> = {}
   let count = 0
-  for (const [name, value] of Object.entries(raw)) {
+  // for…in over undici's plain header object: no array of [name, value] pairs per answer.
+  for (const name in raw) {
+    if (!Object.hasOwn(raw, name)) continue
+    const value = raw[name]
     if (value === undefined) continue
     const k = name.toLowerCase()
     if (!relayable(k)) continue

@@ -74,6 +74,9 @@ export interface RouteRequest {
   onWaiting?: OnWaiting
   /** The span this step's spans are children of (telemetry); absent when tracing is off or the request is not traced. */
   trace?: TraceSpan
+  /** The object `parsedFrom` (the body as validated) was parsed into; read through parsedBodyOf, which checks the body is still that one. */
+  parsedBody?: Readonly<Record<string, unknown>>
+  parsedFrom?: Buffer
 }
 
 /**
@@ -128,16 +131,19 @@ export interface UpstreamResponse {
 
 /**
  * The JSON object a request body was parsed into when it was validated (api/prepare.ts),
- * keyed by the body's own Buffer: who needs its fields later in the same request (the
- * tenant meter's include_usage) reads them here instead of parsing the same bytes again.
- * A body replaced by another Buffer (a conversion, a rewrite) has no entry. Read-only.
+ * carried on the request with the Buffer it came from: who needs its fields later in the
+ * same request (the tenant meter's include_usage) reads them here instead of parsing the
+ * same bytes again. A body replaced by another Buffer (a conversion, a rewrite) has none:
+ * the copy of the request still carries the old pair, and the Buffers differ. Two plain
+ * fields, not a WeakMap keyed by the Buffer: a WeakMap entry is an ephemeron, which every
+ * garbage collection pays for.
  */
-const parsedBodies = new WeakMap<Buffer, Readonly<Record<string, unknown>>>()
-
-export function rememberParsedBody(body: Buffer, parsed: Readonly<Record<string, unknown>>): void {
-  parsedBodies.set(body, parsed)
+export function rememberParsedBody(route: RouteRequest, parsed: Readonly<Record<string, unknown>>): RouteRequest {
+  route.parsedBody = parsed
+  route.parsedFrom = route.body
+  return route
 }
 
-export function parsedBodyOf(body: Buffer): Readonly<Record<string, unknown>> | undefined {
-  return parsedBodies.get(body)
+export function parsedBodyOf(route: RouteRequest): Readonly<Record<string, unknown>> | undefined {
+  return route.parsedFrom !== undefined && route.parsedFrom === route.body ? route.parsedBody : undefined
 }

@@ -21,7 +21,7 @@ const MAX_HELD_BYTES = 64 * 1024
 export function askForUsage(route: RouteRequest): { route: RouteRequest; strip: boolean } {
   if (!route.stream || !USAGE_ENDPOINTS.has(route.endpoint) || route.hops > 0) return { route, strip: false }
   // The object the api validated the body into, when this is still that body: not parsed a second time.
-  let body = parsedBodyOf(route.body)
+  let body = parsedBodyOf(route)
   if (body === undefined) {
     try {
       const parsed: unknown = JSON.parse(route.body.toString('utf8'))

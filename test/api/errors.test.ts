@@ -131,6 +131,19 @@ describe('log levels', () => {
     expect(logged[0]?.['cause']).toBe('because')
   })
 
+  it("logs a routed answer's line at info, and not at all (nothing gathered) when info is off", async () => {
+    const { logger, lines } = capturingLogger()
+    const { app } = make({ logger })
+    const res = await app.inject(chat({ model: 'tiny' }))
+    expect(res.statusCode).toBe(200)
+    const routed = lines.filter((l) => l['msg'] === 'routed')
+    expect(routed).toHaveLength(1)
+    expect(routed[0]).toMatchObject({ level: pinoLevel('info'), request_id: res.headers['x-request-id'], status: 200, stream: false })
+    logger.level = 'warn'
+    expect((await app.inject(chat({ model: 'tiny' }))).statusCode).toBe(200)
+    expect(lines.filter((l) => l['msg'] === 'routed')).toHaveLength(1)
+  })
+
   it('logs client errors (4xx) at info without a stack', async () => {
     const { logger, lines } = capturingLogger()
     const { app } = make({ logger })

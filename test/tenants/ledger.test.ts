@@ -110,9 +110,11 @@ describe('usage from streams', () => {
   it('adds include_usage to the object validation parsed the body into, serialising it once (a replaced body is parsed anew)', () => {
     const body = Buffer.from(JSON.stringify({ model: 'm', stream: true, stream_options: { foo: 1 } }))
     // What prepareRoute remembers; a different object than the bytes say shows which one was read.
-    rememberParsedBody(body, { model: 'parsed', stream: true, stream_options: { foo: 2 } })
-    const asked = askForUsage(route({}, { body }))
+    const asked = askForUsage(rememberParsedBody(route({}, { body }), { model: 'parsed', stream: true, stream_options: { foo: 2 } }))
     expect(JSON.parse(asked.route.body.toString())).toEqual({ model: 'parsed', stream: true, stream_options: { foo: 2, include_usage: true } })
+    // A copy of the request with another body still carries the old pair: the bytes are read, not the stale object.
+    const replaced = askForUsage({ ...rememberParsedBody(route({}, { body }), { model: 'parsed' }), body: Buffer.from('{"model":"m","stream":true}') })
+    expect(JSON.parse(replaced.route.body.toString())).toEqual({ model: 'm', stream: true, stream_options: { include_usage: true } })
     const fresh = askForUsage(route({ model: 'm', stream: true, stream_options: { foo: 1 } }))
     expect(JSON.parse(fresh.route.body.toString())).toEqual({ model: 'm', stream: true, stream_options: { foo: 1, include_usage: true } })
   })

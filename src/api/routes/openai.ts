@@ -15,7 +15,7 @@ import { admitTenant } from '../tenant-gate.ts'
 import type { ApiDeps } from '../app.ts'
 import { cachedRoute } from '../cache.ts'
 import { completeMessages, completeResponses } from '../../protocols/index.ts'
-import type { Endpoint, RouteRequest, UpstreamResponse } from '../../router/types.ts'
+import type { Endpoint, UpstreamResponse } from '../../router/types.ts'
 import { noEgressRequested, NO_EGRESS_HEADER } from '../../router/backend-target.ts'
 import { endFailed, endReceive, withTrace } from '../../telemetry/index.ts'
 
@@ -58,7 +58,7 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
   const tenancy = admitTenant(deps.tenants, request, reply, route, deps.catalog)
   route = tenancy.route
   // The response cache: a hit answers without routing; a miss's answer is recorded as it streams (api/cache.ts). Without one: the router, no tick spent.
-  const answer = deps.cache === undefined ? (r: RouteRequest) => deps.router.route(r) : await cachedRoute(deps, endpoint, route, request, reply)
+  const answer = deps.cache === undefined ? undefined : await cachedRoute(deps, endpoint, route, request, reply)
   // A streaming client that waits (cold start, queue) hears about it in SSE comments.
   const loading =
     route.stream && STREAMING.has(endpoint)
@@ -73,7 +73,7 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
   loading?.start()
   let res: UpstreamResponse
   try {
-    res = await answer(route)
+    res = await (answer === undefined ? deps.router.route(route) : answer(route))
   } catch (err: unknown) {
     loading?.stop()
     deps.metrics.inFlight.dec()
@@ -99,7 +99,10 @@ async function serve(deps: ApiDeps, endpoint: Endpoint, request: FastifyRequest,
   deps.metrics.ttfb.observe({ endpoint, served_by: res.servedBy }, ttfbMs / 1000)
   deps.metrics.traffic.request(route.profileId, ttfbMs)
   // The root logger with the request id as a field: the same line request.log would write, without making its child per request.
-  deps.logger.info({ request_id: request.id, model: route.profileId, served_by: res.servedBy, status: res.status, stream: route.stream }, 'routed')
+  // Its fields are not even gathered when info is off (a silent or warn-level logger).
+  if (deps.logger.isLevelEnabled('info')) {
+    deps.logger.info({ request_id: request.id, model: route.profileId, served_by: res.servedBy, status: res.status, stream: route.stream }, 'routed')
+  }
   const onDone = (err: Error | undefined): void => {
     deps.metrics.inFlight.dec()
     deps.metrics.requests.inc({ endpoint, model: route.profileId, status: err ? 'aborted' : String(res.status) })
