@@ -3,67 +3,25 @@
  * usage-chunk filter applied by the body itself, instead of piping it through a second
  * stream. What reaches the client must be exactly what the two-stream path sent.
  */
-import { createServer, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { text } from 'node:stream/consumers'
-import pino from 'pino'
-import { Agent } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { serveLocal } from '../../src/router/index.ts'
-import { keepsTail, type RouteRequest, type UpstreamResponse } from '../../src/router/types.ts'
+import { keepsTail } from '../../src/router/types.ts'
 import { usageChunkFilter } from '../../src/tenants/stream-usage.ts'
 import { tapUsage, type SeenUsage } from '../../src/tenants/usage-tap.ts'
-import { profile } from '../api/helpers.ts'
+import { scriptedUpstream, type ScriptedUpstream } from './scripted-upstream.ts'
 
-let upstream: Server
-let baseUrl: string
-const dispatcher = new Agent()
-let script: (res: ServerResponse) => void = () => {}
-
+let up: ScriptedUpstream
 beforeAll(async () => {
-  upstream = createServer((req, res) => {
-    req.resume()
-    script(res)
-  })
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
-  baseUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
+  up = await scriptedUpstream()
 })
-afterAll(async () => {
-  await dispatcher.close()
-  await new Promise((resolve) => upstream.close(resolve))
-})
-
-function serve(stream: boolean): Promise<UpstreamResponse> {
-  const p = profile('m:default')
-  const req: RouteRequest = {
-    requestId: 'r1',
-    endpoint: 'chat',
-    path: '/v1/chat/completions',
-    profileId: p.id,
-    body: Buffer.from('{}'),
-    stream,
-    hops: 0,
-    headers: {},
-    signal: new AbortController().signal,
-  }
-  return serveLocal(
-    {
-      logger: pino({ level: 'silent' }),
-      nodeName: 'self',
-      dispatcher,
-      profile: () => p,
-      instances: { acquire: async () => ({ instanceId: 'i1', baseUrl, exited: new AbortController().signal, release: () => {} }) },
-    },
-    req,
-  )
-}
+afterAll(() => up.close())
 
 const delta = (s: string): string => `data: {"choices":[{"index":0,"delta":{"content":"${s}"}}]}\n\n`
 const USAGE = 'data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}\n\n'
 
 describe('a local body read by the tenant meter', () => {
   it('drops the usage chunk the meter asked for, passes every other byte, and reports the usage', async () => {
-    script = (res) => {
+    up.script = (res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' })
       // An event split across two writes, then the usage chunk and the end.
       const second = delta('b')
@@ -74,7 +32,7 @@ describe('a local body read by the tenant meter', () => {
         res.end('data: [DONE]\n\n')
       }, 20)
     }
-    const res = await serve(true)
+    const res = await up.serve(true)
     expect(keepsTail(res.body)).toBe(true)
     let seen: SeenUsage | undefined | 'not called' = 'not called'
     const metered = tapUsage(res, (u) => (seen = u), usageChunkFilter())
@@ -87,19 +45,19 @@ describe('a local body read by the tenant meter', () => {
 
   it('reads usage from a non-streaming answer, and reports none when the client left first', async () => {
     const answer = JSON.stringify({ choices: [{ message: { content: 'ok' } }], usage: { prompt_tokens: 5, completion_tokens: 2 } })
-    script = (res) => res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) }).end(answer)
-    const res = await serve(false)
+    up.script = (res) => res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) }).end(answer)
+    const res = await up.serve(false)
     let seen: SeenUsage | undefined | 'not called' = 'not called'
     const metered = tapUsage(res, (u) => (seen = u))
     expect(await text(metered.body)).toBe(answer)
     await new Promise((resolve) => setImmediate(resolve))
     expect(seen).toEqual({ promptTokens: 5, completionTokens: 2 })
 
-    script = (res) => {
+    up.script = (res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' })
       res.write(delta('a'))
     }
-    const left = await serve(true)
+    const left = await up.serve(true)
     let after: SeenUsage | undefined | 'not called' = 'not called'
     tapUsage(left, (u) => (after = u), usageChunkFilter())
     left.body.destroy()
