@@ -197,7 +197,7 @@ describe.skipIf(!hasChromium)('the dashboard in chromium', () => {
     await phone.waitForSelector('#nodes .node[data-node="c"]')
     await phone.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true })
     await phone.close()
-  })
+  }, 90_000) // five requests, three of them cold starts of llama-server, and a phone page: each wait is bounded at 10 s on its own
 
   it('opens the log lines of an instance on another node, fetched over the mesh', async () => {
     await page.click('tr.model-row[data-model="only-b:default"] .instance button')
