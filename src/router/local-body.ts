@@ -13,6 +13,7 @@
  */
 import { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
+import { lastNumberField } from './tail-fields.ts'
 import { TAIL_BYTES, type ChunkFilter, type TailKeepingBody } from './types.ts'
 
 /** An "event" longer than this without a boundary is passed on as it is rather than held. */
@@ -238,15 +239,19 @@ export class LocalBody extends Readable implements TailKeepingBody, Dispatcher.D
   }
 
   result(elapsedMs: number): { tokens?: number; ms?: number; promptTokens?: number } {
-    const tail = this.tailText().slice(-4096)
-    const n = /"predicted_n":\s*(\d+)/.exec(tail)
-    const ms = /"predicted_ms":\s*([\d.]+)/.exec(tail)
-    const prompt = /"prompt_n":\s*(\d+)/.exec(tail)?.[1]
-    const promptTokens = prompt === undefined ? {} : { promptTokens: Number(prompt) }
-    if (n?.[1] && ms?.[1]) return { tokens: Number(n[1]), ms: Number(ms[1]), ...promptTokens }
+    const tail = this.tailText()
+    const n = lastNumberField(tail, PREDICTED_N)
+    const ms = lastNumberField(tail, PREDICTED_MS, true)
+    const prompt = lastNumberField(tail, PROMPT_N)
+    const promptTokens = prompt === undefined ? {} : { promptTokens: prompt }
+    if (n !== undefined && ms !== undefined) return { tokens: n, ms, ...promptTokens }
     return { ms: elapsedMs, ...promptTokens }
   }
 }
+
+const PREDICTED_N = ['"predicted_n"']
+const PREDICTED_MS = ['"predicted_ms"']
+const PROMPT_N = ['"prompt_n"']
 
 /** Ends with a blank line (`\n\n`, or `\r\n\r\n` whose last three bytes are `\n\r\n`). */
 function endsWithBoundary(b: Buffer): boolean {
