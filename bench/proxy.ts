@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Agent } from 'undici'
 import { startChild, type BenchChild } from './lib/child.ts'
-import { profileMarkdown, summarizeProfile } from './lib/cpuprofile.ts'
+import { perRequestDiffMarkdown, profileMarkdown, summarizeProfile, type ProfileSummary } from './lib/cpuprofile.ts'
 import { runInterleaved } from './lib/interleaved.ts'
 import { cpuTable, latencyTable, met, perEventTable, targetTable, throughputTable, type ScenarioResult, type Target, type TargetName } from './lib/report.ts'
 import type { Summary } from './lib/stats.ts'
@@ -112,10 +112,22 @@ try {
       for (const n of profiled) await endpoints.get(n)!.child.profileStart()
     },
   })
+  const full = new Map<TargetName, { name: string; summary: ProfileSummary; requests: number }>()
   for (const n of profiled) {
     const file = join(work, `${n}.cpuprofile`)
     await endpoints.get(n)!.child.profileStop(file)
     profiles += `\n## ${n} CPU profile, measured rounds only\n\n${profileMarkdown(await summarizeProfile(file))}\n`
+    // Every row (not the top few), for the per-request differences below.
+    full.set(n, { name: n, summary: await summarizeProfile(file, Infinity), requests: results.reduce((sum, r) => sum + (r.runs[n]?.requests ?? 0), 0) })
+  }
+  const bare = full.get('bare')
+  for (const [a, b] of [
+    ['herd', bare],
+    ['herd-all', full.get('herd')],
+  ] as const) {
+    const mine = full.get(a)
+    if (mine === undefined || b === undefined) continue
+    profiles += `\n## ${a} against ${b.name}, per request\n\n${perRequestDiffMarkdown(mine, b)}\n`
   }
 
   const tracing = sink === undefined ? undefined : await tracingTotals(results, cpuAtStart, sink.url)

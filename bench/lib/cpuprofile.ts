@@ -84,6 +84,55 @@ export async function summarizeProfile(file: string, top = 25): Promise<ProfileS
   }
 }
 
+/**
+ * Where one target spends more than another, per request: each owner's and function's self
+ * time divided by the requests that target answered while profiled, minus the other's. A
+ * wall-clock profile: time a process spent preempted inside a syscall (writev on loopback,
+ * on a shared box) counts as that syscall's, so its row is an upper bound.
+ */
+export function perRequestDiffMarkdown(
+  a: { name: string; summary: ProfileSummary; requests: number },
+  b: { name: string; summary: ProfileSummary; requests: number },
+  top = 30,
+): string {
+  const rows = (pick: (s: ProfileSummary) => { key: string; ms: number }[]): { key: string; a: number; b: number }[] => {
+    const out = new Map<string, { key: string; a: number; b: number }>()
+    for (const [side, t] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
+      for (const { key, ms } of pick(t.summary)) {
+        const row = out.get(key) ?? { key, a: 0, b: 0 }
+        row[side] += (ms * 1000) / Math.max(1, t.requests)
+        out.set(key, row)
+      }
+    }
+    return [...out.values()].sort((x, y) => y.a - y.b - (x.a - x.b))
+  }
+  const table = (title: string, list: { key: string; a: number; b: number }[]): string[] => [
+    `| ${title} | ${a.name} µs/req | ${b.name} µs/req | difference |`,
+    '|---|---:|---:|---:|',
+    ...list
+      .slice(0, top)
+      .map(
+        (r) =>
+          `| ${title === 'function' ? `\`${r.key}\`` : r.key} | ${r.a.toFixed(2)} | ${r.b.toFixed(2)} | ${(r.a - r.b >= 0 ? '+' : '') + (r.a - r.b).toFixed(2)} |`,
+      ),
+  ]
+  const owners = rows((s) => s.owners.map((o) => ({ key: o.owner, ms: o.ms })))
+  const total = owners.reduce((t, r) => ({ a: t.a + r.a, b: t.b + r.b }), { a: 0, b: 0 })
+  return [
+    `Busy profile time per request: ${a.name} ${total.a.toFixed(1)} µs over ${a.requests} requests, ${b.name} ${total.b.toFixed(1)} µs over ${b.requests}: ${(total.a - total.b).toFixed(1)} µs apart.`,
+    '',
+    ...table('owner', owners),
+    '',
+    ...table(
+      'function',
+      rows((s) => s.functions.map((f) => ({ key: f.fn, ms: f.ms }))),
+    ),
+  ].join('\n')
+}
+
 function label(node: ProfileNode): string {
   const { functionName, url, lineNumber } = node.callFrame
   return `${functionName || '(anonymous)'} ${url.replace(/^.*\/(node_modules|src|bench)\//, '$1/')}:${lineNumber + 1}`

@@ -4,7 +4,7 @@
  * check on something else. Every route declares `config.auth`; registering one without a
  * decision throws, so a new route cannot ship open by accident.
  */
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { hash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { HerdError } from '../errors/index.ts'
 import type { Endpoint } from '../router/types.ts'
@@ -140,7 +140,8 @@ function presentedKeys(request: FastifyRequest): string[] {
 
 /** Keys are compared by digest, so neither the content nor the length of a key leaks through timing. */
 function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest()
+  // One-shot: no Hash object per presented key.
+  return hash('sha256', s, 'buffer')
 }
 
 /** The configured keys' digests, made once per list (not twice per request). */

@@ -4,6 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { ProfileLoad } from '../instances/types.ts'
+import { HotHistogram } from './hot-histogram.ts'
 import { Traffic } from './traffic.ts'
 
 export interface MetricsSources {
@@ -35,8 +36,17 @@ export class Metrics {
   readonly registry = new Registry()
   readonly requests: Counter<'endpoint' | 'model' | 'status'>
   readonly errors: Counter<'code'>
-  readonly inFlight: Gauge
-  readonly ttfb: Histogram<'endpoint' | 'served_by'>
+  /** Requests being served: a plain number, read at scrape time (no prom-client call per request). */
+  readonly inFlight = {
+    value: 0,
+    inc(): void {
+      this.value++
+    },
+    dec(): void {
+      this.value--
+    },
+  }
+  readonly ttfb: HotHistogram<'endpoint' | 'served_by'>
   readonly spawnSeconds: Histogram<'model'>
   readonly tokens: Counter<'model'>
   readonly cacheHits: Counter<'endpoint' | 'kind'>
@@ -58,8 +68,16 @@ export class Metrics {
       registers,
     })
     this.errors = new Counter({ name: 'herd_errors_total', help: 'Errors returned, by error code', labelNames: ['code'], registers })
-    this.inFlight = new Gauge({ name: 'herd_requests_in_flight', help: 'Requests being served right now', registers })
-    this.ttfb = new Histogram({
+    const inFlight = this.inFlight
+    new Gauge({
+      name: 'herd_requests_in_flight',
+      help: 'Requests being served right now',
+      registers,
+      collect() {
+        this.set(inFlight.value)
+      },
+    })
+    this.ttfb = new HotHistogram({
       name: 'herd_time_to_first_byte_seconds',
       help: 'From request received to response head ready (includes queueing and cold starts)',
       labelNames: ['endpoint', 'served_by'],

@@ -5,7 +5,7 @@
  * The secret is a value of its own type, so a logger, JSON.stringify or an error message
  * prints `[redacted]`; only `reveal()` gives the text (once, to the operator who made it).
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { hash, randomBytes } from 'node:crypto'
 import { Secret } from '../config/index.ts'
 
 export const KEY_SECRET_PREFIX = 'herd-'
@@ -27,5 +27,5 @@ export class KeySecret extends Secret {
 
 /** SHA-256 hex of a presented key: the index every node looks tenant keys up by. */
 export function hashSecret(presented: string): string {
-  return createHash('sha256').update(presented).digest('hex')
+  return hash('sha256', presented, 'hex')
 }

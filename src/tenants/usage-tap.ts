@@ -6,6 +6,7 @@
  * where the key was checked, whichever node or backend served the answer.
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
+import { lastNumberField } from '../router/tail-fields.ts'
 import { keepsTail, TAIL_BYTES, type ChunkFilter, type UpstreamResponse } from '../router/types.ts'
 
 export type { ChunkFilter }
@@ -18,31 +19,16 @@ export interface SeenUsage {
   completionTokens?: number
 }
 
-/** After a field's name: `\s*:\s*` and its digits (sticky: matched right where the name ends). */
-const VALUE = /\s*:\s*(\d+)/y
-
-/** The last value of any of `fields` in `text` (`"field": digits`), found from the end without scanning all of it. */
-function last(text: string, fields: readonly string[]): number | undefined {
-  let best: { at: number; value: number } | undefined
-  for (const f of fields) {
-    const name = `"${f}"`
-    for (let at = text.lastIndexOf(name); at >= 0 && (best === undefined || at > best.at); at = at === 0 ? -1 : text.lastIndexOf(name, at - 1)) {
-      VALUE.lastIndex = at + name.length
-      const m = VALUE.exec(text)
-      if (m?.[1] !== undefined) {
-        best = { at, value: Number(m[1]) }
-        break
-      }
-    }
-  }
-  return best?.value
-}
+const PROMPT = ['"prompt_tokens"', '"input_tokens"']
+const COMPLETION = ['"completion_tokens"', '"output_tokens"']
+const PROMPT_N = ['"prompt_n"']
+const PREDICTED_N = ['"predicted_n"']
 
 /** Usage as far as the tail of a body says (fields absent when it does not). */
 export function usageFromTail(tail: string): SeenUsage {
   const out: SeenUsage = {}
-  const prompt = last(tail, ['prompt_tokens', 'input_tokens']) ?? last(tail, ['prompt_n'])
-  const completion = last(tail, ['completion_tokens', 'output_tokens']) ?? last(tail, ['predicted_n'])
+  const prompt = lastNumberField(tail, PROMPT) ?? lastNumberField(tail, PROMPT_N)
+  const completion = lastNumberField(tail, COMPLETION) ?? lastNumberField(tail, PREDICTED_N)
   if (prompt !== undefined) out.promptTokens = prompt
   if (completion !== undefined) out.completionTokens = completion
   return out

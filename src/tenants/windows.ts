@@ -27,18 +27,26 @@ export function bucketLeavesAt(index: number, bucketMs: number): number {
   return (index + RATE_BUCKETS + 1) * bucketMs
 }
 
+const DAY_MS = 86_400_000
+
+/** Epoch time has no leap seconds: every UTC day is DAY_MS long, so its start is arithmetic (no Date per request). */
 export function dayStart(now: number): number {
-  const d = new Date(now)
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate())
+  return now - (((now % DAY_MS) + DAY_MS) % DAY_MS)
 }
 
 export function nextDayStart(now: number): number {
   return dayStart(now) + 86_400_000
 }
 
+/** The last day asked about and its month's start: asked for on every admission, it changes once a day. */
+let monthOf = { day: Number.NaN, start: 0 }
+
 export function monthStart(now: number): number {
+  const day = dayStart(now)
+  if (day === monthOf.day) return monthOf.start
   const d = new Date(now)
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)
+  monthOf = { day, start: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) }
+  return monthOf.start
 }
 
 export function nextMonthStart(now: number): number {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { keepsTail } from '../../src/router/types.ts'
 import { usageChunkFilter } from '../../src/tenants/stream-usage.ts'
 import { tapUsage, type SeenUsage } from '../../src/tenants/usage-tap.ts'
+import { waitFor } from '../helpers/poll.ts'
 import { scriptedUpstream, type ScriptedUpstream } from './scripted-upstream.ts'
 
 let up: ScriptedUpstream
@@ -63,5 +64,66 @@ describe('a local body read by the tenant meter', () => {
     left.body.destroy()
     await new Promise((resolve) => left.body.once('close', resolve))
     expect(after).toBeUndefined()
+  })
+})
+
+describe('a local body as the upstream request it reads', () => {
+  it('keeps backpressure: a client that does not read stalls the upstream, and reading again gets every byte', async () => {
+    const CHUNK = Buffer.alloc(256 * 1024, 0x61)
+    const TOTAL_CHUNKS = 128 // 32 MiB: far more than socket buffers and stream high-water marks hold
+    let written = 0
+    let lastProgress = Date.now()
+    up.script = (res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' })
+      const more = (): void => {
+        while (written < TOTAL_CHUNKS) {
+          written++
+          lastProgress = Date.now()
+          if (!res.write(CHUNK)) return void res.once('drain', more)
+        }
+        res.end()
+      }
+      more()
+    }
+    const res = await up.serve(false)
+    // Nobody reads: the upstream can write only what the buffers on the way hold, then waits for a drain.
+    await waitFor('the upstream to stall', () => written > 0 && Date.now() - lastProgress > 300)
+    expect(written).toBeLessThan(TOTAL_CHUNKS / 2)
+    let bytes = 0
+    for await (const chunk of res.body) bytes += (chunk as Buffer).length
+    expect(bytes).toBe(CHUNK.length * TOTAL_CHUNKS)
+  })
+
+  it('aborts the upstream request when the client goes away mid-answer, and releases the lease once', async () => {
+    let upstreamClosed = false
+    up.script = (res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.write(delta('a'))
+      res.once('close', () => (upstreamClosed = true))
+    }
+    const before = up.released
+    const res = await up.serve(true)
+    res.body.resume()
+    res.body.destroy()
+    await waitFor('the upstream to see its request closed', () => upstreamClosed)
+    await waitFor('the lease to be released', () => up.released === before + 1)
+  })
+
+  it('aborts the upstream request when the client goes away before the head', async () => {
+    let upstreamClosed = false
+    let asked = false
+    up.script = (res) => {
+      // Prompt processing of a long prompt: no head yet.
+      asked = true
+      res.once('close', () => (upstreamClosed = true))
+    }
+    const client = new AbortController()
+    const before = up.released
+    const answer = up.serve(false, client.signal)
+    await waitFor('the upstream to get the request', () => asked)
+    client.abort(new Error('client disconnected'))
+    await expect(answer).rejects.toThrow(/client disconnected/)
+    await waitFor('the upstream to see its request closed', () => upstreamClosed)
+    expect(up.released).toBe(before + 1)
   })
 })

@@ -13,8 +13,10 @@ import { profile } from '../api/helpers.ts'
 export interface ScriptedUpstream {
   /** How the upstream answers the next requests. */
   script: (res: ServerResponse) => void
-  /** A chat request for `m:default` through serveLocal to the upstream. */
-  serve(stream: boolean): Promise<UpstreamResponse>
+  /** A chat request for `m:default` through serveLocal to the upstream (`signal`: the client's; absent: one that never aborts). */
+  serve(stream: boolean, signal?: AbortSignal): Promise<UpstreamResponse>
+  /** Leases released so far (one per finished, failed or dropped answer). */
+  readonly released: number
   close(): Promise<void>
 }
 
@@ -29,7 +31,8 @@ export async function scriptedUpstream(): Promise<ScriptedUpstream> {
   const p = profile('m:default')
   const handle: ScriptedUpstream = {
     script: () => {},
-    serve(stream) {
+    released: 0,
+    serve(stream, signal) {
       const req: RouteRequest = {
         requestId: 'r1',
         endpoint: 'chat',
@@ -39,7 +42,7 @@ export async function scriptedUpstream(): Promise<ScriptedUpstream> {
         stream,
         hops: 0,
         headers: {},
-        signal: new AbortController().signal,
+        signal: signal ?? new AbortController().signal,
       }
       return serveLocal(
         {
@@ -47,7 +50,14 @@ export async function scriptedUpstream(): Promise<ScriptedUpstream> {
           nodeName: 'self',
           dispatcher,
           profile: () => p,
-          instances: { acquire: async () => ({ instanceId: 'i1', baseUrl, exited: new AbortController().signal, release: () => {} }) },
+          instances: {
+            acquire: async () => ({
+              instanceId: 'i1',
+              baseUrl,
+              exited: new AbortController().signal,
+              release: () => void (handle as { released: number }).released++,
+            }),
+          },
         },
         req,
       )

@@ -34,6 +34,12 @@ describe('windows', () => {
     const t = Date.UTC(2025, 0, 31, 23, 59, 59)
     expect(dayStart(t)).toBe(Date.UTC(2025, 0, 31))
     expect(monthStart(t)).toBe(Date.UTC(2025, 0, 1))
+    // Arithmetic, not Date: the same answers across leap years, month ends and before 1970.
+    for (let n = -86_400_000 * 400 - 1; n < Date.UTC(2031, 0, 1); n += 86_400_000 * 13 + 3_600_001) {
+      const d = new Date(n)
+      expect(dayStart(n)).toBe(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()))
+      expect(monthStart(n)).toBe(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1))
+    }
     expect(nextMonthStart(t)).toBe(Date.UTC(2025, 1, 1))
   })
 })
