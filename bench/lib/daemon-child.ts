@@ -75,10 +75,16 @@ async function writeHome(init: DaemonChildInit, listen: string): Promise<{ home:
   return { home, config: join(home, 'config.yaml') }
 }
 
+/**
+ * The daemon in a bench child (mesh-daemon.ts) with the parent's probes: dist/daemon.js, or
+ * src/daemon.ts when `HERD_BENCH_DAEMON=src` (to compare the two in one window).
+ */
 export async function startDaemonChild(init: DaemonChildInit): Promise<BenchChild> {
   const { home, config } = await writeHome(init, '127.0.0.1:0')
-  await buildIfStale()
-  return startChild(DAEMON, ['--daemon', join(DIST, 'daemon.js'), '--home', home, '--config', config], {
+  const fromSrc = process.env['HERD_BENCH_DAEMON'] === 'src'
+  if (!fromSrc) await buildIfStale()
+  const daemon = fromSrc ? join(ROOT, 'src', 'daemon.ts') : join(DIST, 'daemon.js')
+  return startChild(DAEMON, ['--daemon', daemon, '--home', home, '--config', config], {
     timeoutMs: 30_000,
     ...(init.execArgv ? { execArgv: init.execArgv } : {}),
   })
