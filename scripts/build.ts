@@ -37,10 +37,13 @@ export async function distIsFresh(root = ROOT): Promise<boolean> {
   return true
 }
 
-/** Build into a folder of its own, then swap it in, so a bin/herd starting meanwhile never reads a half-written dist/. */
-export async function build(): Promise<void> {
+/**
+ * Build into a folder of its own, then swap it in as `dist` (default: the project's dist/), so
+ * a bin/herd starting meanwhile never reads a half-written one.
+ */
+export async function build(dist = DIST): Promise<void> {
   const { build: esbuild } = await import('esbuild')
-  const out = join(ROOT, `dist.tmp-${process.pid}`)
+  const out = `${dist}.tmp-${process.pid}`
   await rm(out, { recursive: true, force: true })
   await mkdir(out)
   await writeFile(join(out, STAMP), `${new Date().toISOString()}\n`)
@@ -72,10 +75,10 @@ export async function build(): Promise<void> {
     const text = file.path.endsWith('.js') ? file.text.replace(/[\u0080-\uffff]/g, '?') : file.text
     await writeFile(file.path, text)
   }
-  const old = `${DIST}.old-${process.pid}`
-  await rename(DIST, old).catch(ignoreMissing)
+  const old = `${dist}.old-${process.pid}`
+  await rename(dist, old).catch(ignoreMissing)
   try {
-    await rename(out, DIST)
+    await rename(out, dist)
   } catch (err: unknown) {
     // Another build (a second test run) swapped its own in first: it is as fresh as ours.
     if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err

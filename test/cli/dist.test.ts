@@ -79,12 +79,17 @@ describe('bin/herd and dist/', () => {
 })
 
 describe('npm run build', () => {
-  it('bundles a dist/ that bin/herd runs and that answers like src/', async () => {
+  it('bundles a flat dist/ that finds the project one level up and answers like src/', async () => {
+    // Built beside a copy of package.json, not over the project's dist/ (other tests run it).
+    await copyFile(join(ROOT, 'package.json'), join(dir, 'package.json'))
+    await rm(join(dir, 'dist'), { recursive: true })
+    await build(join(dir, 'dist'))
     const { stdout: fromSrc } = await run(NODE, [join(ROOT, 'src/cli/main.ts'), '--version'])
-    await build()
-    expect(await distIsFresh()).toBe(true)
-    const { stdout: fromDist } = await run(NODE, [join(ROOT, 'dist/main.js'), '--version'])
+    const { stdout: fromDist } = await run(NODE, [join(dir, 'dist/main.js'), '--version'])
     expect(fromDist).toBe(fromSrc)
     expect(fromDist).toMatch(/^herd \d+\.\d+\.\d+/)
+    const { stdout } = await run(join(dir, 'bin', 'herd'), ['--version'])
+    expect(stdout).toBe(fromSrc)
+    expect(await distIsFresh(dir)).toBe(true)
   })
 })
