@@ -5,7 +5,7 @@
  *
  * Why compiled and bundled (npm run bench:memory): run from src/, Node strips the TypeScript
  * of every module with its swc wasm (~15 MiB resident for the life of the daemon), and loads
- * ~1,500 module files, each with its own records, source string and resolution. The bundle
+ * ~900 ES module files (and the CommonJS ones), each with its own records, source string and resolution. The bundle
  * is one file per lazy entry and loads neither.
  *
  * dist/ is stale when any input is newer than dist/.built (written before the build reads its

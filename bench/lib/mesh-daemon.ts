@@ -4,7 +4,7 @@
  * starts, prints its HTTP URL on stdout (one line), then answers the parent's probes (CPU
  * used, CPU profile) until told to stop. Logging is off: the bench measures the request
  * path, not pino writing to a pipe. This file itself is TypeScript, so Node's type stripper
- * is loaded here whichever daemon runs: its memory is what bench:memory (bin/herd) measures.
+ * is loaded in this process whichever daemon runs; bench:memory measures bin/herd instead.
  *
  *   node bench/lib/mesh-daemon.ts --daemon dist/daemon.js --home /tmp/…/b --config /tmp/…/b/config.yaml
  */
