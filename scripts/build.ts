@@ -5,8 +5,9 @@
  *
  * Why compiled and bundled (npm run bench:memory): run from src/, Node strips the TypeScript
  * of every module with its swc wasm (~15 MiB resident for the life of the daemon), and loads
- * ~900 ES module files (and the CommonJS ones), each with its own records, source string and resolution. The bundle
- * is one file per lazy entry and loads neither.
+ * ~900 ES module files (and the CommonJS ones), each with its own records, source string and
+ * resolution. The bundle is one file per lazy entry and needs neither: an idle daemon with
+ * the mesh on holds 96 MiB instead of 135.
  *
  * dist/ is stale when any input is newer than dist/.built (written before the build reads its
  * inputs, so an edit made during the build makes the result stale too). bin/herd then runs
