@@ -43,11 +43,30 @@ export async function distIsFresh(root = ROOT): Promise<boolean> {
  * a bin/herd starting meanwhile never reads a half-written one.
  */
 export async function build(dist = DIST): Promise<void> {
-  const { build: esbuild } = await import('esbuild')
   const out = `${dist}.tmp-${process.pid}`
   await rm(out, { recursive: true, force: true })
   await mkdir(out)
   await writeFile(join(out, STAMP), `${new Date().toISOString()}\n`)
+  try {
+    await bundle(out)
+  } catch (err: unknown) {
+    await rm(out, { recursive: true, force: true })
+    throw err
+  }
+  const old = `${dist}.old-${process.pid}`
+  await rename(dist, old).catch(ignoreMissing)
+  try {
+    await rename(out, dist)
+  } catch (err: unknown) {
+    // Another build (a second test run) swapped its own in first: it is as fresh as ours.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    await rm(out, { recursive: true, force: true })
+  }
+  await rm(old, { recursive: true, force: true })
+}
+
+async function bundle(out: string): Promise<void> {
+  const { build: esbuild } = await import('esbuild')
   const result = await esbuild({
     entryPoints: { main: join(ROOT, 'src/cli/main.ts'), daemon: join(ROOT, 'src/daemon.ts') },
     outdir: out,
@@ -55,8 +74,8 @@ export async function build(dist = DIST): Promise<void> {
     platform: 'node',
     target: 'node22',
     format: 'esm',
-    // The CLI's commands, pino-pretty, mDNS and tracing stay behind dynamic imports: split
-    // into chunks, they load only when used, as they do from src/.
+    // The CLI's commands, mDNS and tracing stay behind dynamic imports: split into chunks, they
+    // load only when used, as they do from src/ (pino-pretty, required at run time, stays out).
     splitting: true,
     // Every chunk directly in dist/: src/paths.ts finds the project one level up.
     chunkNames: '[name]-[hash]',
@@ -76,16 +95,6 @@ export async function build(dist = DIST): Promise<void> {
     const text = file.path.endsWith('.js') ? file.text.replace(/[\u0080-\uffff]/g, '?') : file.text
     await writeFile(file.path, text)
   }
-  const old = `${dist}.old-${process.pid}`
-  await rename(dist, old).catch(ignoreMissing)
-  try {
-    await rename(out, dist)
-  } catch (err: unknown) {
-    // Another build (a second test run) swapped its own in first: it is as fresh as ours.
-    if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    await rm(out, { recursive: true, force: true })
-  }
-  await rm(old, { recursive: true, force: true })
 }
 
 /** Build unless dist/ is fresh; says whether it built. */
