@@ -5,7 +5,7 @@ import eslint from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'bench/results/**'] },
+  { ignores: ['node_modules/**', 'bench/results/**', 'dist/**', 'dist.tmp-*/**', 'dist.old-*/**', 'tmp/**'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {

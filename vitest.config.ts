@@ -3,8 +3,9 @@ import { defineConfig } from 'vitest/config'
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Finds (or, on a fresh machine, builds) the real llama-server once, before any test file runs.
-    globalSetup: ['test/helpers/llama-server.ts'],
+    // Finds (or, on a fresh machine, builds) the real llama-server once, before any test file
+    // runs; rebuilds dist/ (what bin/herd runs) if the source is newer.
+    globalSetup: ['test/helpers/llama-server.ts', 'test/helpers/dist.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Several suites spawn real processes; a little parallelism, not a stampede on 2 cores.

@@ -4,7 +4,8 @@
  *
  * - **by hand**: spawn llama-server, poll `/health` every 5 ms until 200, send the request;
  *   time from spawn to the answer's last byte: llama-server's own start-to-first-answer.
- * - **through herd**: a daemon (src/daemon.ts, its own process, mesh off) with the model
+ * - **through herd**: a daemon (dist/daemon.js, the bundle bin/herd runs, or src/daemon.ts
+ *   with HERD_BENCH_DAEMON=src; its own process, mesh off) with the model
  *   cold; time from sending it the same request to the answer's last byte. Then the model
  *   is unloaded and the daemon waits until its instance is gone, for the next run.
  *

@@ -1,7 +1,7 @@
 /**
  * npm run bench:mesh — what the mesh costs and how fast it converges, on loopback.
  *
- * 1. Forwarding: two real daemons (src/daemon.ts) in child processes, B serving from a
+ * 1. Forwarding: two real daemons (dist/daemon.js) in child processes, B serving from a
  *    fake llama-server, A serving nothing and told only of B. "direct B" = the request sent
  *    to B's HTTP API; "via A" = the same request sent to A, which forwards it over
  *    `/herd/forward/1.0.0`. Non-streaming, streaming (all events at once) and streaming at a
@@ -300,7 +300,7 @@ const md: string[] = [
 if (fwd) {
   const rowsOf = (kind: ScenarioKind): ForwardScenario[] => fwd.rows.filter((r) => r.kind === kind)
   md.push(
-    `- forwarding: two daemons (src/daemon.ts) in their own processes on loopback, mesh with explicit peers (mDNS off, pnet + Noise + yamux), heartbeat ${gossipMs} ms. ` +
+    `- forwarding: two daemons (dist/daemon.js, the bundle bin/herd runs) in their own processes on loopback, mesh with explicit peers (mDNS off, pnet + Noise + yamux), heartbeat ${gossipMs} ms. ` +
       `B serves \`${MESH_BENCH_MODEL}\` from the fake llama-server (test/fixtures, FAKE_TOKEN_RATE=0: the whole answer at once) and \`${MESH_BENCH_PACED_MODEL}\` (the same at ${PACED_TOKEN_RATE} tokens/s, one SSE event per token); A serves nothing. ` +
       "**direct B** = request to B's HTTP API; **via A** = the same request to A, forwarded to B over `/herd/forward/1.0.0`. " +
       `Closed loop, ${rounds} rounds x ${durationMs} ms per scenario and target, the two alternating. Streams carry ${fwd.sse.events} SSE events (~${fwd.sse.bytes} B each: role, ${TOKENS} tokens, finish), then [DONE]. ` +

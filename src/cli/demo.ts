@@ -3,12 +3,13 @@
  * cookbook/demo.yaml on 127.0.0.1:8080. Everything works offline.
  */
 import { stat } from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { HERD_ROOT } from '../paths.ts'
 import { writeTinyGguf } from '../demo/tiny-gguf.ts'
 import { startCommand } from './start.ts'
 import { parseCommandArgs } from './usage.ts'
 
-const COOKBOOK_DIR = fileURLToPath(new URL('../../cookbook/', import.meta.url))
+const COOKBOOK_DIR = join(HERD_ROOT, 'cookbook/')
 
 export async function demoCommand(args: string[]): Promise<number> {
   parseCommandArgs('demo', args, {})

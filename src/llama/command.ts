@@ -4,7 +4,8 @@
  */
 import { readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
-import { resolve } from 'node:path'
+import { join, resolve } from 'node:path'
+import { HERD_ROOT } from '../paths.ts'
 import { buildLlama, DEFAULT_LLAMA_CPP_PACKAGE } from './build.ts'
 import { formatBuildEvent } from './progress.ts'
 
@@ -140,7 +141,7 @@ export async function llamaBuildCommand(argv: string[], out: NodeJS.WritableStre
 /** package.json `herd.llamaCppPackage`, so the pinned llama.cpp moves with the project. */
 export async function configuredLlamaCppPackage(): Promise<string> {
   try {
-    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { herd?: { llamaCppPackage?: unknown } }
+    const pkg = JSON.parse(await readFile(join(HERD_ROOT, 'package.json'), 'utf8')) as { herd?: { llamaCppPackage?: unknown } }
     const spec = pkg.herd?.llamaCppPackage
     return typeof spec === 'string' && spec ? spec : DEFAULT_LLAMA_CPP_PACKAGE
   } catch (err: unknown) {

@@ -9,8 +9,10 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { HerdError } from '../errors/index.ts'
+import { HERD_ROOT } from '../paths.ts'
 
-const STATIC = join(import.meta.dirname, 'static')
+// Served from the source tree, bundled or not: the build does not copy them.
+const STATIC = join(HERD_ROOT, 'src', 'ui', 'static')
 
 /** The files served, by the path under `/ui/` (nothing else is read from disk). */
 export const UI_ASSETS: Readonly<Record<string, string>> = {

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { CLI, NODE } from '../helpers/herd-process.ts'
+import { HERD } from '../helpers/herd-process.ts'
 import { ensureLlamaServer } from '../helpers/llama-server.ts'
 
 const cleanups: (() => Promise<void>)[] = []
@@ -25,7 +25,7 @@ describe('herd start', () => {
       join(home, 'config.yaml'),
       `http:\n  listen: 127.0.0.1:${port}\nllama:\n  server: ${JSON.stringify(await ensureLlamaServer())}\nlog_format: json\n`,
     )
-    const child = spawn(NODE, [CLI, 'start', '--config', join(home, 'config.yaml')], {
+    const child = spawn(HERD, ['start', '--config', join(home, 'config.yaml')], {
       env: { ...process.env, HERD_HOME: home },
       stdio: ['ignore', 'pipe', 'pipe'],
     })

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ClusterInventory } from '../../src/inventory/index.ts'
 import { generateSwarmKey } from '../../src/mesh/index.ts'
 import { writeTinyGguf } from '../fixtures/tiny-gguf.ts'
-import { CLI, NODE, startHerd, type HerdProcess } from '../helpers/herd-process.ts'
+import { HERD, startHerd, type HerdProcess } from '../helpers/herd-process.ts'
 import { waitFor } from '../helpers/poll.ts'
 import { loopbackMesh } from '../helpers/mesh-config.ts'
 
@@ -111,7 +111,7 @@ describe('model_dirs', () => {
       { timeoutMs: 10_000 },
     )
 
-    const cli = async (...args: string[]) => (await run(NODE, [CLI, 'inventory', '--url', a.url, '--key', KEY, ...args], { encoding: 'utf8' })).stdout
+    const cli = async (...args: string[]) => (await run(HERD, ['inventory', '--url', a.url, '--key', KEY, ...args], { encoding: 'utf8' })).stdout
     const text = await cli()
     expect(text.split('\n')[0]).toMatch(/^MODEL\s+ARCH\s+PARAMS\s+QUANT\s+CTX\s+SIZE\s+FILE ON\s+SERVING/)
     expect(text).toMatch(/^only-on-b:default\s+llama\s+\S+\s+F16\s+1024\s+\d+ KiB\s+b\s+b\s+\d+\s+/m)

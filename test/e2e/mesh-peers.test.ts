@@ -11,7 +11,7 @@ import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateSwarmKey } from '../../src/mesh/index.ts'
 import { writeTinyGguf } from '../fixtures/tiny-gguf.ts'
-import { CLI, NODE, startHerd, type HerdProcess } from '../helpers/herd-process.ts'
+import { HERD, startHerd, type HerdProcess } from '../helpers/herd-process.ts'
 import { waitFor } from '../helpers/poll.ts'
 import { clusterNames, type ClusterNode } from '../helpers/ns-herd.ts'
 import { loopbackMesh } from '../helpers/mesh-config.ts'
@@ -89,7 +89,7 @@ describe('a mesh from explicit peers', () => {
   })
 
   it('prints the mesh and its models as tables with herd nodes and herd models', async () => {
-    const cli = (cmd: string) => execFileSync(NODE, [CLI, cmd, '--url', a.url, '--config', join(a.home, 'config.yaml')], { encoding: 'utf8' })
+    const cli = (cmd: string) => execFileSync(HERD, [cmd, '--url', a.url, '--config', join(a.home, 'config.yaml')], { encoding: 'utf8' })
     const nodesTable = cli('nodes').trim().split('\n')
     expect(nodesTable[0]).toMatch(/^NAME\s+ID\s+STATUS/)
     expect(

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { makeFakeLlamaBinary, makeFakeModel } from '../fixtures/fake-llama.ts'
-import { CLI, NODE, startHerd, type HerdProcess } from '../helpers/herd-process.ts'
+import { HERD, startHerd, type HerdProcess } from '../helpers/herd-process.ts'
 import { waitFor } from '../helpers/poll.ts'
 
 const ADMIN = 'e2e-admin-key'
@@ -41,11 +41,8 @@ afterAll(async () => {
 
 function herdCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(
-      NODE,
-      ['--disable-warning=ExperimentalWarning', CLI, ...args, '--config', join(herd.home, 'config.yaml')],
-      { timeout: 20_000 },
-      (err, stdout, stderr) => resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
+    execFile(HERD, [...args, '--config', join(herd.home, 'config.yaml')], { timeout: 20_000 }, (err, stdout, stderr) =>
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
     )
   })
 }

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { writeTinyGguf } from '../fixtures/tiny-gguf.ts'
-import { CLI, NODE, startHerd, type HerdProcess } from '../helpers/herd-process.ts'
+import { HERD, startHerd, type HerdProcess } from '../helpers/herd-process.ts'
 import { waitFor } from '../helpers/poll.ts'
 
 const KEY = 'sk-herd-e2e-top'
@@ -57,7 +57,7 @@ beforeAll(async () => {
   })
   // HERD_HOME points nowhere: the URL and the key come from the flags alone. After top
   // exits, the shell records its status and the terminal's modes, then waits to be read.
-  const top = [NODE, '--disable-warning=ExperimentalWarning', CLI, 'top', '--url', herd.url, '--key', KEY, '--interval', '0.5'].join(' ')
+  const top = [HERD, 'top', '--url', herd.url, '--key', KEY, '--interval', '0.5'].join(' ')
   const script = `env HERD_HOME=${join(dir, 'no-home')} ${top}; echo $? > ${join(dir, 'exit')}; stty -a > ${join(dir, 'stty')}; read _`
   await tmux('new-session', '-d', '-s', SESSION, '-x', '120', '-y', '40', script)
 })

@@ -1,5 +1,6 @@
 /**
- * A real herd daemon in its own process (`src/cli/main.ts start`), with a temp HERD_HOME,
+ * A real herd daemon in its own process (`bin/herd start`: what ships, the bundle in dist/
+ * that the suite's global setup keeps fresh, with bin/herd's Node flags), with a temp HERD_HOME,
  * a config and cookbook written for the test, and the real llama-server. Output is kept
  * for assertions and for failure messages.
  */
@@ -13,7 +14,7 @@ import { waitFor } from './poll.ts'
 
 export const ROOT = resolve(import.meta.dirname, '../..')
 export const NODE = join(ROOT, 'node_modules/.bin/node')
-export const CLI = join(ROOT, 'src/cli/main.ts')
+export const HERD = join(ROOT, 'bin/herd')
 
 export interface HerdProcess {
   url: string
@@ -56,8 +57,8 @@ export async function startHerd(options: StartHerdOptions): Promise<HerdProcess>
   await writeFile(join(home, 'config.yaml'), stringify(config))
   await writeFile(join(home, 'cookbook.yaml'), stringify(options.cookbook))
   const listen = (config.http as { listen: string }).listen
-  const args = [...(options.wrapper ?? []), NODE, CLI, 'start', '--config', join(home, 'config.yaml')]
-  const [command = NODE, ...rest] = args
+  const args = [...(options.wrapper ?? []), HERD, 'start', '--config', join(home, 'config.yaml')]
+  const [command = HERD, ...rest] = args
   const child = spawn(command, rest, { env: { ...process.env, HERD_HOME: home, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()))

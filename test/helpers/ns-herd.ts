@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, fetch } from 'undici'
 import { stringify } from 'yaml'
-import { CLI, NODE, ROOT } from './herd-process.ts'
+import { HERD, NODE, ROOT } from './herd-process.ts'
 import { ensureLlamaServer } from './llama-server.ts'
 import type { Netns, NsChild } from './netns.ts'
 import { waitFor } from './poll.ts'
@@ -46,7 +46,7 @@ export async function startNsHerd(
   const socketPath = join(home, 'http.sock')
   const bridge = ns.spawn(NODE, [join(ROOT, 'test/e2e/fixtures/unix-bridge.ts'), socketPath, String(port)])
   await bridge.waitForLine((l) => l === 'bridge ready', 10_000)
-  const daemon = ns.spawn(NODE, [CLI, 'start', '--config', join(home, 'config.yaml')], { env: { ...process.env, HERD_HOME: home } })
+  const daemon = ns.spawn(HERD, ['start', '--config', join(home, 'config.yaml')], { env: { ...process.env, HERD_HOME: home } })
   const dispatcher = new Agent({ connect: { socketPath } })
   const url = `http://${options.name}.herd`
   const output = (): string => [...daemon.lines, daemon.stderr()].join('\n')
