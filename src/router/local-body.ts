@@ -13,7 +13,7 @@
  */
 import { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { lastNumberField } from './tail-fields.ts'
+import { lastNumberField, type TailField } from './tail-fields.ts'
 import { TAIL_BYTES, type ChunkFilter, type TailKeepingBody } from './types.ts'
 
 /** An "event" longer than this without a boundary is passed on as it is rather than held. */
@@ -249,9 +249,9 @@ export class LocalBody extends Readable implements TailKeepingBody, Dispatcher.D
   }
 }
 
-const PREDICTED_N = ['"predicted_n"']
-const PREDICTED_MS = ['"predicted_ms"']
-const PROMPT_N = ['"prompt_n"']
+const PREDICTED_N: readonly TailField[] = ['predicted_n']
+const PREDICTED_MS: readonly TailField[] = ['predicted_ms']
+const PROMPT_N: readonly TailField[] = ['prompt_n']
 
 /** Ends with a blank line (`\n\n`, or `\r\n\r\n` whose last three bytes are `\n\r\n`). */
 function endsWithBoundary(b: Buffer): boolean {

@@ -33,8 +33,30 @@ export function askForUsage(route: RouteRequest): { route: RouteRequest; strip: 
   }
   const options = body['stream_options']
   if (typeof options === 'object' && options !== null && (options as Record<string, unknown>)['include_usage'] === true) return { route, strip: false }
+  // No stream_options at all (the usual case): the member goes in front of the client's own bytes, which stay as they came (no re-serialization).
+  const spliced = options === undefined ? withIncludeUsage(route.body, body) : undefined
+  if (spliced !== undefined) return { route: { ...route, body: spliced }, strip: true }
   const stream_options = { ...(typeof options === 'object' && options !== null ? options : {}), include_usage: true }
   return { route: { ...route, body: Buffer.from(JSON.stringify({ ...body, stream_options })) }, strip: true }
+}
+
+const INCLUDE_USAGE = Buffer.from('"stream_options":{"include_usage":true}')
+const COMMA = Buffer.from(',')
+
+/** `raw` (a JSON object without `stream_options`, parsed as `parsed`) with that member first; undefined when it does not open as an object. */
+function withIncludeUsage(raw: Buffer, parsed: Record<string, unknown>): Buffer | undefined {
+  let i = 0
+  // JSON's whitespace before the value.
+  while (i < raw.length && (raw[i] === 0x20 || raw[i] === 0x09 || raw[i] === 0x0a || raw[i] === 0x0d)) i++
+  if (raw[i] !== 0x7b) return undefined
+  let empty = true
+  for (const _ in parsed) {
+    empty = false
+    break
+  }
+  const open = raw.subarray(0, i + 1)
+  const rest = raw.subarray(i + 1)
+  return Buffer.concat(empty ? [open, INCLUDE_USAGE, rest] : [open, INCLUDE_USAGE, COMMA, rest])
 }
 
 const EMPTY_CHOICES = /"choices"\s*:\s*\[\s*\]/

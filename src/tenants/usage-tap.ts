@@ -6,7 +6,7 @@
  * where the key was checked, whichever node or backend served the answer.
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
-import { lastNumberField } from '../router/tail-fields.ts'
+import { lastNumberField, type TailField } from '../router/tail-fields.ts'
 import { keepsTail, TAIL_BYTES, type ChunkFilter, type UpstreamResponse } from '../router/types.ts'
 
 export type { ChunkFilter }
@@ -19,10 +19,10 @@ export interface SeenUsage {
   completionTokens?: number
 }
 
-const PROMPT = ['"prompt_tokens"', '"input_tokens"']
-const COMPLETION = ['"completion_tokens"', '"output_tokens"']
-const PROMPT_N = ['"prompt_n"']
-const PREDICTED_N = ['"predicted_n"']
+const PROMPT: readonly TailField[] = ['prompt_tokens', 'input_tokens']
+const COMPLETION: readonly TailField[] = ['completion_tokens', 'output_tokens']
+const PROMPT_N: readonly TailField[] = ['prompt_n']
+const PREDICTED_N: readonly TailField[] = ['predicted_n']
 
 /** Usage as far as the tail of a body says (fields absent when it does not). */
 export function usageFromTail(tail: string): SeenUsage {

@@ -107,6 +107,20 @@ describe('usage from streams', () => {
     expect(askForUsage(route({ model: 'm', stream: true }, { endpoint: 'messages' })).strip).toBe(false)
   })
 
+  it("puts include_usage in front of the client's own bytes when the body has no stream_options (nothing re-serialized)", () => {
+    // Spacing, key order and a number JSON.stringify would rewrite (1.0) survive: only the member is added.
+    const raw = ' \n{ "model" : "m", "stream": true, "temperature": 1.0, "messages": [{"role":"user","content":"héllo"}] }'
+    const asked = askForUsage(route({}, { body: Buffer.from(raw) }))
+    expect(asked.strip).toBe(true)
+    expect(asked.route.body.toString()).toBe(
+      ' \n{"stream_options":{"include_usage":true}, "model" : "m", "stream": true, "temperature": 1.0, "messages": [{"role":"user","content":"héllo"}] }',
+    )
+    expect(JSON.parse(asked.route.body.toString())).toMatchObject({ model: 'm', stream: true, stream_options: { include_usage: true } })
+    // An empty object (the model from default_model) takes no comma.
+    const empty = askForUsage(rememberParsedBody(route({}, { body: Buffer.from('{}') }), {}))
+    expect(empty.route.body.toString()).toBe('{"stream_options":{"include_usage":true}}')
+  })
+
   it('adds include_usage to the object validation parsed the body into, serialising it once (a replaced body is parsed anew)', () => {
     const body = Buffer.from(JSON.stringify({ model: 'm', stream: true, stream_options: { foo: 1 } }))
     // What prepareRoute remembers; a different object than the bytes say shows which one was read.
