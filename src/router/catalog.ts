@@ -47,7 +47,7 @@ export interface CatalogComponents {
   nodeName: string
   startedAt: number
   cookbook: () => Cookbook
-  peers: () => RoutablePeer[]
+  peers: () => readonly RoutablePeer[]
   /** Whether this node's file for a profile is missing. Default: never. */
   fileMissing?: (profileId: string) => boolean
   /** This node's backends (absent: none). */

@@ -36,7 +36,7 @@ const BACKEND_FAULTS: ReadonlySet<string> = new Set(['upstream_error', 'upstream
 
 /** The mesh, as far as routing needs it. Absent when the mesh is off. */
 export interface RemoteTargets {
-  peers(): RoutablePeer[]
+  peers(): readonly RoutablePeer[]
   /** `onWaiting` hears what the peer says the request waits on (a cold start, a queue) until its response head. */
   forward(peerId: string, req: ForwardRequest, options: { signal: AbortSignal; onWaiting?: (state: WaitState) => void }): Promise<UpstreamResponse>
 }
