@@ -189,8 +189,12 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.run?.gossip.notifyChanged()
   }
 
-  /** Forwards a request; resolves when the response head arrives. Rejects with HerdError naming the peer. */
-  async forward(peerId: string, req: ForwardRequest, options: { signal: AbortSignal; onWaiting?: (state: WaitState) => void }): Promise<UpstreamResponse> {
+  /** Forwards a request; resolves when the response head arrives. Rejects with HerdError naming the peer. Options: see ForwardClient.forward. */
+  async forward(
+    peerId: string,
+    req: ForwardRequest,
+    options: { signal: AbortSignal; onWaiting?: (state: WaitState) => void; endEventStream?: (err: Error) => string },
+  ): Promise<UpstreamResponse> {
     const run = this.run
     if (run === undefined || this.status !== 'started') throw new HerdError('peer_unavailable', `peer ${peerId}: the mesh is not running`)
     if (peerId === run.selfId) throw new HerdError('internal', 'refusing to forward a request to this node itself')
