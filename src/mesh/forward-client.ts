@@ -14,6 +14,7 @@ import type { UpstreamResponse, WaitState } from '../router/types.ts'
 import { MAX_HEAD_BYTES, endSchema, parseFrame, parseWaitState, responseHeadSchema, type EndMessage, type RequestHead } from './forward-messages.ts'
 import { FrameError, FrameType, MAX_FRAME_PAYLOAD, encodeFrame, encodeFrameHeader, encodeJsonFrame, type Frame } from './frame.ts'
 import { FrameTimeoutError, SilenceError, sendFrame } from './frame-reader.ts'
+import { quickResponseHead } from './head-check.ts'
 import type { PooledStream, StreamPool } from './stream-pool.ts'
 import type { ForwardRequest } from './types.ts'
 
@@ -96,7 +97,7 @@ export class ForwardClient {
           continue
         }
         if (frame.type === FrameType.ResponseHead) {
-          const head = parseFrame(frame, responseHeadSchema)
+          const head = parseFrame(frame, responseHeadSchema, quickResponseHead)
           signal.removeEventListener('abort', onAbort)
           const endWith = options.endEventStream
           const sse = endWith !== undefined && (head.headers['content-type'] ?? '').includes('text/event-stream')

@@ -21,6 +21,7 @@ import { MAX_HEAD_BYTES, encodeWaitState, parseFrame, requestHeadSchema, type En
 import { FrameError, FrameType, MAX_FRAME_PAYLOAD, encodeFrame, encodeJsonFrame, type FrameErrorKind } from './frame.ts'
 import { FrameReader, FrameTimeoutError, SilenceError, sendFrame } from './frame-reader.ts'
 import { FrameWriter } from './frame-writer.ts'
+import { quickRequestHead } from './head-check.ts'
 import type { RefusalKind, Refusals } from './refusals.ts'
 import type { ForwardRequest } from './types.ts'
 
@@ -146,7 +147,7 @@ export class ForwardServer {
           return
         }
         if (first.type !== FrameType.RequestHead) throw new FrameError(`expected a request head, got frame type ${first.type}`)
-        const head = parseFrame(first, requestHeadSchema)
+        const head = parseFrame(first, requestHeadSchema, quickRequestHead)
         const reusable = await this.request(stream, reader, peer, usage, head, stop)
         if (!reusable) return
       }
