@@ -39,6 +39,9 @@ const FRAME_REFUSAL: Record<FrameErrorKind, RefusalKind> = {
  */
 export type ForwardHandler = (req: ForwardRequest, options: { signal: AbortSignal; onWaiting?: (state: () => WaitState) => void }) => Promise<UpstreamResponse>
 
+/** The end frame of every request that went well: encoded once (frames are never changed once made). */
+const END_OK = encodeJsonFrame(FrameType.End, { ok: true } satisfies EndMessage)
+
 /** While a request waits for its head and says what it waits on, a status keep-alive goes about this often. */
 const STATUS_INTERVAL_MS = 1_000
 
@@ -262,7 +265,7 @@ export class ForwardServer {
     }
     // The end frame goes out now, not at the next turn: the stream is then ready for the next request.
     const end = async (message: EndMessage): Promise<void> => {
-      await send(encodeJsonFrame(FrameType.End, message))
+      await send(message.ok ? END_OK : encodeJsonFrame(FrameType.End, message))
       await writer.flushAndDrain({ signal: ac.signal })
     }
     // What the request waits on, until its head: sent about every second; otherwise a bare keep-alive after keepAliveMs of silence.
