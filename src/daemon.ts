@@ -119,7 +119,12 @@ export class Daemon {
     )
     this.backends.setConfigured(cookbook.backends ?? [])
     this.resources = new NodeResources(
-      { logger: logger.child({ component: 'hardware' }), instances: () => this.instances.snapshot(), fitParamsPath: () => this.fitParamsPath },
+      {
+        logger: logger.child({ component: 'hardware' }),
+        instances: () => this.instances.snapshot(),
+        fitParamsPath: () => this.fitParamsPath,
+        onReplanned: () => this.mesh?.notifyChanged(),
+      },
       config,
     )
     const hardware = this.resources.hardware
@@ -311,7 +316,11 @@ export class Daemon {
       this.tenants.on('usage:settled', (u) => this.metrics.tenantUsage(u))
       await this.instances.start()
       this.instances.on('instance:ready', (e) => this.metrics.spawnSeconds.observe({ model: e.profileId }, e.spawnMs / 1000))
-      this.instances.on('load:changed', () => this.replan())
+      // Load itself is gossiped at once; fit answers are re-planned only when the load change moved what they read.
+      this.instances.on('load:changed', () => {
+        this.mesh?.notifyChanged()
+        this.resources.loadChanged()
+      })
       this.resources.hardware.on('resources:changed', () => this.replan())
       await this.resources.start()
       // model_dirs: found models join the cookbook before anything plans or serves (context sizing needs the first hardware sample).

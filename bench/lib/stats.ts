@@ -23,7 +23,8 @@ export function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank))] ?? Number.NaN
 }
 
-function sorted(values: number[][]): Float64Array {
+/** All values of the lists, sorted, for `percentile`. */
+export function sorted(values: number[][]): Float64Array {
   return Float64Array.from(values.flat()).sort()
 }
 

@@ -32,7 +32,7 @@ export interface AdminPeer {
 export interface MeshAdminDeps {
   selfId: () => string
   selfName: string
-  peers: () => AdminPeer[]
+  peers: () => readonly AdminPeer[]
   forward: (peerId: string, req: ForwardRequest, options: { signal: AbortSignal }) => Promise<UpstreamResponse>
 }
 

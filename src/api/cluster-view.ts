@@ -34,7 +34,7 @@ export interface ClusterNodeView {
   traffic: NodeState['traffic'] | null
 }
 
-export function clusterView(self: NodeState, selfAddrs: string[], peers: PeerLike[], circuit: (id: string) => CircuitState): ClusterNodeView[] {
+export function clusterView(self: NodeState, selfAddrs: string[], peers: readonly PeerLike[], circuit: (id: string) => CircuitState): ClusterNodeView[] {
   const row = (
     s: NodeState,
     extra: { self: boolean; fresh: boolean; connected: boolean; ageMs: number; addrs: string[]; circuit: CircuitState['state'] | null },

@@ -35,7 +35,17 @@ export interface NodeResourcesComponents {
   instances: () => InstanceSnapshot[]
   /** llama-fit-params of the build in use, once known. */
   fitParamsPath: () => string | null
+  /** A re-plan that `loadChanged` started has finished: the fit answers may differ (gossip them). */
+  onReplanned?: () => void
 }
+
+/**
+ * Load changes re-plan at most this often. Under traffic slots are taken and freed
+ * thousands of times a second; what planning reads of them (see `heldKey`) changes far
+ * less, and admission plans afresh before every spawn, so fit answers for gossip and
+ * scoring may trail a load change by this much.
+ */
+export const LOAD_REPLAN_MS = 50
 
 export class NodeResources {
   readonly hardware: Hardware
@@ -50,6 +60,9 @@ export class NodeResources {
   private refreshing: Promise<void> | undefined
   private again = false
   private profiles: readonly ProfileSpec[] = []
+  /** What the last pass read of herd's instances (see `heldKey`). */
+  private plannedKey: string | undefined
+  private loadTimer: NodeJS.Timeout | undefined
 
   constructor(components: NodeResourcesComponents, config: Pick<Config, 'resources' | 'home'>) {
     this.c = components
@@ -80,6 +93,8 @@ export class NodeResources {
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.loadTimer)
+    this.loadTimer = undefined
     await this.hardware.stop()
     await this.learned.stop()
   }
@@ -94,9 +109,9 @@ export class NodeResources {
   }
 
   /**
-   * Re-plan every profile (after telemetry, load or cookbook changes). Calls during a pass
-   * share it, and one more pass follows so the answers reflect the latest change; a burst
-   * of load changes costs two passes, not one per change.
+   * Re-plan every profile (after telemetry, reservation or cookbook changes; load changes
+   * come through `loadChanged`). Calls during a pass share it, and one more pass follows so
+   * the answers reflect the latest change; a burst of changes costs two passes, not one each.
    */
   refresh(profiles: readonly ProfileSpec[] = this.profiles): Promise<void> {
     this.profiles = profiles
@@ -115,7 +130,26 @@ export class NodeResources {
     return this.refreshing
   }
 
+  /**
+   * herd's instances changed load (a slot taken or freed, a queue moved, a spawn, an exit).
+   * Re-planning on each would run placement for every profile twice per request; instead
+   * the change is looked at within LOAD_REPLAN_MS, and planned only if it changed what
+   * the fit answers read of the instances (see `heldKey`): a slot taken or freed changes
+   * none. `onReplanned` hears when such a pass is done.
+   */
+  loadChanged(): void {
+    if (this.loadTimer !== undefined) return
+    this.loadTimer = setTimeout(() => {
+      this.loadTimer = undefined
+      if (heldKey(this.c.instances()) === this.plannedKey) return
+      void this.refresh().then(() => this.c.onReplanned?.())
+    }, LOAD_REPLAN_MS)
+    this.loadTimer.unref()
+  }
+
   private async replan(profiles: readonly ProfileSpec[]): Promise<void> {
+    // Read before planning: a change during the pass makes the next look differ and plan again.
+    this.plannedKey = heldKey(this.c.instances())
     for (const p of profiles) {
       try {
         const { plan, requirement: req } = await this.planner.assess(p)
@@ -161,4 +195,18 @@ export class NodeResources {
         })
     )
   }
+}
+
+/**
+ * What the fit answers read of herd's instances, besides the device's figures (their own
+ * event) and reservations (made with a re-plan): which instances live, in what state, and
+ * whether their process exists (its measured use then counts, not the requirement).
+ * Whether one is busy or idle is left out on purpose: it decides which instances a plan
+ * would evict, never whether a profile fits now or after eviction (a busy instance makes
+ * room once it finishes), so the slots taken and freed by every request plan nothing.
+ */
+export function heldKey(instances: readonly InstanceSnapshot[]): string {
+  let key = ''
+  for (const i of instances) if (i.state.status !== 'exited') key += `${i.id}:${i.state.status}:${i.pid ?? '-'};`
+  return key
 }

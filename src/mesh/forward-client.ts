@@ -14,6 +14,7 @@ import type { UpstreamResponse, WaitState } from '../router/types.ts'
 import { MAX_HEAD_BYTES, endSchema, parseFrame, parseWaitState, responseHeadSchema, type EndMessage, type RequestHead } from './forward-messages.ts'
 import { FrameError, FrameType, MAX_FRAME_PAYLOAD, encodeFrame, encodeFrameHeader, encodeJsonFrame, type Frame } from './frame.ts'
 import { FrameTimeoutError, SilenceError, sendFrame } from './frame-reader.ts'
+import { quickResponseHead } from './head-check.ts'
 import type { PooledStream, StreamPool } from './stream-pool.ts'
 import type { ForwardRequest } from './types.ts'
 
@@ -49,8 +50,18 @@ export class ForwardClient {
     this.bodyGapMs = init.bodyGapMs ?? DEFAULT_BODY_GAP_MS
   }
 
-  /** `onWaiting` hears the status a peer's keep-alives carry until the response head. */
-  async forward(peerId: string, req: ForwardRequest, options: { signal: AbortSignal; onWaiting?: (state: WaitState) => void }): Promise<UpstreamResponse> {
+  /**
+   * `onWaiting` hears the status a peer's keep-alives carry until the response head.
+   * `endEventStream`: an event-stream answer that fails after its head (the peer gone,
+   * silent, or reporting a failure) ends with the text it returns (the client's SSE error
+   * event) instead of erroring, and any other body is destroyed with the error, so the
+   * answer is `guarded` and the relay needs no guard stream of its own.
+   */
+  async forward(
+    peerId: string,
+    req: ForwardRequest,
+    options: { signal: AbortSignal; onWaiting?: (state: WaitState) => void; endEventStream?: (err: Error) => string },
+  ): Promise<UpstreamResponse> {
     const { signal } = options
     signal.throwIfAborted()
     const { pool } = this.components
@@ -86,10 +97,20 @@ export class ForwardClient {
           continue
         }
         if (frame.type === FrameType.ResponseHead) {
-          const head = parseFrame(frame, responseHeadSchema)
+          const head = parseFrame(frame, responseHeadSchema, quickResponseHead)
           signal.removeEventListener('abort', onAbort)
-          const body = new ForwardBody({ entry, pool, peerId, timeoutMs: this.peerTimeoutMs, bodyGapMs: this.bodyGapMs, signal })
-          return { status: head.status, headers: head.headers, servedBy: head.servedBy, body }
+          const endWith = options.endEventStream
+          const sse = endWith !== undefined && (head.headers['content-type'] ?? '').includes('text/event-stream')
+          const body = new ForwardBody({
+            entry,
+            pool,
+            peerId,
+            timeoutMs: this.peerTimeoutMs,
+            bodyGapMs: this.bodyGapMs,
+            signal,
+            endWith: sse ? endWith : undefined,
+          })
+          return { status: head.status, headers: head.headers, servedBy: head.servedBy, body, guarded: endWith !== undefined }
         }
         if (frame.type === FrameType.End) {
           const end = parseFrame(frame, endSchema)
@@ -149,6 +170,8 @@ interface ForwardBodyInit {
   timeoutMs: number
   bodyGapMs: number
   signal: AbortSignal
+  /** An event stream: what to end it with when it fails (see `forward`); absent: fail by erroring. */
+  endWith: ((err: Error) => string) | undefined
 }
 
 /**
@@ -160,6 +183,8 @@ class ForwardBody extends Readable {
   private readonly init: ForwardBodyInit
   private pumping = false
   private finished = false
+  /** The end is pushed: nothing may follow it. */
+  private eof = false
   private lastBodyAt = Date.now()
 
   constructor(init: ForwardBodyInit) {
@@ -202,27 +227,46 @@ class ForwardBody extends Readable {
           const end = parseFrame(frame, endSchema)
           this.finished = true
           this.init.signal.removeEventListener('abort', this.onAbort)
-          if (end.ok) {
-            this.init.pool.release(entry)
-            this.push(null)
-          } else {
-            this.init.pool.release(entry)
-            this.destroy(new HerdError(knownCode(end.code), `${end.message} (on peer ${peerId}, mid-response)`))
-          }
+          // The exchange completed in protocol terms either way: the stream can carry the next request.
+          this.init.pool.release(entry)
+          if (end.ok) this.pushEnd()
+          else this.fail(new HerdError(knownCode(end.code), `${end.message} (on peer ${peerId}, mid-response)`))
           return
         }
         throw new HerdError('upstream_error', `peer ${peerId} sent an unexpected frame (type ${frame.type}) mid-response`)
       }
     } catch (err: unknown) {
       if (this.destroyed) return
-      this.destroy(signal.aborted ? abortError(signal) : toHerdError(err, peerId, 'mid-response'))
+      this.fail(signal.aborted ? abortError(signal) : toHerdError(err, peerId, 'mid-response'))
     } finally {
       this.pumping = false
     }
   }
 
+  /** After the head: an event stream ends with its error event (the peer's stream reset unless released), any other body errors. */
+  private fail(err: Error): void {
+    const endWith = this.init.endWith
+    if (endWith === undefined) {
+      this.destroy(err)
+      return
+    }
+    if (this.eof) return
+    if (!this.finished) {
+      this.finished = true
+      this.init.signal.removeEventListener('abort', this.onAbort)
+      this.init.pool.discard(this.init.entry, err)
+    }
+    this.push(endWith(err))
+    this.pushEnd()
+  }
+
+  private pushEnd(): void {
+    this.eof = true
+    this.push(null)
+  }
+
   private readonly onAbort = (): void => {
-    if (!this.destroyed) this.destroy(abortError(this.init.signal))
+    if (!this.destroyed) this.fail(abortError(this.init.signal))
   }
 }
 

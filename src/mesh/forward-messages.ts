@@ -85,8 +85,16 @@ export function parseWaitState(payload: Uint8Array): WaitState | undefined {
   return result.success ? result.data : undefined
 }
 
-export function parseFrame<T>(frame: Frame, schema: z.ZodType<T>): T {
-  const result = schema.safeParse(parseJsonPayload(frame))
+/**
+ * A frame's JSON payload, validated by `schema`. `quick`: a hand-written check of the common
+ * case (head-check.ts) that the schema stands behind: what it returns is taken as is, and
+ * undefined from it leaves the decision, and the wording of a refusal, to the schema.
+ */
+export function parseFrame<T>(frame: Frame, schema: z.ZodType<T>, quick?: (value: unknown) => T | undefined): T {
+  const value = parseJsonPayload(frame)
+  const checked = quick?.(value)
+  if (checked !== undefined) return checked
+  const result = schema.safeParse(value)
   if (!result.success)
     throw new FrameError(
       `malformed frame of type ${frame.type}: ${result.error.issues

@@ -21,6 +21,7 @@ import { MAX_HEAD_BYTES, encodeWaitState, parseFrame, requestHeadSchema, type En
 import { FrameError, FrameType, MAX_FRAME_PAYLOAD, encodeFrame, encodeJsonFrame, type FrameErrorKind } from './frame.ts'
 import { FrameReader, FrameTimeoutError, SilenceError, sendFrame } from './frame-reader.ts'
 import { FrameWriter } from './frame-writer.ts'
+import { quickRequestHead } from './head-check.ts'
 import type { RefusalKind, Refusals } from './refusals.ts'
 import type { ForwardRequest } from './types.ts'
 
@@ -37,6 +38,9 @@ const FRAME_REFUSAL: Record<FrameErrorKind, RefusalKind> = {
  * start, a queue); the server sends it to the asking node in keep-alives until the head.
  */
 export type ForwardHandler = (req: ForwardRequest, options: { signal: AbortSignal; onWaiting?: (state: () => WaitState) => void }) => Promise<UpstreamResponse>
+
+/** The end frame of every request that went well: encoded once (frames are never changed once made). */
+const END_OK = encodeJsonFrame(FrameType.End, { ok: true } satisfies EndMessage)
 
 /** While a request waits for its head and says what it waits on, a status keep-alive goes about this often. */
 const STATUS_INTERVAL_MS = 1_000
@@ -146,7 +150,7 @@ export class ForwardServer {
           return
         }
         if (first.type !== FrameType.RequestHead) throw new FrameError(`expected a request head, got frame type ${first.type}`)
-        const head = parseFrame(first, requestHeadSchema)
+        const head = parseFrame(first, requestHeadSchema, quickRequestHead)
         const reusable = await this.request(stream, reader, peer, usage, head, stop)
         if (!reusable) return
       }
@@ -261,7 +265,7 @@ export class ForwardServer {
     }
     // The end frame goes out now, not at the next turn: the stream is then ready for the next request.
     const end = async (message: EndMessage): Promise<void> => {
-      await send(encodeJsonFrame(FrameType.End, message))
+      await send(message.ok ? END_OK : encodeJsonFrame(FrameType.End, message))
       await writer.flushAndDrain({ signal: ac.signal })
     }
     // What the request waits on, until its head: sent about every second; otherwise a bare keep-alive after keepAliveMs of silence.

@@ -66,8 +66,16 @@ export function encodeFrameHeader(type: FrameType, payloadBytes: number): Uint8A
   return out
 }
 
+/** The JSON written straight after the header: one buffer, no intermediate copy. */
 export function encodeJsonFrame(type: FrameType, value: unknown): Uint8Array {
-  return encodeFrame(type, Buffer.from(JSON.stringify(value), 'utf8'))
+  const json = JSON.stringify(value)
+  const bytes = Buffer.byteLength(json, 'utf8')
+  if (bytes > MAX_FRAME_PAYLOAD) throw new FrameError(`frame payload of ${bytes} bytes exceeds ${MAX_FRAME_PAYLOAD}`, 'length')
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + bytes)
+  out.writeUInt8(type, 0)
+  out.writeUInt32BE(bytes, 1)
+  out.write(json, FRAME_HEADER_BYTES, 'utf8')
+  return out
 }
 
 export function parseJsonPayload(frame: Frame): unknown {

@@ -105,6 +105,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly log: Logger
   private status: Status = 'stopped'
   private run: Running | undefined
+  /** Moves on every connect, disconnect and identify: what a view's `connected` and `addrs` read. */
+  private links = 0
+  private peersMemo: { run: Running; at: number; table: number; links: number; views: readonly PeerView[] } | undefined
   private seq = 0
   private lastPeerId: string | undefined
   private starting: Promise<void> | undefined
@@ -149,14 +152,25 @@ export class Mesh extends EventEmitter<MeshEvents> {
     return this.run?.node.getMultiaddrs().map(String) ?? []
   }
 
-  /** Every peer whose state has arrived and whose connection is open. */
-  peers(): PeerView[] {
+  /**
+   * Every peer whose state has arrived and whose connection is open. The same list (shared:
+   * callers only read it) until the table or a connection changes or the clock moves on a
+   * millisecond, so ages and freshness are what a fresh list would say.
+   */
+  peers(): readonly PeerView[] {
     const run = this.run
     if (run === undefined) return []
-    // The router asks for this on every request: one pass over the open connections (whose
-    // PeerIds cache their string form) beats decoding and re-encoding a peer id per peer.
+    // The catalog and the router ask for this several times per request: at hundreds of
+    // requests a second most asks land in the same millisecond as the one before.
+    const at = Date.now()
+    const memo = this.peersMemo
+    if (memo !== undefined && memo.run === run && memo.at === at && memo.table === run.table.version && memo.links === this.links) return memo.views
+    // One pass over the open connections (whose PeerIds cache their string form) beats
+    // decoding and re-encoding a peer id per peer.
     const open = this.openPeers(run.node)
-    return run.table.list().map((r) => this.view(run, r, open))
+    const views = run.table.list().map((r) => this.view(run, r, open))
+    this.peersMemo = { run, at, table: run.table.version, links: this.links, views }
+    return views
   }
 
   /** Peer ids with an open connection, whether or not their state has arrived yet. */
@@ -175,8 +189,12 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.run?.gossip.notifyChanged()
   }
 
-  /** Forwards a request; resolves when the response head arrives. Rejects with HerdError naming the peer. */
-  async forward(peerId: string, req: ForwardRequest, options: { signal: AbortSignal; onWaiting?: (state: WaitState) => void }): Promise<UpstreamResponse> {
+  /** Forwards a request; resolves when the response head arrives. Rejects with HerdError naming the peer. Options: see ForwardClient.forward. */
+  async forward(
+    peerId: string,
+    req: ForwardRequest,
+    options: { signal: AbortSignal; onWaiting?: (state: WaitState) => void; endEventStream?: (err: Error) => string },
+  ): Promise<UpstreamResponse> {
     const run = this.run
     if (run === undefined || this.status !== 'started') throw new HerdError('peer_unavailable', `peer ${peerId}: the mesh is not running`)
     if (peerId === run.selfId) throw new HerdError('internal', 'refusing to forward a request to this node itself')
@@ -443,6 +461,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
     const run = this.run
     if (run === undefined) return
+    this.links++
     const id = evt.detail.toString()
     // Until identify reports listen addresses, an outbound connection's address is known good.
     const conn = run.node.getConnections(evt.detail).find((c) => c.direction === 'outbound')
@@ -455,6 +474,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
     const run = this.run
     if (run === undefined) return
+    this.links++
     const id = evt.detail.toString()
     const record = run.table.get(id)
     run.table.remove(id)
@@ -475,6 +495,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
     const run = this.run
     if (run === undefined) return
+    this.links++
     const id = evt.detail.peerId.toString()
     // What we gossip on about a peer is capped like what we accept from one.
     const addrs = evt.detail.listenAddrs.slice(0, C.MAX_ADDRS_PER_PEER).map((a) => withPeerId(a, id).toString())

@@ -39,10 +39,16 @@ export class PeerTable {
   private readonly entries = new Map<string, PeerEntry>()
   private readonly freshMs: number
   private readonly now: () => number
+  private changes = 0
 
   constructor(init: PeerTableInit) {
     this.freshMs = init.freshMs
     this.now = init.now ?? Date.now
+  }
+
+  /** Moves whenever what `list()` returns changes, the passing of time aside (ages, freshness). */
+  get version(): number {
+    return this.changes
   }
 
   apply(state: NodeState): ApplyResult {
@@ -50,10 +56,12 @@ export class PeerTable {
     const receivedAt = this.now()
     if (current === undefined) {
       this.entries.set(state.id, { id: state.id, state, receivedAt })
+      this.changes++
       return 'joined'
     }
     const order = compareStates(state, current.state)
     if (order < 0) return 'ignored'
+    this.changes++
     if (order === 0) {
       current.receivedAt = receivedAt
       return 'refreshed'
@@ -64,7 +72,9 @@ export class PeerTable {
 
   /** Forget a peer (its connection closed). Returns whether it was known. */
   remove(id: string): boolean {
-    return this.entries.delete(id)
+    const known = this.entries.delete(id)
+    if (known) this.changes++
+    return known
   }
 
   has(id: string): boolean {
@@ -89,6 +99,7 @@ export class PeerTable {
 
   clear(): void {
     this.entries.clear()
+    this.changes++
   }
 
   private record(entry: PeerEntry, now: number): PeerRecord {

@@ -47,7 +47,7 @@ export interface CatalogComponents {
   nodeName: string
   startedAt: number
   cookbook: () => Cookbook
-  peers: () => RoutablePeer[]
+  peers: () => readonly RoutablePeer[]
   /** Whether this node's file for a profile is missing. Default: never. */
   fileMissing?: (profileId: string) => boolean
   /** This node's backends (absent: none). */
@@ -70,20 +70,16 @@ export class ModelCatalog {
     if (cookbook.profiles.has(requested)) return requested
     const local = cookbook.names.get(requested)
     if (local !== undefined) return local
-    for (const { model } of this.backendModels(this.localBackends())) if (model.id === requested || model.names.includes(requested)) return model.id
-    for (const { model } of this.remoteModels()) {
-      if (model.id === requested || model.names.includes(requested)) return model.id
-    }
-    for (const { model } of this.remoteBackendModels()) if (model.id === requested || model.names.includes(requested)) return model.id
-    return undefined
+    const named = (m: { id: string; names: readonly string[] }): boolean => m.id === requested || m.names.includes(requested)
+    for (const backend of this.localBackends()) for (const model of backend.models) if (named(model)) return model.id
+    return this.remoteModel(named)?.id ?? this.remoteBackendModel(named)?.model.id
   }
 
   /** The backend a model id belongs to (here or on a peer), or undefined for a llama-server model. */
   backend(profileId: string): BackendInfo | undefined {
     if (this.c.cookbook().profiles.has(profileId)) return undefined
-    const hit =
-      this.backendModels(this.localBackends()).find(({ model }) => model.id === profileId) ??
-      this.remoteBackendModels().find(({ model }) => model.id === profileId)
+    for (const backend of this.localBackends()) for (const model of backend.models) if (model.id === profileId) return info(backend)
+    const hit = this.remoteBackendModel((m) => m.id === profileId)
     return hit === undefined ? undefined : info(hit.backend)
   }
 
@@ -150,7 +146,7 @@ export class ModelCatalog {
   capabilities(profileId: string): Capabilities | undefined {
     const local = this.c.cookbook().profiles.get(profileId)
     if (local) return local.capabilities
-    const remote = this.remoteModels().find(({ model }) => model.id === profileId)?.model.capabilities
+    const remote = this.remoteModel((m) => m.id === profileId)?.capabilities
     if (remote) return remote
     const backend = this.backend(profileId)
     return backend === undefined ? undefined : backendCapabilities(backend.protocol)
@@ -259,6 +255,31 @@ export class ModelCatalog {
 
   private remoteBackendModels(): { backend: BackendState; model: BackendState['models'][number] }[] {
     return this.c.peers().flatMap((peer) => (peer.fresh ? this.backendModels(peer.state.backends ?? []) : []))
+  }
+
+  /*
+   * The lookups below run several times per request on a node that forwards it (resolve,
+   * backend, capabilities): they walk the peers' states in place instead of building lists.
+   */
+
+  /** The first model a fresh peer gossips that `match` takes. */
+  private remoteModel(match: (m: ModelState) => boolean): ModelState | undefined {
+    for (const peer of this.c.peers()) {
+      if (!peer.fresh) continue
+      for (const model of peer.state.models) if (match(model)) return model
+    }
+    return undefined
+  }
+
+  /** The first backend model a fresh peer gossips that `match` takes, with its backend. */
+  private remoteBackendModel(
+    match: (m: BackendState['models'][number]) => boolean,
+  ): { backend: BackendState; model: BackendState['models'][number] } | undefined {
+    for (const peer of this.c.peers()) {
+      if (!peer.fresh) continue
+      for (const backend of peer.state.backends ?? []) for (const model of backend.models) if (match(model)) return { backend, model }
+    }
+    return undefined
   }
 
   private remoteModels(): { peer: RoutablePeer; model: ModelState }[] {

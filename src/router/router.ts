@@ -10,7 +10,7 @@ import { byPrice } from './pricing.ts'
 import { CircuitBreakers, type CircuitState } from './circuit-breaker.ts'
 import { pastDeadline } from './deadline.ts'
 import { DEFAULT_WAIT_BOUND_MS, WAIT_HEADER, waitHeader } from './wait-bound.ts'
-import { serveLocal, type LocalTargetComponents } from './local-target.ts'
+import { serveLocal, sseError, type LocalTargetComponents } from './local-target.ts'
 import { backendCandidates, backendFor, MODEL_HEADER, type BackendPeer, type BackendTargets } from './backend-target.ts'
 import { PendingCounter } from './pending.ts'
 import { rejectRemoteError } from './remote-error.ts'
@@ -36,9 +36,16 @@ const BACKEND_FAULTS: ReadonlySet<string> = new Set(['upstream_error', 'upstream
 
 /** The mesh, as far as routing needs it. Absent when the mesh is off. */
 export interface RemoteTargets {
-  peers(): RoutablePeer[]
-  /** `onWaiting` hears what the peer says the request waits on (a cold start, a queue) until its response head. */
-  forward(peerId: string, req: ForwardRequest, options: { signal: AbortSignal; onWaiting?: (state: WaitState) => void }): Promise<UpstreamResponse>
+  peers(): readonly RoutablePeer[]
+  /**
+   * `onWaiting` hears what the peer says the request waits on (a cold start, a queue) until its response head.
+   * `endEventStream`: the last event of an event stream that fails after its head (its body then ends with it and is `guarded`).
+   */
+  forward(
+    peerId: string,
+    req: ForwardRequest,
+    options: { signal: AbortSignal; onWaiting?: (state: WaitState) => void; endEventStream?: (err: Error) => string },
+  ): Promise<UpstreamResponse>
 }
 
 export interface RouterComponents {
@@ -228,7 +235,15 @@ export class Router {
           hops: req.hops + 1,
           body: req.body,
         },
-        onWaiting === undefined ? { signal: req.signal } : { signal: req.signal, onWaiting: (state) => onWaiting(() => ({ ...state, model, node })) },
+        {
+          signal: req.signal,
+          // A failure after the head ends an event stream here, in the client's error shape (the span hears of it first).
+          endEventStream: (err) => {
+            span?.fail(err)
+            return sseError(err, req.errorShape)
+          },
+          ...(onWaiting === undefined ? {} : { onWaiting: (state: WaitState) => onWaiting(() => ({ ...state, model, node })) }),
+        },
       )
       const answer = await endAtLastByte(span, forwarded)
       // An error envelope is a failed attempt, not a success: look before counting.

@@ -15,6 +15,18 @@ const bytes = (s: string): Uint8Array => Buffer.from(s, 'utf8')
 const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8')
 
 describe('frame codec', () => {
+  it('encodes a JSON frame by its UTF-8 length, and refuses one over the frame limit', () => {
+    const value = { message: 'déjà vu — 日本語 🐑' }
+    const frame = encodeJsonFrame(FrameType.End, value)
+    const json = Buffer.from(JSON.stringify(value), 'utf8')
+    expect(Buffer.from(frame).readUInt32BE(1)).toBe(json.byteLength)
+    expect(frame.byteLength).toBe(FRAME_HEADER_BYTES + json.byteLength)
+    const decoder = new FrameDecoder()
+    decoder.push(frame)
+    expect(parseJsonPayload(decoder.next()!)).toEqual(value)
+    expect(() => encodeJsonFrame(FrameType.Body, 'x'.repeat(MAX_FRAME_PAYLOAD))).toThrow(FrameError)
+  })
+
   it('round-trips frames of every type, empty payloads included', () => {
     const decoder = new FrameDecoder()
     decoder.push(encodeFrame(FrameType.Body, bytes('hello')))

@@ -289,6 +289,65 @@ describe('mesh forward over loopback', () => {
     expect((err as Error).message).toMatch(/llama-server crashed/)
   })
 
+  describe('with endEventStream (the router asks for it: the relay then needs no guard stream)', () => {
+    const sse = { 'content-type': 'text/event-stream' }
+    const endEventStream = (err: Error): string => `data: {"error":${JSON.stringify((err as HerdError).code)}}\n\n`
+
+    it('ends an event stream whose peer stops mid-stream with the event it returns, and says the body is guarded', async () => {
+      const upstream = new PassThrough()
+      const { a, b } = await pair({ onForward: async () => ({ status: 200, headers: sse, servedBy: 'b', body: upstream }) }, { peerTimeoutMs: 5000 })
+      const res = await a.mesh.forward(b.mesh.peerId, request(), { signal: AbortSignal.timeout(10_000), endEventStream })
+      expect(res.guarded).toBe(true)
+      upstream.write('data: 1\n\n')
+      expect(await nextChunk(res.body)).toBe('data: 1\n\n')
+      const rest = text(res.body)
+      void b.mesh.stop()
+      expect(await rest).toBe('data: {"error":"peer_unavailable"}\n\n')
+    })
+
+    it('ends an event stream whose upstream fails mid-stream with that event, and reuses the stream', async () => {
+      let calls = 0
+      const { a, b } = await pair({
+        onForward: async () => {
+          const upstream = new PassThrough()
+          upstream.write('data: 1\n\n')
+          if (calls++ === 0) setTimeout(() => upstream.destroy(new Error('llama-server crashed')), 20)
+          else upstream.end()
+          return { status: 200, headers: sse, servedBy: 'b', body: upstream }
+        },
+      })
+      const signal = AbortSignal.timeout(5000)
+      expect(await text((await a.mesh.forward(b.mesh.peerId, request(), { signal, endEventStream })).body)).toBe(
+        'data: 1\n\ndata: {"error":"upstream_error"}\n\n',
+      )
+      expect(await text((await a.mesh.forward(b.mesh.peerId, request(), { signal, endEventStream })).body)).toBe('data: 1\n\n')
+      expect(a.mesh.streamStats().opened).toBe(1)
+    })
+
+    it("ends an event stream with the event when the caller's signal aborts it, and resets the peer's stream", async () => {
+      const upstream = new PassThrough()
+      const { a, b } = await pair({ onForward: async () => ({ status: 200, headers: sse, servedBy: 'b', body: upstream }) })
+      const controller = new AbortController()
+      const res = await a.mesh.forward(b.mesh.peerId, request(), { signal: controller.signal, endEventStream: () => 'data: aborted\n\n' })
+      const all = text(res.body)
+      controller.abort(new Error('client went away'))
+      expect(await all).toBe('data: aborted\n\n')
+      await waitFor('the peer to see the stream reset', () => upstream.destroyed, 2000)
+    })
+
+    it('still errors a body that is not an event stream', async () => {
+      const upstream = new PassThrough()
+      const { a, b } = await pair({ onForward: async () => ({ status: 200, headers: {}, servedBy: 'b', body: upstream }) })
+      const res = await a.mesh.forward(b.mesh.peerId, request(), { signal: AbortSignal.timeout(5000), endEventStream })
+      expect(res.guarded).toBe(true)
+      upstream.write('some')
+      expect(await nextChunk(res.body)).toBe('some')
+      upstream.destroy(new Error('llama-server crashed'))
+      const [err] = await once(res.body, 'error')
+      expect(err).toMatchObject({ code: 'upstream_error' })
+    })
+  })
+
   it('rejects with peer_unavailable, naming the peer, when it is not connected', async () => {
     const a = await nodes.start({ name: 'a' })
     const ghost = '12D3KooWCTjeiuTGq9E1Ap7CCAkz7YNThV5ynqyjwxTSwifcnUoH'

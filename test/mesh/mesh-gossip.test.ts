@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { generateSwarmKey, type PeerView } from '../../src/mesh/index.ts'
 import { Nodes, holdsFor, nextEvent, peerIds, waitFor } from './helpers.ts'
 
@@ -54,6 +54,30 @@ describe('mesh gossip over loopback', () => {
     const [view] = await changed
     expect(view.state.seq).toBeGreaterThan(before)
     expect(a.mesh.selfState()).toMatchObject({ id: a.mesh.peerId, status: 'draining', seq: view.state.seq })
+  })
+
+  it('answers peers() with one list while nothing changes within a millisecond, and with a new state or a departure at once', async () => {
+    const a = await nodes.start({ name: 'a', gossipIntervalMs: 5000 })
+    const b = await nodes.start({ name: 'b', gossipIntervalMs: 5000, peers: [a.mesh.addresses()[0]!] })
+    await waitFor('b to see a', () => peerIds(b).includes(a.mesh.peerId))
+    // The clock stands still: only a change of the table or of a connection may give a new list.
+    const clock = vi.spyOn(Date, 'now').mockReturnValue(Date.now())
+    try {
+      const list = b.mesh.peers()
+      expect(b.mesh.peers()).toBe(list)
+      const changed = nextEvent<[PeerView]>(b.mesh, 'peer:state', (v) => v.state.status === 'draining', 2000)
+      a.state = { ...a.state, status: 'draining' }
+      a.mesh.notifyChanged()
+      await changed
+      expect(b.mesh.peers()).not.toBe(list)
+      expect(b.mesh.peers()[0]).toMatchObject({ id: a.mesh.peerId, fresh: true, connected: true, state: { status: 'draining' } })
+      const left = nextEvent<[PeerView]>(b.mesh, 'peer:left', () => true, 5000)
+      await a.mesh.stop()
+      await left
+      expect(b.mesh.peers()).toEqual([])
+    } finally {
+      clock.mockRestore()
+    }
   })
 
   it('never shows a node holding another secret, on either side', async () => {

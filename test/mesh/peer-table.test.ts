@@ -35,6 +35,24 @@ describe('peer table', () => {
     expect(t.apply(state('p', 10, 501))).toBe('ignored')
   })
 
+  it('moves its version with every change a list would show, and only then', () => {
+    const { t } = table()
+    const v0 = t.version
+    t.apply(state('p', 10, 2))
+    const joined = t.version
+    expect(joined).toBeGreaterThan(v0)
+    t.list()
+    t.get('p')
+    expect(t.apply(state('p', 10, 1))).toBe('ignored')
+    t.remove('nobody')
+    expect(t.version).toBe(joined)
+    for (const change of [() => t.apply(state('p', 10, 2)), () => t.apply(state('p', 10, 3)), () => t.remove('p'), () => t.clear()]) {
+      const before = t.version
+      change()
+      expect(t.version).toBeGreaterThan(before)
+    }
+  })
+
   it('refreshes the age when the same version arrives again', () => {
     const { t, clock } = table()
     t.apply(state('p', 10, 1))

@@ -88,6 +88,23 @@ describe('router', () => {
     expect(forwarded).toEqual(['b:1'])
   })
 
+  it("asks the mesh to end a forwarded event stream that fails after its head with the error event in the route's shape", async () => {
+    let endWith: ((err: Error) => string) | undefined
+    const { r } = router({
+      peers: [peer('b', [model({ instances: 1, readyInstances: 1, slotsTotal: 1 })])],
+      forward: async (id, _req, opts) => {
+        endWith = opts.endEventStream
+        return remoteResponse(id)
+      },
+    })
+    await r.route(request({ stream: true, errorShape: 'anthropic' }))
+    expect(endWith?.(new HerdError('peer_unavailable', 'peer b went away'))).toBe(
+      'event: error\ndata: {"type":"error","error":{"type":"api_error","message":"peer b went away"}}\n\n',
+    )
+    await r.route(request({ stream: true }))
+    expect(JSON.parse(endWith?.(new HerdError('peer_unavailable', 'gone')).slice('data: '.length) ?? '')).toMatchObject({ error: { code: 'peer_unavailable' } })
+  })
+
   it('serves a forwarded request locally even when a peer looks better (no ping-pong)', async () => {
     const { r, forwarded } = router({ peers: [peer('b', [model({ instances: 1, readyInstances: 1, slotsTotal: 1 })])] })
     const res = await r.route(request({ hops: 1 }))
