@@ -198,7 +198,14 @@ export function admit(deps: GateDeps, tenant: Tenant, requested: RouteRequest, o
         (seen) => settle(res.status >= 400 ? { promptTokens: 0, completionTokens: 0 } : seen, model, res.servedBy, res.headers['x-herd-cache'] === 'hit'),
         strip && strips(res) ? usageChunkFilter() : undefined,
       )
-      return { ...out, headers: { ...out.headers, ...decision.headers, ...(moved === undefined ? {} : { [ROUTED_HEADER]: 'budget', 'x-herd-model': model }) } }
+      // Every target builds an answer's headers afresh (the router adds to them too): added to in place, not copied twice.
+      const headers = out.headers
+      for (const k in decision.headers) headers[k] = decision.headers[k] as string
+      if (moved !== undefined) {
+        headers[ROUTED_HEADER] = 'budget'
+        headers['x-herd-model'] = model
+      }
+      return out
     },
     failed: () => {
       if (settled) return

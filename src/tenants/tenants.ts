@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { RouteRequest } from '../router/types.ts'
 import { UsageCounters, type KeyTotals } from './counters.ts'
-import { admit, type Admission, type AdmitOptions, type SettledUsage, type Tenant } from './gate.ts'
+import { admit, type Admission, type AdmitOptions, type GateDeps, type SettledUsage, type Tenant } from './gate.ts'
 import { Keyring } from './keyring.ts'
 import { rateHeaders } from './limits.ts'
 import type { KeyChanges } from './parse.ts'
@@ -73,6 +73,8 @@ export class Tenants extends EventEmitter<TenantsEvents> {
   private book: UsageLedger | undefined
   private ring: Keyring | undefined
   private flushTimer: NodeJS.Timeout | undefined
+  /** What admission works with: made once, not an object and three closures per request. */
+  private readonly gate: GateDeps
 
   constructor(components: TenantsComponents, init: TenantsInit) {
     super()
@@ -92,6 +94,15 @@ export class Tenants extends EventEmitter<TenantsEvents> {
       { logger: components.logger.child({ component: 'tenants-mesh' }), keyring: () => this.keyring, counters: this.counters, now: this.now },
       { bucketMs: this.bucketMs, heartbeatMs: this.init.heartbeatMs, counterPushMs: this.init.counterPushMs },
     )
+    const cost = this.init.cost ?? (() => 0)
+    this.gate = {
+      counters: this.counters,
+      bucketMs: this.bucketMs,
+      now: this.now,
+      cost,
+      onSettled: (usage, costMicros, cached) => this.emit('usage:settled', { ...usage, costMicros, ...(cached ? { cached: true } : {}) }),
+      nearLimit: () => this.replication.countersChanged(true),
+    }
   }
 
   /** Opens the store and loads the keys and this node's counters. Idempotent. */
@@ -207,19 +218,7 @@ export class Tenants extends EventEmitter<TenantsEvents> {
 
   /** Checks a routed request against the key (models, budget, quotas, rates) and counts it; throws the refusal. */
   admit(tenant: Tenant, route: RouteRequest, options: AdmitOptions = {}): Admission {
-    return admit(
-      {
-        counters: this.counters,
-        bucketMs: this.bucketMs,
-        now: this.now,
-        cost: this.init.cost ?? (() => 0),
-        onSettled: (usage, costMicros, cached) => this.emit('usage:settled', { ...usage, costMicros, ...(cached ? { cached: true } : {}) }),
-        nearLimit: () => this.replication.countersChanged(true),
-      },
-      tenant,
-      route,
-      options,
-    )
+    return admit(this.gate, tenant, route, options)
   }
 
   /** A record as the admin API shows it (no hash; its status at this node's time). */

@@ -1,7 +1,7 @@
-/** The request path's histogram is counted without prom-client, but must scrape exactly as prom-client's own would. */
-import { Histogram, Registry } from 'prom-client'
+/** The request path's metrics are counted without prom-client, but must scrape exactly as prom-client's own would. */
+import { Counter, Histogram, Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
-import { HotHistogram } from '../../src/api/hot-histogram.ts'
+import { HotCounter, HotHistogram } from '../../src/api/hot-metrics.ts'
 
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
 const shape = { name: 'herd_time_to_first_byte_seconds', help: 'From request received to response head ready', labelNames: ['endpoint', 'served_by'] as const }
@@ -28,7 +28,14 @@ describe('HotHistogram', () => {
     expect(await ours.metrics()).toBe(await theirs.metrics())
     // The JSON form (cluster aggregation reads it) too, less prom-client's always-empty exemplar fields.
     const plain = (ms: Awaited<ReturnType<Registry['getMetricsAsJSON']>>): unknown =>
-      ms.map((m) => ({ ...m, values: m.values.map((v) => ({ labels: v.labels, value: v.value, metricName: (v as { metricName?: string }).metricName })) }))
+      ms.map((m) => ({
+        ...m,
+        values: m.values.map((v: { labels: unknown; value: number }) => ({
+          labels: v.labels,
+          value: v.value,
+          metricName: (v as { metricName?: string }).metricName,
+        })),
+      }))
     expect(plain(await ours.getMetricsAsJSON())).toEqual(plain(await theirs.getMetricsAsJSON()))
     hot.reset()
     reference.reset()
@@ -46,5 +53,27 @@ describe('HotHistogram', () => {
       [{ a: 'x\u0000', b: 'y' }, 1],
       [{ a: 'x', b: '\u0000y' }, 1],
     ])
+  })
+
+  it('a counter scrapes exactly as a prom-client Counter fed the same increments, and ignores a negative or non-finite one', async () => {
+    const ours = new Registry()
+    const theirs = new Registry()
+    const shape3 = { name: 'herd_requests_total', help: 'Requests answered', labelNames: ['endpoint', 'model', 'status'] as const }
+    const hot = new HotCounter({ ...shape3, registers: [ours] })
+    const reference = new Counter({ ...shape3, labelNames: [...shape3.labelNames], registers: [theirs] })
+    const seen: [string, string, string, number][] = [
+      ['chat', 'm:default', '200', 1],
+      ['chat', 'm:default', '200', 1],
+      ['embeddings', 'e:default', 'error', 1],
+      ['chat', 'back\\slash "q"', 'aborted', 2.5],
+    ]
+    for (const [endpoint, model, status, v] of seen) {
+      hot.inc({ endpoint, model, status }, v)
+      reference.inc({ endpoint, model, status }, v)
+    }
+    hot.inc({ endpoint: 'chat', model: 'm:default', status: '200' }, -1)
+    hot.inc({ endpoint: 'chat', model: 'm:default', status: '200' }, Number.NaN)
+    expect(await ours.metrics()).toBe(await theirs.metrics())
+    expect((await hot.get()).values).toEqual((await reference.get()).values.map((v) => ({ value: v.value, labels: v.labels })))
   })
 })
