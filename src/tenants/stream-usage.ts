@@ -108,9 +108,14 @@ export function usageChunkFilter(): ChunkFilter {
   }
 }
 
+const BLANK_LINE = Buffer.from('\n\n')
+
 /** The end (exclusive) of the last whole event in `buf`, or -1. */
 function lastEventEnd(buf: Buffer): number {
-  const lf = buf.lastIndexOf('\n\n')
+  const n = buf.length
+  // A chunk that ends with its event (llama-server writes one per token): no scan.
+  if (n >= 2 && buf[n - 1] === 0x0a && buf[n - 2] === 0x0a) return n
+  const lf = buf.lastIndexOf(BLANK_LINE)
   return lf < 0 ? -1 : lf + 2
 }
 
