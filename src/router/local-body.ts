@@ -13,7 +13,7 @@
  */
 import { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { lastNumberField, type TailField } from './tail-fields.ts'
+import { TailFields, type TailField } from './tail-fields.ts'
 import { TAIL_BYTES, type ChunkFilter, type TailKeepingBody } from './types.ts'
 
 /** An "event" longer than this without a boundary is passed on as it is rather than held. */
@@ -49,7 +49,10 @@ export class LocalBody extends Readable implements TailKeepingBody, Dispatcher.D
   private tail: Buffer[] = []
   private held = 0
   private ended = false
-  private waiting: ((tail: string | undefined) => void)[] = []
+  private waiting: ((tail: TailFields | undefined) => void)[] = []
+  /** The tail's fields, and how many chunks had come when they were read (more since, and they are read again). */
+  private fields: TailFields | undefined
+  private fieldsAt = -1
   /** What changes the bytes on their way (the tenant meter's), installed before any went out. */
   private changes: ChunkFilter | undefined
   private passed = false
@@ -220,7 +223,7 @@ export class LocalBody extends Readable implements TailKeepingBody, Dispatcher.D
   }
 
   private readonly onClose = (): void => {
-    const tail = this.ended ? this.tailText() : undefined
+    const tail = this.ended ? this.tailFields() : undefined
     for (const w of this.waiting.splice(0)) w(tail)
   }
 
@@ -233,16 +236,25 @@ export class LocalBody extends Readable implements TailKeepingBody, Dispatcher.D
     return this.decoded
   }
 
-  whenEnded(listener: (tail: string | undefined) => void): void {
-    if (this.closed) listener(this.ended ? this.tailText() : undefined)
+  /** Read once, when first asked for: the lease's release (the rate) and the tenant meter (usage) both read them, after the end. */
+  private tailFields(): TailFields {
+    if (this.fields === undefined || this.fieldsAt !== this.chunks) {
+      this.fields = new TailFields(this.tailText())
+      this.fieldsAt = this.chunks
+    }
+    return this.fields
+  }
+
+  whenEnded(listener: (tail: TailFields | undefined) => void): void {
+    if (this.closed) listener(this.ended ? this.tailFields() : undefined)
     else this.waiting.push(listener)
   }
 
   result(elapsedMs: number): { tokens?: number; ms?: number; promptTokens?: number } {
-    const tail = this.tailText()
-    const n = lastNumberField(tail, PREDICTED_N)
-    const ms = lastNumberField(tail, PREDICTED_MS, true)
-    const prompt = lastNumberField(tail, PROMPT_N)
+    const tail = this.tailFields()
+    const n = tail.last(PREDICTED_N)
+    const ms = tail.last(PREDICTED_MS, true)
+    const prompt = tail.last(PROMPT_N)
     const promptTokens = prompt === undefined ? {} : { promptTokens: prompt }
     if (n !== undefined && ms !== undefined) return { tokens: n, ms, ...promptTokens }
     return { ms: elapsedMs, ...promptTokens }

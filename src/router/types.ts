@@ -6,6 +6,7 @@ import type { RouteStrategy } from '../config/types.ts'
 import type { Readable } from 'node:stream'
 import type { ErrorShape } from '../errors/index.ts'
 import type { TraceSpan } from '../telemetry/index.ts'
+import type { TailFields } from './tail-fields.ts'
 
 /** The llama-server endpoints herd routes by model (paths and capabilities: src/api/endpoints.ts). */
 export type Endpoint =
@@ -100,8 +101,8 @@ export const TAIL_BYTES = 8192
  * tail (the tenant usage meter) asks it, instead of piping the body through a tap of its own.
  */
 export interface TailKeepingBody extends Readable {
-  /** Called once the body is closed: with (about) its last TAIL_BYTES as latin1 when it ended, undefined when it failed or was dropped first. */
-  whenEnded(listener: (tail: string | undefined) => void): void
+  /** Called once the body is closed: with the fields of (about) its last TAIL_BYTES when it ended, undefined when it failed or was dropped first. */
+  whenEnded(listener: (tail: TailFields | undefined) => void): void
   /** Have `filter` change the bytes from now on (the tail keeps them as they came); false when bytes were passed on already. */
   filterWith(filter: ChunkFilter): boolean
 }

@@ -6,7 +6,7 @@
  * where the key was checked, whichever node or backend served the answer.
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
-import { lastNumberField, type TailField } from '../router/tail-fields.ts'
+import { TailFields, type TailField } from '../router/tail-fields.ts'
 import { keepsTail, TAIL_BYTES, type ChunkFilter, type UpstreamResponse } from '../router/types.ts'
 
 export type { ChunkFilter }
@@ -25,10 +25,10 @@ const PROMPT_N: readonly TailField[] = ['prompt_n']
 const PREDICTED_N: readonly TailField[] = ['predicted_n']
 
 /** Usage as far as the tail of a body says (fields absent when it does not). */
-export function usageFromTail(tail: string): SeenUsage {
+export function usageFromTail(tail: TailFields): SeenUsage {
   const out: SeenUsage = {}
-  const prompt = lastNumberField(tail, PROMPT) ?? lastNumberField(tail, PROMPT_N)
-  const completion = lastNumberField(tail, COMPLETION) ?? lastNumberField(tail, PREDICTED_N)
+  const prompt = tail.last(PROMPT) ?? tail.last(PROMPT_N)
+  const completion = tail.last(COMPLETION) ?? tail.last(PREDICTED_N)
   if (prompt !== undefined) out.promptTokens = prompt
   if (completion !== undefined) out.completionTokens = completion
   return out
@@ -60,7 +60,7 @@ class UsageTap extends Transform {
   override _flush(cb: TransformCallback): void {
     const tail = Buffer.concat(this.chunks)
     this.chunks = []
-    this.finish(usageFromTail(tail.subarray(Math.max(0, tail.length - USAGE_TAIL_BYTES)).toString('latin1')))
+    this.finish(usageFromTail(new TailFields(tail.subarray(Math.max(0, tail.length - USAGE_TAIL_BYTES)).toString('latin1'))))
     cb(null, this.flushFilter?.())
   }
 
