@@ -51,6 +51,10 @@ interface Side {
 
 const profileDir = opt.keep ?? (await mkdtemp(join(tmpdir(), 'herd-bench-mesh-profile-')))
 await mkdir(profileDir, { recursive: true })
+// The layers are told apart by each function's file (src/mesh, node_modules/@libp2p/…): in
+// the bundle (dist/) every function sits in a chunk, so the daemons run from src/ here. Run
+// time is the same code either way; only loading differs.
+process.env['HERD_BENCH_DAEMON'] ??= 'src'
 const pair = await startMeshPair({ gossipIntervalMs: 1000, slots: 32 })
 const agent = new Agent({ connections: CONCURRENCY, keepAliveTimeout: 60_000 })
 const sections: string[] = []
