@@ -238,6 +238,8 @@ async function gossipBench(): Promise<ConvergenceResult[]> {
   return out
 }
 
+// A profile names functions by file: from the bundle (dist/) every one would sit in a chunk, so profiled daemons run from src/.
+if (opt.profile) process.env['HERD_BENCH_DAEMON'] ??= 'src'
 const profileDir = opt.profile ? await mkdtemp(join(tmpdir(), 'herd-bench-mesh-prof-')) : undefined
 const fwd = opt['skip-forward'] ? undefined : await forwardBench(profileDir)
 const gossip = opt['skip-gossip'] ? [] : await gossipBench()
