@@ -155,6 +155,9 @@ describe('an openai backend: a real llama-server herd did not start', () => {
       messages: [{ role: 'user', content: 'hello' }],
       max_tokens: 6,
       stream: true,
+      // The tiny random model may pick end-of-text first, which would make an empty (but valid) stream: llama-server's own
+      // field (not in the openai client's types; the openai backend passes it on as it came) keeps it generating.
+      ...({ ignore_eos: true } as unknown as Record<string, never>),
     })
     let chunks = 0
     for await (const chunk of stream) if (chunk.choices[0]?.delta.content !== undefined) chunks++
