@@ -132,25 +132,7 @@ export class UsageCounters {
       if (u.day?.start === day) addTally(out.day, u.day.tally)
       if (u.month?.start === month) addTally(out.month, u.month.tally)
     }
-    const own = this.own.get(keyId)
-    let heard = false
-    for (const keys of this.remote.values()) if (keys.has(keyId)) heard = true
-    if (!heard && own !== undefined) {
-      // Only this node's use (one node, or a key used here alone): its buckets as they are, no merge.
-      let sorted = true
-      for (const [index, t] of own.buckets) {
-        if (index < from) continue
-        if (out.buckets.length > 0 && (out.buckets.at(-1) as { index: number }).index > index) sorted = false
-        out.buckets.push({ index, requests: t.requests, tokens: t.tokens })
-        out.rate.requests += t.requests
-        out.rate.tokens += t.tokens
-      }
-      if (!sorted) out.buckets.sort((a, b) => a.index - b.index)
-      if (own.day?.start === day) addTally(out.day, own.day.tally)
-      if (own.month?.start === month) addTally(out.month, own.month.tally)
-      return out
-    }
-    add(own)
+    add(this.own.get(keyId))
     for (const keys of this.remote.values()) add(keys.get(keyId))
     out.buckets = [...byIndex.values()].sort((a, b) => a.index - b.index)
     return out
